@@ -1,0 +1,107 @@
+# echolab: every classic echo server model over one protocol.
+#   make                 build bin/echo-<model> for each model and bin/echo-client
+#   make test            install what is missing, build, run unit and bats tests
+#   make demo [MODEL=m]  start a model on a free port and talk to it interactively
+#   make bench [QUICK=1] measure every model; tables and plots in bench/results/
+#   make SANITIZE=address,undefined test    (or SANITIZE=thread)
+
+CC      ?= cc
+CXX     ?= c++
+CFLAGS  ?= -O2 -g
+CXXFLAGS ?= -O2 -g
+PREFIX  ?= /usr/local
+DESTDIR ?=
+MODEL   ?= iterative
+
+MODELS := $(shell awk '!/^\#/ && NF { print $$1 }' models/models.list)
+
+ifneq ($(SANITIZE),)
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+# What every translation unit needs, whatever CFLAGS the user passes.
+ECHO_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon $(SANFLAGS)
+ECHO_LDLIBS := -pthread
+LIBEV_LDLIBS := -lev
+
+# Objects are rebuilt whenever the flags change (say, a sanitizer is switched on),
+# so bin/ always holds binaries built the way the last make asked.
+FLAGS_STAMP := build/flags
+$(shell mkdir -p build && echo '$(CC) $(CFLAGS) $(ECHO_CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) \
+  || echo '$(CC) $(CFLAGS) $(ECHO_CFLAGS) $(LDFLAGS)' > $(FLAGS_STAMP))
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=build/%.o)
+CLIENT_SRC := $(wildcard client/*.c)
+CLIENT_OBJ := $(CLIENT_SRC:%.c=build/%.o)
+SERVERS    := $(MODELS:%=bin/echo-%)
+BASELINE   := build/bench/echo-baseline
+UNIT_TESTS := build/tests/test_framer build/tests/test_idle
+
+.PHONY: all deps test unit demo bench gbench install uninstall clean list-models
+.DELETE_ON_ERROR:
+
+all: $(SERVERS) bin/echo-client
+
+deps:
+	@tests/deps.sh build
+
+build/%.o: %.c $(FLAGS_STAMP) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(ECHO_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/libechocommon.a: $(COMMON_OBJ)
+	$(AR) rcs $@ $^
+
+bin/echo-%: build/models/%.o build/libechocommon.a
+	@mkdir -p bin
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS) $(if $(filter libev,$*),$(LIBEV_LDLIBS))
+
+bin/echo-client: $(CLIENT_OBJ) build/libechocommon.a
+	@mkdir -p bin
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS) -lm
+
+build/tests/%: build/tests/unit/%.o build/libechocommon.a
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS)
+
+$(BASELINE): build/bench/baseline.o
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
+
+unit: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do $$t || exit 1; done
+
+test: all unit
+	@tests/deps.sh test
+	@tests/run.sh
+
+demo: all
+	@bench/demo.sh $(MODEL)
+
+bench: all $(BASELINE) gbench
+	@tests/deps.sh bench
+	@bench/run.sh $(if $(QUICK),--quick)
+
+gbench: build/bench/gbench
+	@mkdir -p bench/results
+	build/bench/gbench --benchmark_out=bench/results/gbench.json --benchmark_out_format=json $(if $(QUICK),--benchmark_min_time=0.05)
+	@bench/gbench/kerrisk_table.sh bench/results/gbench.json > bench/results/scaling.md
+	@cat bench/results/scaling.md
+
+build/bench/gbench: $(wildcard bench/gbench/*.cc) $(COMMON_OBJ) | deps
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -o $@ \
+	  $(filter %.cc,$^) $(COMMON_OBJ) -lbenchmark -pthread
+
+list-models:
+	@echo $(MODELS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(SERVERS) bin/echo-client $(DESTDIR)$(PREFIX)/bin
+
+uninstall:
+	rm -f $(MODELS:%=$(DESTDIR)$(PREFIX)/bin/echo-%) $(DESTDIR)$(PREFIX)/bin/echo-client
+
+clean:
+	rm -rf build bin
+
+-include $(COMMON_OBJ:.o=.d) $(CLIENT_OBJ:.o=.d) $(wildcard build/models/*.d build/tests/unit/*.d)

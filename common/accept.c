@@ -1,0 +1,225 @@
+#include "accept.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "signals.h"
+#include "stats.h"
+
+static const char busy_line[] = "ERR server busy\n";
+
+static int bind_and_listen(const struct addrinfo *ai)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+	int on = 1, off = 0;
+
+	if (fd < 0)
+		return -1;
+	/* SO_REUSEADDR lets a restarted server bind while old connections sit in
+	 * TIME_WAIT; it does not let two servers share a port. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
+		goto fail;
+	/* An IPv6 wildcard socket that also takes IPv4 (as ::ffff:a.b.c.d) is how
+	 * one socket serves both families. */
+	if (ai->ai_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0)
+		goto fail;
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
+		goto fail;
+	return fd;
+fail:
+	{
+		int saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return -1;
+}
+
+static void print_listening(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
+	                NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		die("cannot read back the listening address: %s", strerror(errno));
+	if (ss.ss_family == AF_INET6)
+		printf("listening on [%s]:%s\n", host, port);
+	else
+		printf("listening on %s:%s\n", host, port);
+	/* Tests and scripts read the port from this line while we keep running, so
+	 * it must not sit in a pipe's stdio buffer. */
+	fflush(stdout);
+}
+
+bool listener_open(struct listener *l, const struct server_opts *o, bool nonblocking_clients,
+                   struct echo_stats *stats)
+{
+	struct addrinfo hints, *list, *ai;
+	int rc, fd = -1, first_errno = 0;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = o->host ? AF_UNSPEC : AF_INET6;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(o->host, o->port, &hints, &list);
+	if (rc != 0 && o->host == NULL) {
+		/* No IPv6 on this machine: the IPv4 wildcard is the next best thing. */
+		hints.ai_family = AF_INET;
+		rc = getaddrinfo(NULL, o->port, &hints, &list);
+	}
+	if (rc != 0) {
+		log_msg("cannot listen on %s: %s", o->host ? o->host : "*", gai_strerror(rc));
+		return false;
+	}
+	for (ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
+		fd = bind_and_listen(ai);
+		if (fd < 0 && first_errno == 0)
+			first_errno = errno;
+	}
+	freeaddrinfo(list);
+	if (fd < 0) {
+		/* "address already in use" reads better than "Address already in use"
+		 * in the middle of our sentence; strerror is fine for the rest. */
+		const char *why = first_errno == EADDRINUSE ? "address already in use"
+		                                            : strerror(first_errno);
+		log_msg("cannot listen on %s port %s: %s", o->host ? o->host : "*", o->port, why);
+		return false;
+	}
+	/* Non-blocking even for the blocking models: a client can give up between
+	 * poll saying "ready" and our accept(), and a blocking accept() would then
+	 * hang until the next client (Stevens, UNP section 16.6). */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		die("fcntl: cannot make the listening socket non-blocking");
+	l->fd = fd;
+	l->nonblocking_clients = nonblocking_clients;
+	l->stats = stats;
+	l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (l->spare_fd < 0)
+		die("cannot open /dev/null for the spare descriptor: %s", strerror(errno));
+	print_listening(fd);
+	return true;
+}
+
+void listener_close(struct listener *l)
+{
+	close(l->fd);
+	if (l->spare_fd >= 0)
+		close(l->spare_fd);
+}
+
+void refuse_busy(int fd, struct echo_stats *stats)
+{
+	/* A fresh socket's send buffer is empty, so this never blocks or comes up
+	 * short in practice; MSG_DONTWAIT guarantees the first. */
+	if (send(fd, busy_line, sizeof busy_line - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		/* The client is already gone; closing is all that is left. */
+	}
+	/* FIN after the line, so the client reads the whole line and then EOF. */
+	shutdown(fd, SHUT_WR);
+	close(fd);
+	stats_add(&stats->refused, 1);
+}
+
+/* Out of descriptors: give the spare back to take the waiting client, refuse
+ * it, and take the spare again. Returns false if even that failed (the system
+ * table is full and someone else took our slot), in which case the caller
+ * must pause rather than retry at once. */
+static bool refuse_without_descriptors(struct listener *l)
+{
+	int fd;
+
+	if (l->spare_fd < 0)
+		l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (l->spare_fd < 0)
+		return false;
+	close(l->spare_fd);
+	l->spare_fd = -1;
+	fd = accept(l->fd, NULL, NULL);
+	if (fd >= 0)
+		refuse_busy(fd, l->stats);
+	l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return fd >= 0;
+}
+
+/* Accepts once. Returns the descriptor; -1 with errno EAGAIN when there is
+ * nothing (more) to take now. */
+static int accept_one(struct listener *l, struct peer *peer)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	for (;;) {
+		len = sizeof ss;
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		             SOCK_CLOEXEC | (l->nonblocking_clients ? SOCK_NONBLOCK : 0));
+		if (fd >= 0) {
+			peer_format(peer, (struct sockaddr *)&ss, len);
+			return fd;
+		}
+		switch (errno) {
+		case EINTR:
+			if (stop_requested)
+				return -1;
+			continue;
+		case ECONNABORTED: /* the client left while queued: take the next */
+		case EPROTO:
+			continue;
+		case EMFILE:
+		case ENFILE:
+			if (!refuse_without_descriptors(l)) {
+				/* Nothing else frees a descriptor sooner than a short pause;
+				 * retrying now would only spin. */
+				struct timespec pause = {0, 50 * 1000 * 1000};
+				nanosleep(&pause, NULL);
+			}
+			errno = EAGAIN;
+			return -1;
+		case EAGAIN:
+			return -1;
+		default:
+			/* ENOBUFS, ENOMEM, EPERM (firewall): this client is lost but the
+			 * next one may not be; say so and carry on. */
+			log_msg("accept: %s", strerror(errno));
+			errno = EAGAIN;
+			return -1;
+		}
+	}
+}
+
+int accept_nonblocking(struct listener *l, struct peer *peer)
+{
+	return accept_one(l, peer);
+}
+
+int accept_blocking(struct listener *l, const sigset_t *wait_mask, struct peer *peer)
+{
+	struct pollfd pfd = {.fd = l->fd, .events = POLLIN};
+
+	while (!stop_requested) {
+		/* Waiting in ppoll with the stop signals unblocked only here means a
+		 * SIGTERM can never slip in between checking stop_requested and going
+		 * to sleep in accept(): it is delivered inside ppoll, which returns. */
+		if (ppoll(&pfd, 1, NULL, wait_mask) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("ppoll on the listening socket: %s", strerror(errno));
+		}
+		int fd = accept_one(l, peer);
+		if (fd >= 0)
+			return fd;
+	}
+	return -1;
+}

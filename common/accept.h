@@ -1,0 +1,44 @@
+/* accept: the listening socket and taking connections from it.
+ *
+ * Both accept functions hide the errors that are not really errors: EINTR and
+ * ECONNABORTED (a client that gave up while queued) are retried, and running out
+ * of descriptors (EMFILE/ENFILE) is handled with a reserved spare descriptor:
+ * close the spare, accept the pending client, tell it "ERR server busy", close
+ * it, reopen the spare. The queue shrinks, so the loop never spins on a
+ * connection it cannot take, and service resumes by itself once descriptors free.
+ */
+#ifndef ECHOLAB_ACCEPT_H
+#define ECHOLAB_ACCEPT_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "options.h"
+#include "peer.h"
+
+struct echo_stats;
+
+struct listener {
+	int fd;
+	int spare_fd; /* /dev/null, held to be given up when descriptors run out */
+	bool nonblocking_clients; /* accepted sockets get O_NONBLOCK */
+	struct echo_stats *stats; /* counts the clients refused for lack of descriptors */
+};
+
+/* Binds and listens; prints "listening on HOST:PORT" on stdout. On failure prints
+ * a clear reason on stderr and returns false. */
+bool listener_open(struct listener *l, const struct server_opts *o, bool nonblocking_clients,
+                   struct echo_stats *stats);
+void listener_close(struct listener *l);
+
+/* Blocking models: waits (with wait_mask, see signals.h) for a client and
+ * returns its descriptor, or -1 once a stop is requested. */
+int accept_blocking(struct listener *l, const sigset_t *wait_mask, struct peer *peer);
+/* Event loops: returns a non-blocking descriptor, or -1 when no client is
+ * waiting (keep calling until -1 on every wake-up). */
+int accept_nonblocking(struct listener *l, struct peer *peer);
+
+/* Tells a client the server is full and closes it; never blocks. */
+void refuse_busy(int fd, struct echo_stats *stats);
+
+#endif

@@ -1,0 +1,123 @@
+#include "echo_blocking.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "framer.h"
+#include "log.h"
+#include "signals.h"
+#include "stats.h"
+
+static const char too_long_line[] = "ERR line too long\n";
+
+/* Writes all of buf. A blocking send returns short only when a signal or the
+ * send timeout interrupts it, so those are the cases to continue or give up. */
+static bool send_all(int fd, const char *buf, size_t len, const char **why)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR && !stop_requested)
+				continue;
+			*why = errno == EINTR ? "server stopping"
+			     : errno == EAGAIN ? "idle timeout (client not reading)" : "write failed";
+			return false;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* After an error line the client may still be sending. Closing a socket with
+ * unread input makes the kernel send RST, which can destroy the error line
+ * before the client reads it; so say FIN first and read until the client
+ * closes too (or the idle timeout gives up on it). */
+static void drain_until_closed(int fd, char *buf, size_t cap)
+{
+	shutdown(fd, SHUT_WR);
+	while (!stop_requested) {
+		ssize_t n = recv(fd, buf, cap, 0);
+		if (n == 0 || (n < 0 && errno != EINTR))
+			break;
+	}
+}
+
+static void set_idle_timeout(int fd, unsigned seconds)
+{
+	struct timeval tv = {.tv_sec = seconds, .tv_usec = 0};
+
+	/* With these, a recv or send that waits this long fails with EAGAIN: the
+	 * idle timeout costs no timer and no extra thread. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
+		log_msg("setsockopt timeout: %s", strerror(errno));
+}
+
+void echo_blocking(const struct server *s, int fd, const struct peer *peer)
+{
+	/* Room for the longest allowed unfinished message plus a full read. */
+	size_t cap = s->opts.max_line + 64 * 1024;
+	char *buf = malloc(cap);
+	size_t held = 0; /* bytes of an unfinished message at the start of buf */
+	struct framer framer;
+	const char *why = "client closed";
+
+	stats_add(&s->stats->connections, 1);
+	log_open(s->opts.verbose, peer);
+	if (buf == NULL) {
+		why = "out of memory";
+		goto out;
+	}
+	framer_init(&framer, s->opts.max_line);
+	if (s->opts.idle_timeout)
+		set_idle_timeout(fd, s->opts.idle_timeout);
+
+	for (;;) {
+		ssize_t n = recv(fd, buf + held, cap - held, 0);
+
+		if (n < 0) {
+			if (errno == EINTR && !stop_requested)
+				continue;
+			why = errno == EINTR ? "server stopping"
+			    : errno == EAGAIN ? "idle timeout" : "connection reset";
+			break;
+		}
+		if (n == 0) {
+			/* Half-close: what is left is an unfinished message; it is still
+			 * the client's data, so it goes back as it is, without an LF. */
+			if (held > 0 && send_all(fd, buf, held, &why))
+				stats_add(&s->stats->bytes, held);
+			break;
+		}
+
+		struct framed f = framer_feed(&framer, buf + held, (size_t)n);
+		size_t echo = f.complete ? held + f.complete : 0;
+
+		/* Every complete message of this read in one send, not one per line. */
+		if (echo > 0) {
+			if (!send_all(fd, buf, echo, &why))
+				break;
+			stats_add(&s->stats->messages, f.messages);
+			stats_add(&s->stats->bytes, echo);
+		}
+		if (f.too_long) {
+			why = "line too long";
+			if (send_all(fd, too_long_line, sizeof too_long_line - 1, &why))
+				drain_until_closed(fd, buf, cap);
+			break;
+		}
+		/* Keep the unfinished tail for the next read. */
+		held = held + (size_t)n - echo;
+		if (echo > 0 && held > 0)
+			memmove(buf, buf + echo, held);
+	}
+out:
+	log_close(s->opts.verbose, peer, why);
+	free(buf);
+}

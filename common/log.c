@@ -1,0 +1,54 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void log_va(const char *fmt, va_list ap)
+{
+	char line[512];
+	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof line - 2)
+		n = sizeof line - 2;
+	line[n++] = '\n';
+	/* One write per line: stdio on an unbuffered stderr may split a line into
+	 * several writes, and then lines from forked children would interleave. */
+	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+		/* Nowhere left to report a failure to report. */
+	}
+}
+
+void log_msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_va(fmt, ap);
+	va_end(ap);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_va(fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void log_open(bool verbose, const struct peer *p)
+{
+	if (verbose)
+		log_msg("open %s", p->text);
+}
+
+void log_close(bool verbose, const struct peer *p, const char *why)
+{
+	if (verbose)
+		log_msg("close %s (%s)", p->text, why);
+}

@@ -1,0 +1,16 @@
+/* peer: a client's address as text, for the --verbose log. */
+#ifndef ECHOLAB_PEER_H
+#define ECHOLAB_PEER_H
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+struct peer {
+	char text[INET6_ADDRSTRLEN + 10]; /* "[::1]:40312" or "127.0.0.1:40312" */
+};
+
+/* IPv4 clients of a dual-stack socket arrive as ::ffff:a.b.c.d; they are shown
+ * as plain IPv4. */
+void peer_format(struct peer *p, const struct sockaddr *sa, socklen_t len);
+
+#endif

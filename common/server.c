@@ -1,0 +1,48 @@
+#include "server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "log.h"
+#include "signals.h"
+
+/* Each connection costs a descriptor, and the default soft limit (often 1024)
+ * is far below what an event loop can serve; the hard limit is what the
+ * administrator actually allows. */
+static void raise_descriptor_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_msg("warning: cannot raise the descriptor limit: %s", strerror(errno));
+	}
+}
+
+void server_start(struct server *s, const char *name, enum server_style style, int argc,
+                  char **argv)
+{
+	char prog[64];
+
+	snprintf(prog, sizeof prog, "echo-%s", name);
+	memset(s, 0, sizeof *s);
+	s->name = name;
+	options_parse(&s->opts, prog, argc, argv);
+	raise_descriptor_limit();
+	s->stats = stats_create(style == SERVER_FORKING);
+	signals_install(&s->wait_mask);
+	if (!listener_open(&s->listener, &s->opts, style == SERVER_EVENT_DRIVEN, s->stats))
+		exit(1);
+}
+
+int server_finish(struct server *s)
+{
+	listener_close(&s->listener);
+	stats_print_summary(s->stats, s->name);
+	stats_destroy(s->stats);
+	return 0;
+}

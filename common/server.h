@@ -1,0 +1,40 @@
+/* server: what every model does before and after its own loop.
+ *
+ * server_start parses the command line, installs the signal handlers, opens the
+ * listening socket and prints "listening on HOST:PORT". server_finish prints the
+ * one-line summary. Between the two, a model file holds only its way of waiting
+ * for and serving connections.
+ */
+#ifndef ECHOLAB_SERVER_H
+#define ECHOLAB_SERVER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "accept.h"
+#include "options.h"
+#include "stats.h"
+
+struct server {
+	const char *name;         /* the model, e.g. "poll" */
+	struct server_opts opts;
+	struct listener listener;
+	struct echo_stats *stats; /* shared memory for the fork model */
+	sigset_t wait_mask;       /* the signal mask to wait with (see signals.h) */
+};
+
+enum server_style {
+	SERVER_BLOCKING,     /* blocking client sockets, one process */
+	SERVER_FORKING,      /* blocking client sockets, counters shared with children */
+	SERVER_EVENT_DRIVEN, /* non-blocking client sockets */
+};
+
+/* Exits 2 on bad usage, 0 after --help, 1 when the server cannot listen. */
+void server_start(struct server *s, const char *name, enum server_style style, int argc,
+                  char **argv);
+/* Prints the summary on stderr and releases what server_start took; returns the
+ * exit status for main. */
+int server_finish(struct server *s);
+
+#endif

@@ -1,0 +1,22 @@
+/* signals: the only global state in a server is this flag.
+ *
+ * signals_install makes SIGINT and SIGTERM set stop_requested and ignores
+ * SIGPIPE, so writing to a vanished client returns EPIPE instead of killing the
+ * server. It also blocks SIGINT and SIGTERM and hands back the mask to wait with:
+ * a loop that checks the flag and then waits with ppoll/pselect/epoll_pwait and
+ * that mask cannot miss a signal arriving between the check and the wait,
+ * because the signal can only be delivered inside the wait.
+ */
+#ifndef ECHOLAB_SIGNALS_H
+#define ECHOLAB_SIGNALS_H
+
+#include <signal.h>
+
+extern volatile sig_atomic_t stop_requested;
+
+void signals_install(sigset_t *wait_mask);
+/* For a forked child: default dispositions and nothing blocked, so the parent's
+ * SIGTERM ends it at once. */
+void signals_reset_in_child(void);
+
+#endif

@@ -1,0 +1,157 @@
+/* threads: a thread per connection.
+ *
+ * The fork model with threads instead of processes: the main thread accepts,
+ * each client gets a detached thread running the blocking echo loop. A thread
+ * is far cheaper to start than a process and shares the address space, which
+ * is also the danger: anything shared (here only the connection table and
+ * the atomic counters) must be guarded.
+ *
+ * The connection table serves two purposes: --max-clients is checked and a
+ * slot taken under one lock, so two accepts can never both take the last
+ * slot; and on shutdown the main thread finds every open socket there to wake
+ * its thread with shutdown(), then waits for the last one to leave.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "echo_blocking.h"
+#include "log.h"
+#include "server.h"
+
+/* The echo loop keeps its buffer on the heap and its frames are small, so a
+ * thread needs little stack. glibc's default (8 MiB of address space, though
+ * only touched pages cost memory) would cap us at a few thousand threads on a
+ * 32-bit machine and wastes address space everywhere. Sanitizers need more. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define WORKER_STACK_SIZE (1024 * 1024)
+#else
+#define WORKER_STACK_SIZE (64 * 1024)
+#endif
+
+struct table {
+	pthread_mutex_t lock;
+	pthread_cond_t emptied;
+	int *fd;        /* fd[slot], -1 when free */
+	unsigned slots, live;
+};
+
+struct worker {
+	const struct server *srv;
+	struct table *table;
+	unsigned slot;
+	int fd;
+	struct peer peer;
+};
+
+static bool table_take(struct table *t, int fd, unsigned *slot)
+{
+	bool taken = false;
+
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < t->slots && !taken; i++) {
+		if (t->fd[i] < 0) {
+			t->fd[i] = fd;
+			t->live++;
+			*slot = i;
+			taken = true;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return taken;
+}
+
+/* Closing under the lock means the main thread never calls shutdown() on a
+ * descriptor number that has meanwhile been closed and reused. */
+static void table_release(struct table *t, unsigned slot)
+{
+	pthread_mutex_lock(&t->lock);
+	close(t->fd[slot]);
+	t->fd[slot] = -1;
+	if (--t->live == 0)
+		pthread_cond_signal(&t->emptied);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void table_shutdown_all(struct table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	/* shutdown() makes a blocked read or write in the owning thread return
+	 * at once, without closing the descriptor under its feet. */
+	for (unsigned i = 0; i < t->slots; i++)
+		if (t->fd[i] >= 0)
+			shutdown(t->fd[i], SHUT_RDWR);
+	while (t->live > 0)
+		pthread_cond_wait(&t->emptied, &t->lock);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void *serve(void *arg)
+{
+	struct worker *w = arg;
+
+	echo_blocking(w->srv, w->fd, &w->peer);
+	table_release(w->table, w->slot);
+	free(w);
+	return NULL;
+}
+
+static void start_worker(struct server *srv, struct table *t, const pthread_attr_t *attr,
+                         int fd, const struct peer *peer)
+{
+	struct worker *w = malloc(sizeof *w);
+	pthread_t tid;
+	int err;
+
+	if (w == NULL || !table_take(t, fd, &w->slot)) {
+		free(w);
+		refuse_busy(fd, srv->stats);
+		return;
+	}
+	*w = (struct worker){srv, t, w->slot, fd, *peer};
+	err = pthread_create(&tid, attr, serve, w);
+	if (err != 0) {
+		/* Out of threads or memory is a busy server, not a dead one. */
+		log_msg("pthread_create: %s", strerror(err));
+		pthread_mutex_lock(&t->lock);
+		t->fd[w->slot] = -1;
+		t->live--;
+		pthread_mutex_unlock(&t->lock);
+		free(w);
+		refuse_busy(fd, srv->stats);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct server srv;
+	struct table table = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0};
+	pthread_attr_t attr;
+	struct peer peer;
+	int fd;
+
+	/* Threads inherit the signal mask, and server_start blocks the stop
+	 * signals, so only the main thread (inside accept's wait) ever takes them. */
+	server_start(&srv, "threads", SERVER_BLOCKING, argc, argv);
+	table.slots = srv.opts.max_clients;
+	table.fd = malloc(table.slots * sizeof *table.fd);
+	if (table.fd == NULL)
+		die("out of memory for %u connection slots", table.slots);
+	memset(table.fd, -1, table.slots * sizeof *table.fd);
+	if (pthread_attr_init(&attr) != 0 ||
+	    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
+	    pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE) != 0)
+		die("cannot set up thread attributes");
+
+	while ((fd = accept_blocking(&srv.listener, &srv.wait_mask, &peer)) >= 0)
+		start_worker(&srv, &table, &attr, fd, &peer);
+
+	table_shutdown_all(&table);
+	pthread_attr_destroy(&attr);
+	free(table.fd);
+	return server_finish(&srv);
+}

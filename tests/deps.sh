@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what a purpose needs, if it is missing:  deps.sh build|test|bench
+# As root it uses apt-get; otherwise sudo if there is one; otherwise it names
+# the packages to install and fails.
+set -euo pipefail
+
+need=()
+have_header() { [ -f "/usr/include/$1" ]; }
+case "${1:-build}" in
+build)
+	have_header ev.h || need+=(libev-dev)
+	;;
+test)
+	have_header ev.h || need+=(libev-dev)
+	command -v bats >/dev/null || need+=(bats)
+	[ -f /usr/lib/bats/bats-support/load.bash ] || need+=(bats-support)
+	[ -f /usr/lib/bats/bats-assert/load.bash ] || need+=(bats-assert)
+	command -v python3 >/dev/null || need+=(python3)
+	command -v script >/dev/null || need+=(bsdutils)
+	;;
+bench)
+	have_header ev.h || need+=(libev-dev)
+	have_header benchmark/benchmark.h || need+=(libbenchmark-dev)
+	command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+	command -v python3 >/dev/null || need+=(python3)
+	command -v g++ >/dev/null || need+=(g++)
+	;;
+*)
+	echo "usage: $0 build|test|bench" >&2
+	exit 2
+	;;
+esac
+[ ${#need[@]} -eq 0 ] && exit 0
+
+echo "installing missing packages: ${need[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+	apt_get=(apt-get)
+elif command -v sudo >/dev/null; then
+	apt_get=(sudo apt-get)
+else
+	echo "missing packages: ${need[*]}; install them (apt-get install ${need[*]}) and retry" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${apt_get[@]}" update -qq >&2
+"${apt_get[@]}" install -y -qq "${need[@]}" >&2
