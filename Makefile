@@ -39,6 +39,7 @@ UNIT_TESTS := build/tests/test_framer build/tests/test_idle
 
 .PHONY: all deps test unit demo bench gbench install uninstall clean list-models
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 all: $(SERVERS) bin/echo-client
 
@@ -86,7 +87,7 @@ gbench: build/bench/gbench
 	@bench/gbench/kerrisk_table.sh bench/results/gbench.json > bench/results/scaling.md
 	@cat bench/results/scaling.md
 
-build/bench/gbench: $(wildcard bench/gbench/*.cc) $(COMMON_OBJ) | deps
+build/bench/gbench: $(wildcard bench/gbench/*.cc bench/gbench/*.h) $(COMMON_OBJ) | deps
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -o $@ \
 	  $(filter %.cc,$^) $(COMMON_OBJ) -lbenchmark -pthread

@@ -51,6 +51,9 @@ struct conn {
 	struct idle_link idle;  /* position in the loop's idle list */
 	struct peer peer;
 	const char *close_reason; /* for the --verbose log */
+	/* The event loop's own bookkeeping, untouched by conn.c: */
+	enum conn_want waiting_for; /* what the loop last registered interest in */
+	size_t slot;                /* poll: index in the pollfd array */
 };
 
 /* Largest single read; also the slack that keeps a read possible beside a

@@ -29,8 +29,6 @@ void idle_remove(struct idle_link *c)
 void idle_touch(struct idle_list *l, struct idle_link *c, int64_t now_ms)
 {
 	c->last_active_ms = now_ms;
-	if (l->timeout_ms == 0)
-		return;
 	idle_remove(c);
 	c->prev = l->head.prev;
 	c->next = &l->head;
@@ -58,4 +56,9 @@ struct idle_link *idle_first_expired(const struct idle_list *l, int64_t now_ms)
 	if (l->timeout_ms == 0 || first == &l->head)
 		return NULL;
 	return now_ms - first->last_active_ms >= l->timeout_ms ? first : NULL;
+}
+
+struct idle_link *idle_first(const struct idle_list *l)
+{
+	return l->head.next == &l->head ? NULL : l->head.next;
 }

@@ -3,7 +3,9 @@
  * Every connection shares one timeout length, so ordering them by last activity
  * is the same as ordering them by deadline: a connection that does something
  * moves to the tail, and the only one that can expire next is at the head. No
- * loop ever scans all its connections to find the idle ones.
+ * loop ever scans all its connections to find the idle ones. The list holds
+ * every connection even without a timeout, so it is also how a loop finds
+ * them all at shutdown.
  */
 #ifndef ECHOLAB_IDLE_H
 #define ECHOLAB_IDLE_H
@@ -32,5 +34,7 @@ void idle_remove(struct idle_link *c);
 int idle_wait_ms(const struct idle_list *l, int64_t now_ms);
 /* The quietest connection if it has expired, else NULL. */
 struct idle_link *idle_first_expired(const struct idle_list *l, int64_t now_ms);
+/* The quietest connection, expired or not; NULL when the list is empty. */
+struct idle_link *idle_first(const struct idle_list *l);
 
 #endif

@@ -1,0 +1,92 @@
+#include "loop.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "stats.h"
+
+#define conn_of_idle(link) \
+	((struct conn *)((char *)(link) - offsetof(struct conn, idle)))
+
+void loop_init(struct loop *l, struct server *srv)
+{
+	l->srv = srv;
+	l->clients = 0;
+	idle_init(&l->idle, srv->opts.idle_timeout);
+	loop_tick(l);
+}
+
+void loop_tick(struct loop *l)
+{
+	l->now_ms = monotonic_ms();
+}
+
+int loop_timeout_ms(const struct loop *l)
+{
+	return idle_wait_ms(&l->idle, l->now_ms);
+}
+
+struct conn *loop_open(struct loop *l, int fd, const struct peer *peer, size_t size)
+{
+	struct conn *c;
+
+	if (l->clients >= l->srv->opts.max_clients || (c = malloc(size)) == NULL) {
+		refuse_busy(fd, l->srv->stats);
+		return NULL;
+	}
+	conn_init(c, fd, l->srv->opts.max_line, peer);
+	idle_touch(&l->idle, &c->idle, l->now_ms);
+	l->clients++;
+	stats_add(&l->srv->stats->connections, 1);
+	log_open(l->srv->opts.verbose, peer);
+	return c;
+}
+
+enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable)
+{
+	enum conn_want want = c->waiting_for;
+
+	/* Any readiness is activity: the client sent something, or it read
+	 * enough of its echo to make room for more. */
+	idle_touch(&l->idle, &c->idle, l->now_ms);
+	if (readable)
+		want = conn_on_readable(c, l->srv->stats);
+	/* The read may already have written everything; only write again if
+	 * the connection still owes echo. */
+	if (writable && (want & CONN_WANT_WRITE))
+		want = conn_on_writable(c, l->srv->stats);
+	return want;
+}
+
+void loop_close(struct loop *l, struct conn *c)
+{
+	idle_remove(&c->idle);
+	conn_close(c, l->srv->opts.verbose);
+	l->clients--;
+	free(c);
+}
+
+struct conn *loop_next_expired(struct loop *l)
+{
+	struct idle_link *link = idle_first_expired(&l->idle, l->now_ms);
+	struct conn *c;
+
+	if (link == NULL)
+		return NULL;
+	c = conn_of_idle(link);
+	c->close_reason = "idle timeout";
+	return c;
+}
+
+void loop_close_all(struct loop *l)
+{
+	struct idle_link *link;
+
+	while ((link = idle_first(&l->idle)) != NULL) {
+		struct conn *c = conn_of_idle(link);
+
+		c->close_reason = "server stopping";
+		loop_close(l, c);
+	}
+}

@@ -1,0 +1,46 @@
+/* loop: what every event loop does around its wait, written once.
+ *
+ * An event-driven model keeps a wait set (fd_sets, a pollfd array, an epoll
+ * instance, libev watchers) and this: the client count for --max-clients, the
+ * idle list, and the opening, serving and closing of connections. Each model
+ * file then holds only its wait set and how it waits, and the select, poll
+ * and epoll files line up side by side.
+ */
+#ifndef ECHOLAB_LOOP_H
+#define ECHOLAB_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "idle.h"
+#include "server.h"
+
+struct loop {
+	struct server *srv;
+	struct idle_list idle;
+	unsigned clients; /* connections open now */
+	int64_t now_ms;   /* the time of the last wake-up: one clock read per wake */
+};
+
+void loop_init(struct loop *l, struct server *srv);
+/* Reads the clock; call once after every wake-up. */
+void loop_tick(struct loop *l);
+/* How long the wait may last before the next idle expiry: -1 for ever. */
+int loop_timeout_ms(const struct loop *l);
+
+/* Takes a freshly accepted client: refuses it ("ERR server busy") when
+ * --max-clients are already open, else returns a new connection of `size`
+ * bytes (at least sizeof(struct conn); a model may wrap struct conn as the
+ * first member of its own struct). NULL when refused. */
+struct conn *loop_open(struct loop *l, int fd, const struct peer *peer, size_t size);
+/* Delivers readiness to the connection, returns what it wants next. */
+enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable);
+void loop_close(struct loop *l, struct conn *c);
+/* The connection that has been idle too long, if any (marked for the log). */
+struct conn *loop_next_expired(struct loop *l);
+/* Shutdown: closes every connection still open. */
+void loop_close_all(struct loop *l);
+
+#endif

@@ -1,0 +1,155 @@
+/* libev: the epoll loop, written against a portable event library.
+ *
+ * libev owns the wait: it picks the best readiness mechanism the system has
+ * (epoll here, kqueue on the BSDs, poll or select elsewhere) and calls us
+ * back. Each client has an ev_io watcher whose callback hands readiness to
+ * the same connection state machine the other loops use (common/conn.c).
+ * Stopping is an ev_signal watcher; the idle timeout is one ev_timer.
+ *
+ * The backend can be forced without recompiling, to compare them under the
+ * same code: LIBEV_FLAGS=1 (select), 2 (poll), 4 (epoll), as libev reads that
+ * environment variable when the default loop is created.
+ *
+ * Idle timeout: rather than a timer per client, which libev would keep in a
+ * heap at O(log n) per reset, one timer is armed for the quietest client's
+ * deadline (libev's manual, "Be smart about timeouts"). Activity only moves
+ * deadlines later, so the timer is never late; when it fires it closes what
+ * has expired and re-arms for the new quietest client.
+ */
+#include <ev.h>
+#include <signal.h>
+#include <stddef.h>
+
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+
+struct client {
+	struct conn conn; /* first, so loop_open can allocate a struct client */
+	ev_io io;
+};
+
+struct echo_loop {
+	struct ev_loop *ev;
+	struct server srv;
+	struct loop loop;
+	ev_io accept_watcher;
+	ev_timer idle_timer;
+	ev_signal sigint_watcher, sigterm_watcher;
+};
+
+static int libev_events(enum conn_want want)
+{
+	return ((want & CONN_WANT_READ) ? EV_READ : 0) | ((want & CONN_WANT_WRITE) ? EV_WRITE : 0);
+}
+
+static void arm_idle_timer(struct echo_loop *el)
+{
+	int ms = loop_timeout_ms(&el->loop);
+
+	if (ms >= 0 && !ev_is_active(&el->idle_timer)) {
+		ev_timer_set(&el->idle_timer, ms / 1000.0, 0.);
+		ev_timer_start(el->ev, &el->idle_timer);
+	}
+}
+
+static void forget(struct echo_loop *el, struct client *cl)
+{
+	ev_io_stop(el->ev, &cl->io);
+	loop_close(&el->loop, &cl->conn);
+}
+
+static void on_client_ready(struct ev_loop *ev, ev_io *w, int revents)
+{
+	struct echo_loop *el = ev_userdata(ev);
+	struct client *cl = (struct client *)((char *)w - offsetof(struct client, io));
+
+	loop_tick(&el->loop);
+	enum conn_want want = loop_serve(&el->loop, &cl->conn, revents & EV_READ,
+	                                 revents & EV_WRITE);
+	if (want == CONN_CLOSE) {
+		forget(el, cl);
+	} else if (want != cl->conn.waiting_for) {
+		/* Only when what the client waits for changes: the same rule as
+		 * epoll.c's EPOLL_CTL_MOD. */
+		ev_io_stop(ev, w);
+		ev_io_modify(w, libev_events(want));
+		ev_io_start(ev, w);
+		cl->conn.waiting_for = want;
+	}
+}
+
+static void on_listener_ready(struct ev_loop *ev, ev_io *w, int revents)
+{
+	struct echo_loop *el = ev_userdata(ev);
+	struct peer peer;
+	int fd;
+
+	(void)w;
+	(void)revents;
+	loop_tick(&el->loop);
+	/* Take every waiting client now: one per wake-up would let the backlog
+	 * grow under a burst of connects. */
+	while ((fd = accept_nonblocking(&el->srv.listener, &peer)) >= 0) {
+		struct client *cl = (struct client *)loop_open(&el->loop, fd, &peer, sizeof *cl);
+		if (cl == NULL)
+			continue;
+		cl->conn.waiting_for = conn_wants(&cl->conn);
+		ev_io_init(&cl->io, on_client_ready, fd, libev_events(cl->conn.waiting_for));
+		ev_io_start(ev, &cl->io);
+	}
+	arm_idle_timer(el);
+}
+
+static void on_idle_timer(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	struct echo_loop *el = ev_userdata(ev);
+	struct conn *expired;
+
+	(void)w;
+	(void)revents;
+	loop_tick(&el->loop);
+	while ((expired = loop_next_expired(&el->loop)) != NULL)
+		forget(el, (struct client *)expired);
+	arm_idle_timer(el);
+}
+
+static void on_stop_signal(struct ev_loop *ev, ev_signal *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(ev, EVBREAK_ALL);
+}
+
+int main(int argc, char **argv)
+{
+	static struct echo_loop el;
+
+	server_start(&el.srv, "libev", SERVER_EVENT_DRIVEN, argc, argv);
+	loop_init(&el.loop, &el.srv);
+	el.ev = ev_default_loop(EVFLAG_AUTO);
+	if (el.ev == NULL)
+		die("libev: cannot create the loop (bad LIBEV_FLAGS?)");
+	ev_set_userdata(el.ev, &el);
+
+	ev_io_init(&el.accept_watcher, on_listener_ready, el.srv.listener.fd, EV_READ);
+	ev_io_start(el.ev, &el.accept_watcher);
+	ev_init(&el.idle_timer, on_idle_timer);
+	/* libev replaces our handlers with its own, which wake the loop through a
+	 * pipe, so the signal arrives as an ordinary event and no race with the
+	 * wait exists. The stop signals were blocked by server_start; libev
+	 * leaves the mask alone, so unblock them here. */
+	ev_signal_init(&el.sigint_watcher, on_stop_signal, SIGINT);
+	ev_signal_start(el.ev, &el.sigint_watcher);
+	ev_signal_init(&el.sigterm_watcher, on_stop_signal, SIGTERM);
+	ev_signal_start(el.ev, &el.sigterm_watcher);
+	sigprocmask(SIG_SETMASK, &el.srv.wait_mask, NULL);
+
+	ev_run(el.ev, 0);
+
+	/* The loop will not run again, so its watchers can go with it before the
+	 * connections close. */
+	ev_loop_destroy(el.ev);
+	loop_close_all(&el.loop);
+	return server_finish(&el.srv);
+}

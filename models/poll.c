@@ -1,0 +1,139 @@
+/* poll: one thread, every client in one pollfd array.
+ *
+ * The loop: wait in poll() until some sockets are ready, give each ready one
+ * to its connection's state machine (common/conn.c), and record what that
+ * connection wants to wait for next. Nothing ever blocks except poll itself,
+ * so one slow client cannot stall the others.
+ *
+ * poll fixes select's worst limits (no FD_SETSIZE cap, the set is not
+ * rewritten by the call) but keeps its cost: every call hands the kernel the
+ * whole array and the kernel checks every entry, so a wake-up costs O(all
+ * clients) even when one is ready. epoll.c removes exactly that.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+#include "signals.h"
+
+/* fds[0] is the listening socket; fds[i] for i >= 1 is conns[i]'s socket. */
+struct wait_set {
+	struct pollfd *fds;
+	struct conn **conns;
+	size_t count, cap;
+};
+
+static short poll_events(enum conn_want want)
+{
+	return (short)(((want & CONN_WANT_READ) ? POLLIN : 0) |
+	               ((want & CONN_WANT_WRITE) ? POLLOUT : 0));
+}
+
+static void watch(struct wait_set *ws, int fd, struct conn *c, enum conn_want want)
+{
+	if (ws->count == ws->cap) {
+		/* Doubling keeps the cost of growing to n clients O(n) overall. */
+		size_t cap = ws->cap ? ws->cap * 2 : 64;
+		struct pollfd *fds = realloc(ws->fds, cap * sizeof *fds);
+		struct conn **conns = fds ? realloc(ws->conns, cap * sizeof *conns) : NULL;
+
+		if (fds == NULL || conns == NULL)
+			die("out of memory for %zu pollfds", cap);
+		ws->fds = fds;
+		ws->conns = conns;
+		ws->cap = cap;
+	}
+	ws->fds[ws->count] = (struct pollfd){.fd = fd, .events = poll_events(want)};
+	ws->conns[ws->count] = c;
+	if (c != NULL) {
+		c->slot = ws->count;
+		c->waiting_for = want;
+	}
+	ws->count++;
+}
+
+/* Removes slot i by moving the last entry into it. The caller must look at
+ * slot i again: it now holds a client that has not been served this round. */
+static void forget(struct wait_set *ws, struct loop *loop, size_t i)
+{
+	loop_close(loop, ws->conns[i]);
+	if (i != --ws->count) {
+		ws->fds[i] = ws->fds[ws->count];
+		ws->conns[i] = ws->conns[ws->count];
+		ws->conns[i]->slot = i;
+	}
+}
+
+static void accept_clients(struct server *srv, struct loop *loop, struct wait_set *ws)
+{
+	struct peer peer;
+	int fd;
+
+	/* Take every waiting client now: one per wake-up would let the backlog
+	 * grow under a burst of connects. */
+	while ((fd = accept_nonblocking(&srv->listener, &peer)) >= 0) {
+		struct conn *c = loop_open(loop, fd, &peer, sizeof *c);
+		if (c != NULL)
+			watch(ws, fd, c, conn_wants(c));
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct server srv;
+	struct loop loop;
+	struct wait_set ws = {0};
+	struct conn *expired;
+
+	server_start(&srv, "poll", SERVER_EVENT_DRIVEN, argc, argv);
+	loop_init(&loop, &srv);
+	watch(&ws, srv.listener.fd, NULL, CONN_WANT_READ);
+
+	while (!stop_requested) {
+		int timeout = loop_timeout_ms(&loop);
+		struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
+
+		/* ppoll, not poll: the stop signals are unblocked only during the
+		 * wait, so one cannot arrive between the check above and sleeping. */
+		if (ppoll(ws.fds, ws.count, timeout < 0 ? NULL : &ts, &srv.wait_mask) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll: %s", strerror(errno));
+		}
+		loop_tick(&loop);
+		if (ws.fds[0].revents & POLLIN)
+			accept_clients(&srv, &loop, &ws);
+
+		/* New clients were appended with revents 0, so they are skipped. */
+		for (size_t i = 1; i < ws.count;) {
+			short ev = ws.fds[i].revents;
+
+			if (ev == 0) {
+				i++;
+				continue;
+			}
+			/* An error or hang-up is reported as readable: the read that
+			 * follows returns the error or EOF and the connection decides. */
+			enum conn_want want = loop_serve(&loop, ws.conns[i],
+			                                 ev & (POLLIN | POLLERR | POLLHUP),
+			                                 ev & POLLOUT);
+			if (want == CONN_CLOSE) {
+				forget(&ws, &loop, i); /* slot i changed: examine it again */
+				continue;
+			}
+			ws.fds[i].events = poll_events(want);
+			ws.conns[i]->waiting_for = want;
+			i++;
+		}
+		while ((expired = loop_next_expired(&loop)) != NULL)
+			forget(&ws, &loop, expired->slot);
+	}
+	loop_close_all(&loop);
+	free(ws.fds);
+	free(ws.conns);
+	return server_finish(&srv);
+}

@@ -1,0 +1,134 @@
+/* select: one thread, every client in two bitmaps.
+ *
+ * The loop: wait in select() until some sockets are ready, give each ready one
+ * to its connection's state machine (common/conn.c), and record what that
+ * connection wants to wait for next. Nothing ever blocks except select itself,
+ * so one slow client cannot stall the others.
+ *
+ * select is the oldest readiness API and it shows. The sets are bitmaps of
+ * FD_SETSIZE (1024) bits: FD_SET on a descriptor >= FD_SETSIZE writes past
+ * the end of the bitmap, corrupting memory, so such a client is refused with
+ * "ERR server busy" instead. select overwrites its sets, so they are rebuilt
+ * before every call, and the kernel and this loop both scan every descriptor
+ * up to the highest one: O(all clients) per wake-up even when one is ready.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+#include "signals.h"
+
+/* conns[fd] is the client on descriptor fd; max_fd, the highest descriptor
+ * watched (the listener's at least), bounds every scan. */
+struct wait_set {
+	struct conn *conns[FD_SETSIZE];
+	int listen_fd, max_fd;
+};
+
+static void watch(struct wait_set *ws, int fd, struct conn *c, enum conn_want want)
+{
+	ws->conns[fd] = c;
+	c->waiting_for = want;
+	if (fd > ws->max_fd)
+		ws->max_fd = fd;
+}
+
+static void forget(struct wait_set *ws, struct loop *loop, int fd)
+{
+	loop_close(loop, ws->conns[fd]);
+	ws->conns[fd] = NULL;
+	while (ws->max_fd > ws->listen_fd && ws->conns[ws->max_fd] == NULL)
+		ws->max_fd--;
+}
+
+static void accept_clients(struct server *srv, struct loop *loop, struct wait_set *ws)
+{
+	struct peer peer;
+	int fd;
+
+	/* Take every waiting client now: one per wake-up would let the backlog
+	 * grow under a burst of connects. */
+	while ((fd = accept_nonblocking(&srv->listener, &peer)) >= 0) {
+		if (fd >= FD_SETSIZE) {
+			refuse_busy(fd, srv->stats); /* select cannot watch it */
+			continue;
+		}
+		struct conn *c = loop_open(loop, fd, &peer, sizeof *c);
+		if (c != NULL)
+			watch(ws, fd, c, conn_wants(c));
+	}
+}
+
+/* select overwrites its arguments with the result, so the sets of what we
+ * wait for are built anew before every call. */
+static void fill_sets(const struct wait_set *ws, fd_set *rd, fd_set *wr)
+{
+	FD_ZERO(rd);
+	FD_ZERO(wr);
+	FD_SET(ws->listen_fd, rd);
+	for (int fd = 0; fd <= ws->max_fd; fd++) {
+		const struct conn *c = ws->conns[fd];
+
+		if (c != NULL && (c->waiting_for & CONN_WANT_READ))
+			FD_SET(fd, rd);
+		if (c != NULL && (c->waiting_for & CONN_WANT_WRITE))
+			FD_SET(fd, wr);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct wait_set ws; /* 8 KiB of pointers: too big for the stack */
+	struct server srv;
+	struct loop loop;
+	struct conn *expired;
+	fd_set rd, wr;
+
+	server_start(&srv, "select", SERVER_EVENT_DRIVEN, argc, argv);
+	loop_init(&loop, &srv);
+	if (srv.listener.fd >= FD_SETSIZE)
+		die("the listening socket is descriptor %d, beyond select's %d", srv.listener.fd,
+		    FD_SETSIZE);
+	ws.listen_fd = ws.max_fd = srv.listener.fd;
+
+	while (!stop_requested) {
+		int timeout = loop_timeout_ms(&loop);
+		struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
+
+		fill_sets(&ws, &rd, &wr);
+		/* pselect, not select: the stop signals are unblocked only during
+		 * the wait, so one cannot arrive between the check above and sleeping. */
+		if (pselect(ws.max_fd + 1, &rd, &wr, NULL, timeout < 0 ? NULL : &ts,
+		            &srv.wait_mask) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("select: %s", strerror(errno));
+		}
+		loop_tick(&loop);
+		if (FD_ISSET(srv.listener.fd, &rd))
+			accept_clients(&srv, &loop, &ws);
+
+		/* New clients are not in this round's sets, so they are skipped. */
+		for (int fd = 0; fd <= ws.max_fd; fd++) {
+			bool readable = FD_ISSET(fd, &rd) && fd != srv.listener.fd;
+			bool writable = FD_ISSET(fd, &wr);
+
+			if (!readable && !writable)
+				continue;
+			enum conn_want want = loop_serve(&loop, ws.conns[fd], readable, writable);
+			if (want == CONN_CLOSE) {
+				forget(&ws, &loop, fd);
+				continue;
+			}
+			ws.conns[fd]->waiting_for = want;
+		}
+		while ((expired = loop_next_expired(&loop)) != NULL)
+			forget(&ws, &loop, expired->fd);
+	}
+	loop_close_all(&loop);
+	return server_finish(&srv);
+}
