@@ -5,7 +5,7 @@
 
 #include "log.h"
 
-volatile sig_atomic_t stop_requested;
+atomic_int stop_requested;
 
 static void on_stop_signal(int signo)
 {

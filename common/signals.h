@@ -11,8 +11,12 @@
 #define ECHOLAB_SIGNALS_H
 
 #include <signal.h>
+#include <stdatomic.h>
 
-extern volatile sig_atomic_t stop_requested;
+/* Atomic rather than volatile sig_atomic_t: worker threads read it too, and
+ * only a lock-free atomic is both safe in a handler and race-free across
+ * threads (C11 7.14.1.1). */
+extern atomic_int stop_requested;
 
 void signals_install(sigset_t *wait_mask);
 /* For a forked child: default dispositions and nothing blocked, so the parent's
