@@ -179,9 +179,12 @@ static int accept_one(struct listener *l, struct peer *peer)
 			continue;
 		case EMFILE:
 		case ENFILE:
-			if (!refuse_without_descriptors(l)) {
-				/* Nothing else frees a descriptor sooner than a short pause;
-				 * retrying now would only spin. */
+			if (refuse_without_descriptors(l))
+				continue; /* one fewer waiting: look at the next */
+			{
+				/* Not even the spare could be had back. Nothing frees a
+				 * descriptor sooner than a short pause; retrying now
+				 * would only spin. */
 				struct timespec pause = {0, 50 * 1000 * 1000};
 				nanosleep(&pause, NULL);
 			}

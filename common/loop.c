@@ -27,20 +27,26 @@ int loop_timeout_ms(const struct loop *l)
 	return idle_wait_ms(&l->idle, l->now_ms);
 }
 
-struct conn *loop_open(struct loop *l, int fd, const struct peer *peer, size_t size)
+struct conn *loop_accept(struct loop *l, size_t size, int fd_limit)
 {
+	struct peer peer;
 	struct conn *c;
+	int fd;
 
-	if (l->clients >= l->srv->opts.max_clients || (c = malloc(size)) == NULL) {
-		refuse_busy(fd, l->srv->stats);
-		return NULL;
+	while ((fd = accept_nonblocking(&l->srv->listener, &peer)) >= 0) {
+		if (fd >= fd_limit || l->clients >= l->srv->opts.max_clients ||
+		    (c = malloc(size)) == NULL) {
+			refuse_busy(fd, l->srv->stats);
+			continue;
+		}
+		conn_init(c, fd, l->srv->opts.max_line, &peer);
+		idle_touch(&l->idle, &c->idle, l->now_ms);
+		l->clients++;
+		stats_add(&l->srv->stats->connections, 1);
+		log_open(l->srv->opts.verbose, &peer);
+		return c;
 	}
-	conn_init(c, fd, l->srv->opts.max_line, peer);
-	idle_touch(&l->idle, &c->idle, l->now_ms);
-	l->clients++;
-	stats_add(&l->srv->stats->connections, 1);
-	log_open(l->srv->opts.verbose, peer);
-	return c;
+	return NULL;
 }
 
 enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable)

@@ -9,6 +9,7 @@
 #ifndef ECHOLAB_LOOP_H
 #define ECHOLAB_LOOP_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,11 +31,15 @@ void loop_tick(struct loop *l);
 /* How long the wait may last before the next idle expiry: -1 for ever. */
 int loop_timeout_ms(const struct loop *l);
 
-/* Takes a freshly accepted client: refuses it ("ERR server busy") when
- * --max-clients are already open, else returns a new connection of `size`
- * bytes (at least sizeof(struct conn); a model may wrap struct conn as the
- * first member of its own struct). NULL when refused. */
-struct conn *loop_open(struct loop *l, int fd, const struct peer *peer, size_t size);
+/* Accepts the next waiting client and returns it as a new connection of
+ * `size` bytes (at least sizeof(struct conn): a model may wrap struct conn as
+ * the first member of its own struct). Clients it cannot take are told
+ * "ERR server busy" and closed on the way: over --max-clients, or on a
+ * descriptor >= fd_limit (LOOP_ANY_FD: no such limit). NULL once no client is
+ * waiting; call it until then on every wake-up, since taking one client per
+ * wake-up would let the backlog grow under a burst of connects. */
+struct conn *loop_accept(struct loop *l, size_t size, int fd_limit);
+#define LOOP_ANY_FD INT_MAX
 /* Delivers readiness to the connection, returns what it wants next. */
 enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable);
 void loop_close(struct loop *l, struct conn *c);

@@ -75,18 +75,12 @@ static void forget(struct wait_set *ws, struct loop *loop, struct conn *c)
 	loop_close(loop, c);
 }
 
-static void accept_clients(struct server *srv, struct loop *loop, struct wait_set *ws)
+static void accept_clients(struct loop *loop, struct wait_set *ws)
 {
-	struct peer peer;
-	int fd;
+	struct conn *c;
 
-	/* Take every waiting client now: one per wake-up would let the backlog
-	 * grow under a burst of connects. */
-	while ((fd = accept_nonblocking(&srv->listener, &peer)) >= 0) {
-		struct conn *c = loop_open(loop, fd, &peer, sizeof *c);
-		if (c != NULL)
-			watch(ws, fd, c, conn_wants(c));
-	}
+	while ((c = loop_accept(loop, sizeof *c, LOOP_ANY_FD)) != NULL)
+		watch(ws, c->fd, c, conn_wants(c));
 }
 
 int main(int argc, char **argv)
@@ -122,7 +116,7 @@ int main(int argc, char **argv)
 			uint32_t ev = events[i].events;
 
 			if (c == NULL) {
-				accept_clients(&srv, &loop, &ws);
+				accept_clients(&loop, &ws);
 				continue;
 			}
 			/* EPOLLERR and EPOLLHUP are always reported, asked for or not;

@@ -82,20 +82,14 @@ static void on_client_ready(struct ev_loop *ev, ev_io *w, int revents)
 static void on_listener_ready(struct ev_loop *ev, ev_io *w, int revents)
 {
 	struct echo_loop *el = ev_userdata(ev);
-	struct peer peer;
-	int fd;
+	struct client *cl;
 
 	(void)w;
 	(void)revents;
 	loop_tick(&el->loop);
-	/* Take every waiting client now: one per wake-up would let the backlog
-	 * grow under a burst of connects. */
-	while ((fd = accept_nonblocking(&el->srv.listener, &peer)) >= 0) {
-		struct client *cl = (struct client *)loop_open(&el->loop, fd, &peer, sizeof *cl);
-		if (cl == NULL)
-			continue;
+	while ((cl = (struct client *)loop_accept(&el->loop, sizeof *cl, LOOP_ANY_FD)) != NULL) {
 		cl->conn.waiting_for = conn_wants(&cl->conn);
-		ev_io_init(&cl->io, on_client_ready, fd, libev_events(cl->conn.waiting_for));
+		ev_io_init(&cl->io, on_client_ready, cl->conn.fd, libev_events(cl->conn.waiting_for));
 		ev_io_start(ev, &cl->io);
 	}
 	arm_idle_timer(el);

@@ -68,18 +68,12 @@ static void forget(struct wait_set *ws, struct loop *loop, size_t i)
 	}
 }
 
-static void accept_clients(struct server *srv, struct loop *loop, struct wait_set *ws)
+static void accept_clients(struct loop *loop, struct wait_set *ws)
 {
-	struct peer peer;
-	int fd;
+	struct conn *c;
 
-	/* Take every waiting client now: one per wake-up would let the backlog
-	 * grow under a burst of connects. */
-	while ((fd = accept_nonblocking(&srv->listener, &peer)) >= 0) {
-		struct conn *c = loop_open(loop, fd, &peer, sizeof *c);
-		if (c != NULL)
-			watch(ws, fd, c, conn_wants(c));
-	}
+	while ((c = loop_accept(loop, sizeof *c, LOOP_ANY_FD)) != NULL)
+		watch(ws, c->fd, c, conn_wants(c));
 }
 
 int main(int argc, char **argv)
@@ -106,7 +100,7 @@ int main(int argc, char **argv)
 		}
 		loop_tick(&loop);
 		if (ws.fds[0].revents & POLLIN)
-			accept_clients(&srv, &loop, &ws);
+			accept_clients(&loop, &ws);
 
 		/* New clients were appended with revents 0, so they are skipped. */
 		for (size_t i = 1; i < ws.count;) {

@@ -45,22 +45,13 @@ static void forget(struct wait_set *ws, struct loop *loop, int fd)
 		ws->max_fd--;
 }
 
-static void accept_clients(struct server *srv, struct loop *loop, struct wait_set *ws)
+static void accept_clients(struct loop *loop, struct wait_set *ws)
 {
-	struct peer peer;
-	int fd;
+	struct conn *c;
 
-	/* Take every waiting client now: one per wake-up would let the backlog
-	 * grow under a burst of connects. */
-	while ((fd = accept_nonblocking(&srv->listener, &peer)) >= 0) {
-		if (fd >= FD_SETSIZE) {
-			refuse_busy(fd, srv->stats); /* select cannot watch it */
-			continue;
-		}
-		struct conn *c = loop_open(loop, fd, &peer, sizeof *c);
-		if (c != NULL)
-			watch(ws, fd, c, conn_wants(c));
-	}
+	/* FD_SETSIZE: a descriptor select cannot watch is refused, never set. */
+	while ((c = loop_accept(loop, sizeof *c, FD_SETSIZE)) != NULL)
+		watch(ws, c->fd, c, conn_wants(c));
 }
 
 /* select overwrites its arguments with the result, so the sets of what we
@@ -110,7 +101,7 @@ int main(int argc, char **argv)
 		}
 		loop_tick(&loop);
 		if (FD_ISSET(srv.listener.fd, &rd))
-			accept_clients(&srv, &loop, &ws);
+			accept_clients(&loop, &ws);
 
 		/* New clients are not in this round's sets, so they are skipped. */
 		for (int fd = 0; fd <= ws.max_fd; fd++) {

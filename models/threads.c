@@ -104,21 +104,22 @@ static void start_worker(struct server *srv, struct table *t, const pthread_attr
                          int fd, const struct peer *peer)
 {
 	struct worker *w = malloc(sizeof *w);
+	unsigned slot;
 	pthread_t tid;
 	int err;
 
-	if (w == NULL || !table_take(t, fd, &w->slot)) {
+	if (w == NULL || !table_take(t, fd, &slot)) {
 		free(w);
 		refuse_busy(fd, srv->stats);
 		return;
 	}
-	*w = (struct worker){srv, t, w->slot, fd, *peer};
+	*w = (struct worker){srv, t, slot, fd, *peer};
 	err = pthread_create(&tid, attr, serve, w);
 	if (err != 0) {
 		/* Out of threads or memory is a busy server, not a dead one. */
 		log_msg("pthread_create: %s", strerror(err));
 		pthread_mutex_lock(&t->lock);
-		t->fd[w->slot] = -1;
+		t->fd[slot] = -1;
 		t->live--;
 		pthread_mutex_unlock(&t->lock);
 		free(w);
