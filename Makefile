@@ -35,7 +35,7 @@ CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=build/%.o)
 SERVERS    := $(MODELS:%=bin/echo-%)
 BASELINE   := build/bench/echo-baseline
-UNIT_TESTS := build/tests/test_framer build/tests/test_idle
+UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram
 
 .PHONY: all deps test unit demo bench gbench install uninstall clean list-models
 .DELETE_ON_ERROR:
@@ -63,6 +63,8 @@ bin/echo-client: $(CLIENT_OBJ) build/libechocommon.a
 
 build/tests/%: build/tests/unit/%.o build/libechocommon.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS)
+
+build/tests/test_load_histogram: build/client/histogram.o build/client/payload.o
 
 $(BASELINE): build/bench/baseline.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^

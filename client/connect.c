@@ -1,0 +1,91 @@
+/* connect: see connect.h. */
+#include "connect.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+void format_host_port(char *out, size_t size, const char *host, const char *port)
+{
+	/* A bare IPv6 literal would read as more port separators. */
+	const char *fmt = strchr(host, ':') ? "[%s]:%s" : "%s:%s";
+	snprintf(out, size, fmt, host, port);
+}
+
+static void report_failure(const char *host, const char *port, const char *why)
+{
+	char where[300];
+	format_host_port(where, sizeof where, host, port);
+	/* strerror says "Connection refused"; mid-sentence it reads better lower-case. */
+	char reason[128];
+	snprintf(reason, sizeof reason, "%s", why);
+	reason[0] = (char)tolower((unsigned char)reason[0]);
+	fprintf(stderr, "echo-client: cannot connect to %s: %s\n", where, reason);
+}
+
+static const char *resolve_error(int code)
+{
+	switch (code) {
+	case EAI_NONAME:
+#ifdef EAI_NODATA
+	case EAI_NODATA:
+#endif
+		return "host not found";
+	case EAI_SERVICE:
+		return "unknown port";
+	case EAI_SYSTEM:
+		return strerror(errno);
+	default:
+		return gai_strerror(code);
+	}
+}
+
+/* Returns a connected socket, or -1 with errno from the failed connect. */
+static int connect_one(const struct addrinfo *ai)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0)
+		return -1;
+	/* No signal handler is installed while connecting, so EINTR cannot happen. */
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+int connect_to(const char *host, const char *port, struct endpoint *used)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		/* No AI_ADDRCONFIG: on a host with only loopback configured it would
+		 * drop ::1 and miss a server that listens on IPv6 only. */
+	};
+	struct addrinfo *list;
+	int rc = getaddrinfo(host, port, &hints, &list);
+	if (rc != 0) {
+		report_failure(host, port, resolve_error(rc));
+		return -1;
+	}
+	int fd = -1;
+	int last_error = 0;
+	for (const struct addrinfo *ai = list; ai && fd < 0; ai = ai->ai_next) {
+		fd = connect_one(ai);
+		if (fd < 0) {
+			last_error = errno;
+		} else if (used) {
+			memcpy(&used->addr, ai->ai_addr, ai->ai_addrlen);
+			used->len = ai->ai_addrlen;
+		}
+	}
+	freeaddrinfo(list);
+	if (fd < 0)
+		report_failure(host, port, strerror(last_error ? last_error : EHOSTUNREACH));
+	return fd;
+}

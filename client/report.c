@@ -1,0 +1,98 @@
+/* report: see report.h.
+ *
+ * Rates are per second of the measured window; MB are 10^6 bytes of echoes
+ * (what came back, checked), not of what was sent. Latencies are printed in
+ * microseconds from the nanosecond histogram.
+ */
+#include "report.h"
+
+#include <stdio.h>
+
+struct figures {
+	double messages_per_sec, mb_per_sec;
+	double p50, p90, p99, p999, max; /* microseconds */
+};
+
+static double us(uint64_t ns)
+{
+	return (double)ns / 1000.0;
+}
+
+static struct figures compute(const struct load_opts *o, const struct load_result *r)
+{
+	struct figures f = { 0 };
+	if (r->duration_s > 0) {
+		f.messages_per_sec = (double)r->messages / r->duration_s;
+		f.mb_per_sec = (double)r->messages * (double)o->size / 1e6 / r->duration_s;
+	}
+	f.p50 = us(histogram_percentile(&r->latency, 50.0));
+	f.p90 = us(histogram_percentile(&r->latency, 90.0));
+	f.p99 = us(histogram_percentile(&r->latency, 99.0));
+	f.p999 = us(histogram_percentile(&r->latency, 99.9));
+	f.max = us(histogram_max(&r->latency));
+	return f;
+}
+
+/* error_detail can quote a server's line, so it may hold any byte. */
+static void print_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void print_json(const struct load_opts *o, const struct load_result *r,
+                       const struct figures *f)
+{
+	printf("{\"connections\":%lu,\"size\":%zu,\"depth\":%u,\"threads\":%u,\"rate\":%lu,"
+	       "\"warmup_s\":%.3f,\"duration_s\":%.6f,\"messages\":%llu,"
+	       "\"messages_per_sec\":%.1f,\"mb_per_sec\":%.3f,"
+	       "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
+	       "\"max\":%.1f},\"errors\":%llu,\"error_detail\":",
+	       o->connections, o->size, o->depth, o->threads, o->rate, o->warmup_s,
+	       r->duration_s, (unsigned long long)r->messages, f->messages_per_sec,
+	       f->mb_per_sec, f->p50, f->p90, f->p99, f->p999, f->max,
+	       (unsigned long long)r->errors);
+	print_json_string(r->error_detail);
+	printf("}\n");
+}
+
+static void print_human(const struct load_opts *o, const struct load_result *r,
+                        const struct figures *f)
+{
+	printf("load: %lu connection%s, %zu-byte messages, depth %u, %u thread%s, ",
+	       o->connections, o->connections == 1 ? "" : "s", o->size, o->depth,
+	       o->threads, o->threads == 1 ? "" : "s");
+	if (o->rate)
+		printf("open loop at %lu msg/s\n", o->rate);
+	else
+		printf("closed loop\n");
+	printf("  measured     %.2f s after %.2f s of warm-up\n", r->duration_s, o->warmup_s);
+	printf("  messages     %llu (%.0f msg/s)\n", (unsigned long long)r->messages,
+	       f->messages_per_sec);
+	printf("  throughput   %.2f MB/s\n", f->mb_per_sec);
+	printf("  latency us   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
+	       f->p50, f->p90, f->p99, f->p999, f->max);
+	if (r->errors)
+		printf("  errors       %llu: %s\n", (unsigned long long)r->errors, r->error_detail);
+	else
+		printf("  errors       0\n");
+}
+
+void report_print(const struct load_opts *o, const struct load_result *r)
+{
+	struct figures f = compute(o, r);
+	if (o->json)
+		print_json(o, r, &f);
+	else
+		print_human(o, r, &f);
+	fflush(stdout);
+}
