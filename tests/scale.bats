@@ -1,0 +1,394 @@
+#!/usr/bin/env bats
+# scale.bats: many connections, descriptor limits and heavy traffic, against
+# every model of models/models.list (or $ECHOLAB_MODELS). The sockets are
+# driven by tests/scaleprobe.py (non-blocking, epoll, every wait bounded).
+#
+#   1. event models: 1,000 clients at once, interleaved messages
+#   2. select: connections beyond FD_SETSIZE are refused, the rest served
+#   3. event models without a descriptor cap: 10,000 connections, RSS < 16 MiB
+#   4. every model under `ulimit -n 64`: 100 clients; refused or queued, never
+#      a spinning server; it serves again afterwards
+#   5. every model: 64 MiB pushed by a client that does not read: backpressure,
+#      bounded memory, every byte back; meanwhile another client is served
+#
+# Which models are "event" models: those whose source starts the server as
+# SERVER_EVENT_DRIVEN (server_start(..., SERVER_EVENT_DRIVEN, ...)), the style
+# that gives them non-blocking client sockets served by one loop (today:
+# select, poll, epoll, libev, all built on common/loop.h). The style is
+# the model's own declaration of how it serves, so a new event model is picked
+# up without editing this file. A model whose wait set is an fd_set (its
+# source calls FD_SET()) cannot watch descriptors >= FD_SETSIZE by design
+# (select): case 2 is about exactly that, and case 3 leaves it out.
+#
+# Each case runs every model it applies to, one after another, each in a
+# subshell with its own cleanup, so that one model's failure does not hide
+# another's; the case fails naming every model that failed.
+#
+# Memory bounds are not checked when the binaries are built with
+# AddressSanitizer (its shadow memory and quarantine are not the server's);
+# everything else is.
+
+# SC2030/SC2031: each model runs in a subshell on purpose; SC2034: helpers
+# read BATS_TEST_COMPLETED; SC2016: the single quotes are bash -c's script.
+# shellcheck disable=SC2030,SC2031,SC2034,SC2016
+
+load helpers
+
+MIB=$((1024 * 1024))
+RSS_LIMIT_KB=$((16 * 1024))
+
+setup() {
+	mapfile -t MODELS < <(selected_models)
+	[ ${#MODELS[@]} -gt 0 ] || fail "no model to test"
+}
+
+# ---------------------------------------------------------------- helpers
+
+scaleprobe() {
+	python3 -S "$ECHOLAB_TESTS/scaleprobe.py" --port "${PORT:-0}" --deadline 60 "$@"
+}
+
+# server_style MODEL: event, forking or blocking, from the model's source
+server_style() {
+	local src=$ECHOLAB_ROOT/models/$1.c
+	if grep -Eq 'server_start\(.*SERVER_EVENT_DRIVEN' "$src"; then
+		echo event
+	elif grep -Eq 'server_start\(.*SERVER_FORKING' "$src"; then
+		echo forking
+	else
+		echo blocking
+	fi
+}
+
+event_models() {
+	local m
+	for m in "${MODELS[@]}"; do
+		[ "$(server_style "$m")" != event ] || echo "$m"
+	done
+}
+
+# A model whose wait set is select(2)'s fd_set (its source uses FD_SET())
+# cannot watch a descriptor >= FD_SETSIZE, by design.
+fd_set_model() {
+	grep -q 'FD_SET(' "$ECHOLAB_ROOT/models/$1.c"
+}
+
+# The event models that can hold more descriptors than FD_SETSIZE.
+uncapped_event_models() {
+	local m
+	for m in $(event_models); do
+		fd_set_model "$m" || echo "$m"
+	done
+}
+
+asan_build() {
+	grep -q __asan_init "$ECHOLAB_BIN/echo-$1"
+}
+
+# need_descriptors N: skip unless a process may open N descriptors
+need_descriptors() {
+	local hard
+	hard=$(ulimit -Hn)
+	[ "$hard" = unlimited ] || [ "$hard" -ge "$1" ] ||
+		skip "the descriptor hard limit is $hard; this case needs $1 (raise it with ulimit -Hn)"
+}
+
+# need_ports N: skip unless the ephemeral port range holds N ports
+need_ports() {
+	local lo hi
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+	[ $((hi - lo + 1)) -ge "$1" ] ||
+		skip "only $((hi - lo + 1)) ephemeral ports ($lo-$hi); this case needs $1"
+}
+
+# field NAME TEXT: the value of NAME=VALUE in TEXT
+field() {
+	sed -n "s/.*\<$1=\([^ ]*\).*/\1/p" <<<"$2" | head -n 1
+}
+
+# check WHAT GOT WANT: equal, or say what differs and fail
+check() {
+	if [ "$2" != "$3" ]; then
+		echo "[$MODEL] $1: got '$2', want '$3'" >&2
+		return 1
+	fi
+}
+
+# check_range WHAT VALUE MIN MAX
+check_range() {
+	if ! [ "$2" -ge "$3" ] || ! [ "$2" -le "$4" ]; then
+		echo "[$MODEL] $1: got $2, want $3..$4" >&2
+		return 1
+	fi
+}
+
+# stop_and_check_summary CONNECTIONS REFUSED MESSAGES BYTES: SIGTERM, exit 0,
+# and the summary counts exactly these
+stop_and_check_summary() {
+	stop_server
+	check "summary connections" "$(summary_field connections)" "$1"
+	check "summary refused" "$(summary_field refused)" "$2"
+	check "summary messages" "$(summary_field messages)" "$3"
+	check "summary bytes" "$(summary_field bytes)" "$4"
+}
+
+# note TEXT: a line in the TAP output (shown by bats, hidden by tests/run.sh
+# unless the case fails)
+note() {
+	echo "# $*" >&3
+}
+
+# The end of a model's subshell: its servers are killed and checked by
+# helpers' teardown. bash reports the servers it killed there ("Killed ...")
+# on stderr; those lines are dropped, anything else is kept.
+model_done() {
+	local rc=$1
+	trap - ERR
+	[ "$rc" -ne 0 ] || BATS_TEST_COMPLETED=1
+	echolab_teardown 2>"$BATS_TEST_TMPDIR/teardown.err" || rc=1
+	grep -v '^[^ ]*: line [0-9]*: *[0-9]* Killed ' "$BATS_TEST_TMPDIR/teardown.err" >&2 || true
+	exit "$rc"
+}
+
+# for_each_model FUNCTION MODEL...: runs FUNCTION MODEL for each model in a
+# subshell of its own (errexit on, its own servers killed and checked for
+# sanitizer reports when it ends), then fails if any model failed.
+for_each_model() {
+	local fn=$1 m rc start ms failed=()
+	shift
+	for m in "$@"; do
+		start=${EPOCHREALTIME/./}
+		(
+			set -eE
+			MODEL=$m
+			BATS_TEST_TMPDIR=$BATS_TEST_TMPDIR/$m
+			mkdir -p "$BATS_TEST_TMPDIR"
+			SERVER_PIDS=()
+			SERVER_ERRS=()
+			level=$BASH_SUBSHELL
+			# name the failing command once (not again in every subshell)
+			trap '[ "$BASH_SUBSHELL" -ne "$level" ] ||
+				echo "[$MODEL] failed in ${FUNCNAME[0]:-?}: $BASH_COMMAND" >&2' ERR
+			trap 'model_done $?' EXIT
+			"$fn" "$m"
+		) &
+		rc=0
+		wait $! || rc=$?
+		ms=$(((${EPOCHREALTIME/./} - start) / 1000))
+		if [ "$rc" -eq 0 ]; then
+			note "$m: ok in $((ms / 1000)).$((ms % 1000 / 100))s"
+		else
+			note "$m: FAILED (status $rc) after $((ms / 1000)).$((ms % 1000 / 100))s"
+			failed+=("$m")
+		fi
+	done
+	[ ${#failed[@]} -eq 0 ] || fail "failed for: ${failed[*]}"
+}
+
+# start_server_nofile LIMIT MODEL [ARGS...]: start_server, with the server's
+# RLIMIT_NOFILE set to LIMIT before it starts, soft and hard alike (so its
+# raising the soft limit to the hard one gains nothing). bash sets the limit
+# and execs the server, so SERVER_PID is the server itself.
+start_server_nofile() {
+	local limit=$1 model=$2
+	shift 2
+	local bin=$ECHOLAB_BIN/echo-$model line i
+	local n=${#SERVER_PIDS[@]}
+	SERVER_OUT=$BATS_TEST_TMPDIR/server$n.out
+	SERVER_ERR=$BATS_TEST_TMPDIR/server$n.err
+	setsid bash -c 'ulimit -n "$0" && exec "$@"' "$limit" "$bin" --host 127.0.0.1 --port 0 "$@" \
+		</dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
+	SERVER_PID=$!
+	SERVER_PIDS+=("$SERVER_PID")
+	SERVER_ERRS+=("$SERVER_ERR")
+	[ -z "${ECHOLAB_RUN_DIR:-}" ] || echo "$SERVER_PID" >>"$ECHOLAB_RUN_DIR/server-pids"
+	for ((i = 0; i < 250; i++)); do # 5 s
+		line=$(grep -m1 '^listening on ' "$SERVER_OUT" || true)
+		[ -z "$line" ] || break
+		if ! proc_alive "$SERVER_PID"; then
+			echo "echo-$model under ulimit -n $limit exited before listening; stderr:" >&2
+			cat "$SERVER_ERR" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
+	[ -n "$line" ] || {
+		echo "echo-$model printed no 'listening on' line within 5 s" >&2
+		return 1
+	}
+	[ "$(readlink "/proc/$SERVER_PID/exe")" = "$(readlink -f "$bin")" ] || {
+		echo "process $SERVER_PID is not $bin" >&2
+		return 1
+	}
+	check "the server's descriptor limit" \
+		"$(awk '/^Max open files/ { print $4, $5 }' "/proc/$SERVER_PID/limits")" "$limit $limit"
+	SERVER_ADDR=${line#listening on }
+	PORT=${line##*:}
+	export PORT SERVER_PID SERVER_OUT SERVER_ERR SERVER_ADDR
+}
+
+# how many descriptors the server holds
+descriptors() {
+	local fds=("/proc/$SERVER_PID/fd/"*)
+	echo ${#fds[@]}
+}
+
+fds_are() {
+	[ "$(descriptors)" -eq "$1" ]
+}
+
+# sockets the server's process group (fork children too) holds
+server_sockets_are() {
+	local pid n=0
+	for pid in $(procs_where pgid "$SERVER_PID" | awk '{ print $1 }'); do
+		n=$((n + $(find "/proc/$pid/fd" -lname 'socket:*' 2>/dev/null | wc -l)))
+	done
+	[ "$n" -eq "$1" ]
+}
+
+only_the_parent_left() {
+	[ "$(live_group_members "$SERVER_PID" | wc -l)" -eq 1 ]
+}
+
+# ---------------------------------------------------------------- 1. 1,000 clients
+
+swarm_1000() {
+	local out ping
+	start_server "$1"
+	out=$(scaleprobe swarm 1000 --messages 3 --pid "$SERVER_PID")
+	note "$1: $out"
+	check "connections echoed" "$(field clients "$out")" 1000
+	# every client closed: the server holds only its listening socket again
+	wait_until 5 server_sockets_are 1
+	ping=$(scaleprobe ping)
+	stop_and_check_summary 1001 0 $(($(field messages "$out") + 1)) \
+		$(($(field bytes "$out") + $(field bytes "$ping")))
+}
+
+@test "event models: 1,000 clients connected at once, 3 interleaved messages each, every echo exact, summary exact" {
+	need_descriptors 1100
+	mapfile -t EVENT < <(event_models)
+	[ ${#EVENT[@]} -gt 0 ] || skip "no event model among: ${MODELS[*]}"
+	for_each_model swarm_1000 "${EVENT[@]}"
+}
+
+# ---------------------------------------------------------------- 2. FD_SETSIZE
+
+beyond_fd_setsize() {
+	local out served
+	start_server "$1" --max-clients 5000
+	out=$(scaleprobe ordered 1100 --close 10)
+	note "$1: $out"
+	served=$(field served "$out")
+	# descriptors 0, 1, 2, the listener and the spare are not clients: at
+	# most FD_SETSIZE - 5 = 1019 are served, the rest refused
+	check_range "connections served" "$served" 1000 1019
+	check "served + refused" $((served + $(field refused "$out"))) 1100
+	stop_and_check_summary "$(field connections "$out")" "$(field refusals "$out")" \
+		"$(field messages "$out")" "$(field bytes "$out")"
+}
+
+@test "select: of 1,100 connections the first ~1,0xx are served, those beyond FD_SETSIZE get 'ERR server busy' and EOF; it still serves" {
+	need_descriptors 1200
+	local m capped=()
+	for m in $(event_models); do
+		! fd_set_model "$m" || capped+=("$m")
+	done
+	[ ${#capped[@]} -gt 0 ] || skip "no selected model is capped at FD_SETSIZE"
+	for_each_model beyond_fd_setsize "${capped[@]}"
+}
+
+# ---------------------------------------------------------------- 3. 10,000 clients
+
+ten_thousand() {
+	local out ping rss=() maxrss
+	asan_build "$1" || rss=(--max-rss-kb "$RSS_LIMIT_KB")
+	start_server "$1" --max-clients 20000
+	# --whole: one message per client, in one piece
+	out=$(scaleprobe swarm 10000 --whole --messages 1 --window 512 --pid "$SERVER_PID" "${rss[@]}")
+	note "$1: $out"
+	wait_until 10 server_sockets_are 1
+	ping=$(scaleprobe ping)
+	stop_and_check_summary 10001 0 10001 $(($(field bytes "$out") + $(field bytes "$ping")))
+	maxrss=$(summary_field maxrss_kb)
+	if asan_build "$1"; then
+		note "$1: AddressSanitizer build: memory not checked (maxrss_kb=$maxrss)"
+	elif [ "$maxrss" -ge "$RSS_LIMIT_KB" ]; then
+		echo "[$1] peak RSS $maxrss KiB with 10,000 connections, not under $RSS_LIMIT_KB KiB" >&2
+		return 1
+	fi
+}
+
+@test "10,000 concurrent connections each echo a message; server RSS (while open, and peak) < 16 MiB" {
+	need_descriptors 10100
+	need_ports 12000
+	mapfile -t UNCAPPED < <(uncapped_event_models)
+	[ ${#UNCAPPED[@]} -gt 0 ] || skip "no event model without a descriptor cap among: ${MODELS[*]}"
+	for_each_model ten_thousand "${UNCAPPED[@]}"
+}
+
+# ---------------------------------------------------------------- 4. ulimit -n 64
+
+exhaust_64() {
+	local style kind out out2='' ping fds0 serial=() served refused
+	style=$(server_style "$1")
+	kind=$(model_kind "$1")
+	[ "$kind" = concurrent ] || serial=(--serial)
+	start_server_nofile 64 "$1"
+	fds0=$(descriptors)
+	# 100 clients at once, each sends a message; then the server's CPU time
+	# over 1 s with all of them still open must stay under 20%
+	out=$(scaleprobe exhaust 100 --pid "$SERVER_PID" "${serial[@]}" --cpu-window 1 --max-cpu 0.2)
+	note "$1: $out"
+	served=$(field served "$out")
+	refused=$(field refused "$out")
+	check "served + refused" $((served + refused)) 100
+	if [ "$kind" != concurrent ] || [ "$style" = forking ]; then
+		# iterative holds one client at a time, the others wait in the
+		# backlog; fork's children each have their own descriptor table:
+		# neither runs out, so all are served and none refused
+		check "clients served" "$served" 100
+		wait_until 5 only_the_parent_left
+		wait_until 5 fds_are "$fds0"
+	else
+		# one descriptor table: 64 minus 0, 1, 2, the listener and the spare
+		check_range "clients served" "$served" 1 59
+		# every descriptor comes back once the clients have gone
+		wait_until 5 fds_are "$fds0"
+		# so a second round is served exactly as the first
+		out2=$(scaleprobe exhaust 100 --pid "$SERVER_PID" --cpu-window 0)
+		note "$1: again: $out2"
+		check "clients served the second time" "$(field served "$out2")" "$served"
+		wait_until 5 fds_are "$fds0"
+		served=$((served + $(field served "$out2")))
+		refused=$((refused + $(field refused "$out2")))
+	fi
+	ping=$(scaleprobe ping)
+	stop_and_check_summary $((served + 1)) "$refused" \
+		$(($(field messages "$out") + $(field messages "${out2:-messages=0}") + 1)) \
+		$(($(field bytes "$out") + $(field bytes "${out2:-bytes=0}") + $(field bytes "$ping")))
+}
+
+@test "every model under ulimit -n 64: of 100 clients each is served or gets 'ERR server busy', the server idles, then serves again" {
+	for_each_model exhaust_64 "${MODELS[@]}"
+}
+
+# ---------------------------------------------------------------- 5. 64 MiB
+
+push_64m() {
+	local out by=() mem=() connections=1
+	if [ "$(model_kind "$1")" = concurrent ]; then
+		by=(--bystander 20 --max-latency 1)
+		connections=2
+	fi
+	asan_build "$1" || mem=(--max-growth-kb "$RSS_LIMIT_KB")
+	start_server "$1"
+	out=$(scaleprobe push $((64 * MIB)) --pid "$SERVER_PID" --limit 30 "${by[@]}" "${mem[@]}")
+	note "$1: $out"
+	asan_build "$1" && note "$1: AddressSanitizer build: RSS growth not checked"
+	stop_and_check_summary "$connections" 0 "$(field messages "$out")" "$(field bytes "$out")"
+}
+
+@test "every model: a client pushing 64 MiB without reading is throttled (RSS growth < 16 MiB), gets every byte back, and another client is served meanwhile" {
+	for_each_model push_64m "${MODELS[@]}"
+}
