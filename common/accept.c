@@ -63,38 +63,52 @@ static void print_listening(int fd)
 	fflush(stdout);
 }
 
+/* Binds the first address of host:port (in the family asked) that works.
+ * Returns the socket, or -1 with *err set to an errno value, or to 0 after a
+ * name resolution failure, which has already been reported. */
+static int listen_on_first(const char *host, const char *port, int family, int *err)
+{
+	struct addrinfo hints, *list, *ai;
+	int rc, fd = -1;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, &list);
+	if (rc != 0) {
+		log_error("cannot listen on %s: %s", host ? host : "*", gai_strerror(rc));
+		*err = 0;
+		return -1;
+	}
+	*err = 0;
+	for (ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
+		fd = bind_and_listen(ai);
+		if (fd < 0 && *err == 0)
+			*err = errno; /* the first failure is the telling one */
+	}
+	freeaddrinfo(list);
+	return fd;
+}
+
 bool listener_open(struct listener *l, const struct server_opts *o, bool nonblocking_clients,
                    struct echo_stats *stats)
 {
-	struct addrinfo hints, *list, *ai;
-	int rc, fd = -1, first_errno = 0;
+	int first_errno, fd;
 
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = o->host ? AF_UNSPEC : AF_INET6;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(o->host, o->port, &hints, &list);
-	if (rc != 0 && o->host == NULL) {
-		/* No IPv6 on this machine: the IPv4 wildcard is the next best thing. */
-		hints.ai_family = AF_INET;
-		rc = getaddrinfo(NULL, o->port, &hints, &list);
-	}
-	if (rc != 0) {
-		log_msg("cannot listen on %s: %s", o->host ? o->host : "*", gai_strerror(rc));
+	/* No --host: the IPv6 wildcard, which takes IPv4 too (see above); on a
+	 * kernel without IPv6, the IPv4 wildcard is the next best thing. */
+	fd = listen_on_first(o->host, o->port, o->host ? AF_UNSPEC : AF_INET6, &first_errno);
+	if (fd < 0 && o->host == NULL && first_errno == EAFNOSUPPORT)
+		fd = listen_on_first(NULL, o->port, AF_INET, &first_errno);
+	if (fd < 0 && first_errno == 0)
 		return false;
-	}
-	for (ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
-		fd = bind_and_listen(ai);
-		if (fd < 0 && first_errno == 0)
-			first_errno = errno;
-	}
-	freeaddrinfo(list);
 	if (fd < 0) {
 		/* "address already in use" reads better than "Address already in use"
 		 * in the middle of our sentence; strerror is fine for the rest. */
 		const char *why = first_errno == EADDRINUSE ? "address already in use"
 		                                            : strerror(first_errno);
-		log_msg("cannot listen on %s port %s: %s", o->host ? o->host : "*", o->port, why);
+		log_error("cannot listen on %s port %s: %s", o->host ? o->host : "*", o->port, why);
 		return false;
 	}
 	/* Non-blocking even for the blocking models: a client can give up between
@@ -126,8 +140,17 @@ void refuse_busy(int fd, struct echo_stats *stats)
 	if (send(fd, busy_line, sizeof busy_line - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		/* The client is already gone; closing is all that is left. */
 	}
-	/* FIN after the line, so the client reads the whole line and then EOF. */
+	/* FIN after the line, so the client reads the whole line and then EOF.
+	 * Closing with unread input would send RST instead, which may destroy
+	 * the line in flight; so take whatever the client already sent first
+	 * (without waiting: a refusal must never block the server). */
 	shutdown(fd, SHUT_WR);
+	{
+		char sink[4096];
+		int budget = 16;
+		while (budget-- > 0 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0)
+			;
+	}
 	close(fd);
 	stats_add(&stats->refused, 1);
 }
@@ -195,7 +218,7 @@ static int accept_one(struct listener *l, struct peer *peer)
 		default:
 			/* ENOBUFS, ENOMEM, EPERM (firewall): this client is lost but the
 			 * next one may not be; say so and carry on. */
-			log_msg("accept: %s", strerror(errno));
+			log_error("accept: %s", strerror(errno));
 			errno = EAGAIN;
 			return -1;
 		}

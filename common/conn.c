@@ -81,8 +81,8 @@ enum conn_want conn_on_writable(struct conn *c, struct echo_stats *st)
 			{c->buf + c->sent, owed(c)},
 			{(char *)too_long_line + c->trailer_sent, trailer_left(c)},
 		};
-		int first = owed(c) > 0 ? 0 : 1;
-		ssize_t n = writev(c->fd, iov + first, 2 - first);
+		int first = owed(c) > 0 ? 0 : 1, last = trailer_left(c) > 0 ? 1 : 0;
+		ssize_t n = writev(c->fd, iov + first, last - first + 1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -96,6 +96,11 @@ enum conn_want conn_on_writable(struct conn *c, struct echo_stats *st)
 		c->sent += echoed;
 		c->trailer_sent += (size_t)n - echoed;
 		stats_add(&st->bytes, echoed);
+		if (owed(c) == 0 && c->owed_messages > 0) {
+			/* Counted once fully sent, as the blocking loop does. */
+			stats_add(&st->messages, c->owed_messages);
+			c->owed_messages = 0;
+		}
 	}
 	release_if_empty(c);
 	if (c->phase == CONN_REJECTING) {
@@ -150,7 +155,7 @@ enum conn_want conn_on_readable(struct conn *c, struct echo_stats *st)
 			if (f.complete > 0)
 				c->owed_end = c->len + f.complete;
 			c->len += (size_t)n;
-			stats_add(&st->messages, f.messages);
+			c->owed_messages += f.messages;
 			if (f.too_long) {
 				/* Echo what was complete, then the error; the rest of the
 				 * over-long message is dropped here. */

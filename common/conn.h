@@ -47,6 +47,7 @@ struct conn {
 	struct framer framer;
 	char *buf;
 	size_t cap, sent, owed_end, len;
+	size_t owed_messages;   /* complete messages in the owed echo */
 	size_t trailer_sent;    /* bytes of the error line already sent */
 	struct idle_link idle;  /* position in the loop's idle list */
 	struct peer peer;

@@ -56,7 +56,7 @@ static void set_idle_timeout(int fd, unsigned seconds)
 	 * idle timeout costs no timer and no extra thread. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
-		log_msg("setsockopt timeout: %s", strerror(errno));
+		log_error("setsockopt timeout: %s", strerror(errno));
 }
 
 void echo_blocking(const struct server *s, int fd, const struct peer *peer)
@@ -66,7 +66,7 @@ void echo_blocking(const struct server *s, int fd, const struct peer *peer)
 	char *buf = malloc(cap);
 	size_t held = 0; /* bytes of an unfinished message at the start of buf */
 	struct framer framer;
-	const char *why = "client closed";
+	const char *why = "server stopping";
 
 	stats_add(&s->stats->connections, 1);
 	log_open(s->opts.verbose, peer);
@@ -78,7 +78,9 @@ void echo_blocking(const struct server *s, int fd, const struct peer *peer)
 	if (s->opts.idle_timeout)
 		set_idle_timeout(fd, s->opts.idle_timeout);
 
-	for (;;) {
+	/* Checked on every round, not only after EINTR: a SIGTERM that lands while
+	 * we are busy sending would otherwise wait for this client to leave. */
+	while (!stop_requested) {
 		ssize_t n = recv(fd, buf + held, cap - held, 0);
 
 		if (n < 0) {
@@ -88,9 +90,14 @@ void echo_blocking(const struct server *s, int fd, const struct peer *peer)
 			    : errno == EAGAIN ? "idle timeout" : "connection reset";
 			break;
 		}
+		if (n == 0 && stop_requested) {
+			why = "server stopping"; /* the thread model's shutdown() */
+			break;
+		}
 		if (n == 0) {
 			/* Half-close: what is left is an unfinished message; it is still
 			 * the client's data, so it goes back as it is, without an LF. */
+			why = "client closed";
 			if (held > 0 && send_all(fd, buf, held, &why))
 				stats_add(&s->stats->bytes, held);
 			break;

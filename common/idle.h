@@ -29,8 +29,8 @@ void idle_init(struct idle_list *l, unsigned timeout_seconds);
 /* Marks activity now: (re)links the connection at the tail. */
 void idle_touch(struct idle_list *l, struct idle_link *c, int64_t now_ms);
 void idle_remove(struct idle_link *c);
-/* Milliseconds until the quietest connection expires, for the loop's wait
- * (rounded up, so waking early never busy-loops); -1 when nothing can expire. */
+/* Milliseconds until the quietest connection expires, for the loop's wait;
+ * 0 when it is overdue, -1 when nothing can expire. */
 int idle_wait_ms(const struct idle_list *l, int64_t now_ms);
 /* The quietest connection if it has expired, else NULL. */
 struct idle_link *idle_first_expired(const struct idle_list *l, int64_t now_ms);

@@ -1,17 +1,20 @@
 #include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-static void log_va(const char *fmt, va_list ap)
+static void log_va(const char *prefix, const char *fmt, va_list ap)
 {
 	char line[512];
-	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	int p = snprintf(line, sizeof line, "%s", prefix);
+	int n = vsnprintf(line + p, sizeof line - 1 - (size_t)p, fmt, ap);
 
 	if (n < 0)
 		return;
+	n += p;
 	if ((size_t)n > sizeof line - 2)
 		n = sizeof line - 2;
 	line[n++] = '\n';
@@ -27,7 +30,24 @@ void log_msg(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_va(fmt, ap);
+	log_va("", fmt, ap);
+	va_end(ap);
+}
+
+static void log_error_va(const char *fmt, va_list ap)
+{
+	char prefix[64];
+
+	snprintf(prefix, sizeof prefix, "%s: ", program_invocation_short_name);
+	log_va(prefix, fmt, ap);
+}
+
+void log_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_error_va(fmt, ap);
 	va_end(ap);
 }
 
@@ -36,7 +56,7 @@ void die(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_va(fmt, ap);
+	log_error_va(fmt, ap);
 	va_end(ap);
 	exit(1);
 }

@@ -8,6 +8,9 @@
 #include "peer.h"
 
 void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A problem, prefixed with the program's name ("echo-poll: ...") so that it is
+ * clear who is complaining when several programs share a terminal. */
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A runtime failure the server cannot serve past: message and exit status 1. */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

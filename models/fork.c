@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 			_exit(0);
 		}
 		if (pid < 0) {
-			log_msg("fork: %s", strerror(errno));
+			log_error("fork: %s", strerror(errno));
 			refuse_busy(fd, srv.stats);
 			continue;
 		}

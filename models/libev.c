@@ -119,12 +119,14 @@ int main(int argc, char **argv)
 {
 	static struct echo_loop el;
 
-	server_start(&el.srv, "libev", SERVER_EVENT_DRIVEN, argc, argv);
-	loop_init(&el.loop, &el.srv);
+	/* The loop first: a LIBEV_FLAGS naming no usable backend then fails
+	 * before anything announces that we are listening. */
 	el.ev = ev_default_loop(EVFLAG_AUTO);
 	if (el.ev == NULL)
-		die("libev: cannot create the loop (bad LIBEV_FLAGS?)");
+		die("libev: cannot create the loop (LIBEV_FLAGS names no usable backend?)");
 	ev_set_userdata(el.ev, &el);
+	server_start(&el.srv, "libev", SERVER_EVENT_DRIVEN, argc, argv);
+	loop_init(&el.loop, &el.srv);
 
 	ev_io_init(&el.accept_watcher, on_listener_ready, el.srv.listener.fd, EV_READ);
 	ev_io_start(el.ev, &el.accept_watcher);
