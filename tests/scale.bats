@@ -25,7 +25,7 @@
 # another's; the case fails naming every model that failed.
 #
 # Memory bounds are not checked when the binaries are built with
-# AddressSanitizer (its shadow memory and quarantine are not the server's);
+# a sanitizer (its shadow memory and bookkeeping are not the server's);
 # everything else is.
 
 # SC2030/SC2031: each model runs in a subshell on purpose; SC2034: helpers
@@ -81,8 +81,8 @@ uncapped_event_models() {
 	done
 }
 
-asan_build() {
-	grep -q __asan_init "$ECHOLAB_BIN/echo-$1"
+sanitized_build() {
+	grep -qE '__asan_init|__tsan_init' "$ECHOLAB_BIN/echo-$1"
 }
 
 # need_descriptors N: skip unless a process may open N descriptors
@@ -302,7 +302,7 @@ beyond_fd_setsize() {
 
 ten_thousand() {
 	local out ping rss=() maxrss
-	asan_build "$1" || rss=(--max-rss-kb "$RSS_LIMIT_KB")
+	sanitized_build "$1" || rss=(--max-rss-kb "$RSS_LIMIT_KB")
 	start_server "$1" --max-clients 20000
 	# --whole: one message per client, in one piece
 	out=$(scaleprobe swarm 10000 --whole --messages 1 --window 512 --pid "$SERVER_PID" "${rss[@]}")
@@ -311,8 +311,8 @@ ten_thousand() {
 	ping=$(scaleprobe ping)
 	stop_and_check_summary 10001 0 10001 $(($(field bytes "$out") + $(field bytes "$ping")))
 	maxrss=$(summary_field maxrss_kb)
-	if asan_build "$1"; then
-		note "$1: AddressSanitizer build: memory not checked (maxrss_kb=$maxrss)"
+	if sanitized_build "$1"; then
+		note "$1: sanitizer build: memory not checked (maxrss_kb=$maxrss)"
 	elif [ "$maxrss" -ge "$RSS_LIMIT_KB" ]; then
 		echo "[$1] peak RSS $maxrss KiB with 10,000 connections, not under $RSS_LIMIT_KB KiB" >&2
 		return 1
@@ -381,11 +381,11 @@ push_64m() {
 		by=(--bystander 20 --max-latency 1)
 		connections=2
 	fi
-	asan_build "$1" || mem=(--max-growth-kb "$RSS_LIMIT_KB")
+	sanitized_build "$1" || mem=(--max-growth-kb "$RSS_LIMIT_KB")
 	start_server "$1"
 	out=$(scaleprobe push $((64 * MIB)) --pid "$SERVER_PID" --limit 30 "${by[@]}" "${mem[@]}")
 	note "$1: $out"
-	asan_build "$1" && note "$1: AddressSanitizer build: RSS growth not checked"
+	sanitized_build "$1" && note "$1: sanitizer build: RSS growth not checked"
 	stop_and_check_summary "$connections" 0 "$(field messages "$out")" "$(field bytes "$out")"
 }
 

@@ -1,0 +1,320 @@
+# helpers.bash: what every echolab .bats file loads (`load helpers`).
+#
+#   start_server MODEL [ARGS...]  start bin/echo-MODEL (--host 127.0.0.1 --port 0
+#                                 unless ARGS give their own; --host-default
+#                                 leaves --host out) and wait for its
+#                                 "listening on" line; sets PORT, SERVER_PID,
+#                                 SERVER_OUT, SERVER_ERR, SERVER_ADDR
+#   stop_server [SIGNAL [PID]]    signal it (TERM by default) and wait for it to
+#                                 exit; returns (and sets SERVER_STATUS to) its status
+#   wait_server_exit [PID [SECS]] wait for a server to exit by itself
+#   probe ARGS...                 tests/echoprobe.py aimed at 127.0.0.1:$PORT
+#   probe_bg NAME ARGS... <SCRIPT the same in the background; probe_wait NAME
+#                                 waits for it and returns its status
+#   selected_models, model_kind M the models to test ($ECHOLAB_MODELS or all of
+#                                 models/models.list), and serial|concurrent
+#   children_of PID, proc_alive PID, live_group_members PGID   from /proc
+#   wait_until SECS CMD...        poll CMD every 20 ms until it succeeds (bounded)
+#   summary_field NAME            a field of the server's "summary:" line
+#
+# teardown kills every server started here and every process of its process
+# group (fork children included), and fails the test if a sanitizer reported
+# anything on a server's stderr.
+
+# shellcheck disable=SC2034 # ECHO_CLIENT and the like are for the .bats files
+
+ECHOLAB_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ECHOLAB_ROOT=$(cd "$ECHOLAB_TESTS/.." && pwd)
+# The binaries under test; ECHOLAB_BIN may point elsewhere (say, an installed copy).
+ECHOLAB_BIN=${ECHOLAB_BIN:-$ECHOLAB_ROOT/bin}
+ECHO_CLIENT=$ECHOLAB_BIN/echo-client
+
+export BATS_LIB_PATH=${BATS_LIB_PATH:-/usr/lib/bats}
+bats_load_library bats-support
+bats_load_library bats-assert
+
+# Every wait in the tests is bounded by this (seconds); sanitizer builds are slower.
+export ECHOPROBE_TIMEOUT=${ECHOPROBE_TIMEOUT:-5}
+
+SERVER_PIDS=()
+SERVER_ERRS=()
+
+# ---------------------------------------------------------------- models
+
+# "NAME KIND" for every model of models/models.list.
+models_list() {
+	awk '!/^#/ && NF { print $1, $2 }' "$ECHOLAB_ROOT/models/models.list"
+}
+
+# The models to test: $ECHOLAB_MODELS (space-separated) if set, else all.
+selected_models() {
+	if [ -n "${ECHOLAB_MODELS:-}" ]; then
+		# shellcheck disable=SC2086 # a space-separated list
+		printf '%s\n' $ECHOLAB_MODELS
+	else
+		models_list | awk '{ print $1 }'
+	fi
+}
+
+# serial or concurrent
+model_kind() {
+	local kind
+	kind=$(models_list | awk -v m="$1" '$1 == m { print $2 }')
+	if [ -z "$kind" ]; then
+		echo "model '$1' is not in models/models.list" >&2
+		return 1
+	fi
+	echo "$kind"
+}
+
+# The model a test that needs "some server" uses: the first selected concurrent one.
+any_concurrent_model() {
+	local m
+	for m in $(selected_models); do
+		if [ "$(model_kind "$m")" = concurrent ]; then
+			echo "$m"
+			return 0
+		fi
+	done
+	selected_models | head -n 1
+}
+
+# ---------------------------------------------------------------- processes
+
+# Succeeds while PID exists and is not a zombie.
+proc_alive() {
+	local stat
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	stat=${stat##*) }
+	[ "${stat%% *}" != Z ]
+}
+
+# procs_where ppid|pgid N: "PID STATE COMM" for each process whose parent, or
+# process group, is N. One awk reads every /proc/PID/stat (with getline, so a
+# process that ends meanwhile is skipped, not an error); the command name may
+# hold spaces and parentheses, so the fields are counted from the last ")".
+procs_where() {
+	awk -v key="$1" -v want="$2" 'BEGIN {
+		for (a = 1; a < ARGC; a++) {
+			if ((getline line < ARGV[a]) <= 0)
+				continue
+			close(ARGV[a])
+			s = line; p = 0
+			while ((i = index(s, ")")) > 0) { p += i; s = substr(s, i + 1) }
+			o = index(line, "(")
+			split(substr(line, p + 2), f, " ") # state ppid pgrp ...
+			if ((key == "ppid" ? f[2] : f[3]) == want) {
+				pid = ARGV[a]; sub("^/proc/", "", pid); sub("/stat$", "", pid)
+				print pid, f[1], substr(line, o + 1, p - o - 1)
+			}
+		}
+	}' /proc/[0-9]*/stat
+}
+
+# "PID STATE COMM" of the processes whose parent is PID.
+children_of() {
+	procs_where ppid "$1"
+}
+
+# "PID STATE COMM" of the live (non-zombie) processes of process group PGID.
+live_group_members() {
+	procs_where pgid "$1" | awk '$2 != "Z"'
+}
+
+# wait_until SECONDS COMMAND...: runs COMMAND every 20 ms until it succeeds;
+# fails if it has not within SECONDS (which may be fractional).
+wait_until() {
+	local limit=$1 ms
+	shift
+	case $limit in
+	*.*)
+		local int=${limit%.*} frac=${limit#*.}000
+		ms=$((10#${int:-0} * 1000 + 10#${frac:0:3}))
+		;;
+	*) ms=$((limit * 1000)) ;;
+	esac
+	local start=${EPOCHREALTIME/./}
+	while ! "$@"; do
+		if (((${EPOCHREALTIME/./} - start) / 1000 > ms)); then
+			echo "gave up after ${limit}s waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
+}
+
+# ---------------------------------------------------------------- servers
+
+start_server() {
+	local model=$1
+	shift
+	local bin="$ECHOLAB_BIN/echo-$model" arg have_host='' have_port=''
+	if [ ! -x "$bin" ]; then
+		echo "no $bin: build it with make" >&2
+		return 1
+	fi
+	local args=()
+	for arg in "$@"; do
+		case $arg in
+		--host-default) have_host=1 && continue ;; # ours: leave --host out
+		--host | --host=*) have_host=1 ;;
+		--port | --port=*) have_port=1 ;;
+		esac
+		args+=("$arg")
+	done
+	[ -n "$have_port" ] || args=(--port 0 "${args[@]}")
+	[ -n "$have_host" ] || args=(--host 127.0.0.1 "${args[@]}")
+
+	local n=${#SERVER_PIDS[@]}
+	SERVER_OUT=$BATS_TEST_TMPDIR/server$n.out
+	SERVER_ERR=$BATS_TEST_TMPDIR/server$n.err
+	# setsid: its own process group, so teardown can end the server together
+	# with every child it forked, even orphaned ones. fd 3 is bats' own
+	# output; a background process holding it would make bats wait forever.
+	setsid "$bin" "${args[@]}" </dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
+	SERVER_PID=$!
+	SERVER_PIDS+=("$SERVER_PID")
+	# tests/run.sh's last resort, should a suite be cut off before teardown
+	[ -z "${ECHOLAB_RUN_DIR:-}" ] || echo "$SERVER_PID" >>"$ECHOLAB_RUN_DIR/server-pids"
+	SERVER_ERRS+=("$SERVER_ERR")
+
+	local i line=''
+	for ((i = 0; i < 250; i++)); do # 5 s
+		line=$(grep -m1 '^listening on ' "$SERVER_OUT" || true)
+		[ -z "$line" ] || break
+		if ! proc_alive "$SERVER_PID"; then
+			echo "echo-$model ${args[*]} exited before listening; stderr:" >&2
+			cat "$SERVER_ERR" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
+	if [ -z "$line" ]; then
+		echo "echo-$model ${args[*]} printed no 'listening on' line within 5 s" >&2
+		return 1
+	fi
+	if [ "$(readlink "/proc/$SERVER_PID/exe")" != "$(readlink -f "$bin")" ]; then
+		echo "process $SERVER_PID is not $bin (did setsid fork?)" >&2
+		return 1
+	fi
+	SERVER_ADDR=${line#listening on }
+	PORT=${line##*:}
+	export PORT SERVER_PID SERVER_OUT SERVER_ERR SERVER_ADDR
+}
+
+# wait_server_exit [PID [SECONDS]]: waits for the server to exit and returns its
+# exit status (also in SERVER_STATUS). If it does not exit in time it is killed
+# and the status is 124.
+wait_server_exit() {
+	local pid=${1:-$SERVER_PID} limit=${2:-$ECHOPROBE_TIMEOUT}
+	if ! wait_until "$limit" eval "! proc_alive $pid"; then
+		echo "server $pid still running ${limit}s after being told to stop; killing it" >&2
+		kill -KILL -- "-$pid" "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		SERVER_STATUS=124
+		return 124
+	fi
+	SERVER_STATUS=0
+	wait "$pid" || SERVER_STATUS=$?
+	if [ "$SERVER_STATUS" -ne 0 ]; then
+		echo "server $pid exited with status $SERVER_STATUS; its stderr:" >&2
+		cat "$SERVER_ERR" >&2
+	fi
+	return "$SERVER_STATUS"
+}
+
+# stop_server [SIGNAL [PID]]
+stop_server() {
+	local sig=${1:-TERM} pid=${2:-$SERVER_PID}
+	kill -"$sig" "$pid"
+	wait_server_exit "$pid"
+}
+
+# The value of NAME=VALUE in the server's summary line.
+summary_field() {
+	local line
+	line=$(grep '^summary: ' "${2:-$SERVER_ERR}" | tail -n 1)
+	[ -n "$line" ] || {
+		echo "no summary line in $(cat "${2:-$SERVER_ERR}")" >&2
+		return 1
+	}
+	sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"
+}
+
+# probe ARGS...: the socket driver, aimed at the last server started.
+probe() {
+	python3 -S "$ECHOLAB_TESTS/echoprobe.py" --port "${PORT:-0}" "$@"
+}
+
+# probe_bg NAME ARGS... <SCRIPT: runs the probe in the background (its script
+# from stdin, its output in $BATS_TEST_TMPDIR/NAME.out); probe_wait NAME waits
+# for it, prints its output and returns its status.
+BG_PIDS=()
+declare -A BG_PID=()
+probe_bg() {
+	local name=$1
+	shift
+	cat >"$BATS_TEST_TMPDIR/$name.script"
+	probe "$@" <"$BATS_TEST_TMPDIR/$name.script" >"$BATS_TEST_TMPDIR/$name.out" 2>&1 3>&- &
+	BG_PID[$name]=$!
+	BG_PIDS+=("$!")
+}
+
+probe_wait() {
+	local status=0
+	wait "${BG_PID[$1]}" || status=$?
+	sed "s/^/[$1] /" "$BATS_TEST_TMPDIR/$1.out"
+	return "$status"
+}
+
+# ---------------------------------------------------------------- teardown
+
+echolab_teardown() {
+	local pid i failed=0
+	for pid in "${BG_PIDS[@]}"; do
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	for pid in "${SERVER_PIDS[@]}"; do
+		kill -KILL -- "-$pid" 2>/dev/null || true
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	# Children that outlived their server were reparented; they are still in
+	# the group, and SIGKILL to the group reached them. Make sure they are gone.
+	for pid in "${SERVER_PIDS[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			[ -n "$(live_group_members "$pid")" ] || break
+			kill -KILL -- "-$pid" 2>/dev/null || true
+			sleep 0.02
+		done
+		if [ -n "$(live_group_members "$pid")" ]; then
+			echo "processes of server $pid's group survive SIGKILL:" >&2
+			live_group_members "$pid" >&2
+			failed=1
+		fi
+	done
+	# Sanitizer builds: a report on any server's stderr fails the test.
+	local err
+	for err in "${SERVER_ERRS[@]}"; do
+		if grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$err" 2>/dev/null; then
+			echo "sanitizer report in $err:" >&2
+			cat "$err" >&2
+			failed=1
+		fi
+	done
+	# On a failed test, show what the servers said.
+	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+		for err in "${SERVER_ERRS[@]}"; do
+			if [ -s "$err" ]; then
+				echo "--- ${err##*/} (last lines)"
+				tail -n 20 "$err"
+			fi
+		done
+	fi
+	return "$failed"
+}
+
+teardown() {
+	echolab_teardown
+}

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# run.sh: runs the echolab bats tests and sums them up.
+#
+#   tests/conformance.bats   once per model of models/models.list (ECHOLAB_MODEL=m)
+#   every other tests/*.bats once (they loop over the models themselves)
+#
+# usage: tests/run.sh [-j JOBS] [-f REGEX] [-v] [FILE.bats...]
+#   -j JOBS   suites run at once (default $ECHOLAB_TEST_JOBS or 4); the time
+#             goes mostly into waiting on sockets and timers, not CPU
+#   -f REGEX  only the cases whose name matches (bats --filter)
+#   -v        list every case, not only failures and skips
+#   FILE      only these .bats files (default: all of tests/*.bats)
+# environment:
+#   ECHOLAB_MODELS="iterative fork"  test only these models
+#   ECHOLAB_ALLOW_MISSING=1          a model or client binary that is not built
+#                                    is skipped instead of failing the run
+#   ECHOLAB_BIN=DIR                  test the binaries in DIR instead of bin/
+#
+# The last line is "N passed, N failed" (", N skipped" when there are any);
+# the exit status is 1 when anything failed.
+set -uo pipefail
+
+tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$tests_dir/.." && pwd)
+cd "$root" || exit 2
+
+jobs=${ECHOLAB_TEST_JOBS:-4}
+filter=()
+verbose=0
+files=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	-j) jobs=$2 && shift ;;
+	-j*) jobs=${1#-j} ;;
+	-f) filter=(--filter "$2") && shift ;;
+	-v) verbose=1 ;;
+	-h | --help)
+		sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		exit 0
+		;;
+	-*)
+		echo "run.sh: unknown option $1 (try --help)" >&2
+		exit 2
+		;;
+	*) files+=("$1") ;;
+	esac
+	shift
+done
+case $jobs in '' | *[!0-9]* | 0)
+	echo "run.sh: -j wants a positive number" >&2
+	exit 2
+	;;
+esac
+
+if ! command -v bats >/dev/null; then
+	echo "run.sh: bats is not installed (tests/deps.sh test installs it)" >&2
+	exit 2
+fi
+export BATS_LIB_PATH=${BATS_LIB_PATH:-/usr/lib/bats}
+# A case that hangs is cut off here; every wait inside a case is bounded far
+# below this, so it only ever fires on a bug in the tests themselves.
+export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-90}
+bin_dir=${ECHOLAB_BIN:-$root/bin}
+
+# ---------------------------------------------------------------- what to run
+
+mapfile -t all_models < <(awk '!/^#/ && NF { print $1 }' models/models.list)
+if [ -n "${ECHOLAB_MODELS:-}" ]; then
+	models=()
+	for m in $ECHOLAB_MODELS; do
+		if ! printf '%s\n' "${all_models[@]}" | grep -qxF -- "$m"; then
+			echo "run.sh: ECHOLAB_MODELS names '$m', which is not in models/models.list" >&2
+			exit 2
+		fi
+		models+=("$m")
+	done
+else
+	models=("${all_models[@]}")
+fi
+
+missing=()
+present=()
+for m in "${models[@]}"; do
+	if [ -x "$bin_dir/echo-$m" ]; then
+		present+=("$m")
+	else
+		missing+=("echo-$m")
+	fi
+done
+[ -x "$bin_dir/echo-client" ] || missing+=(echo-client)
+# The other suites loop over these; a missing binary is reported once, here.
+export ECHOLAB_MODELS="${present[*]}"
+export ECHOLAB_MISSING_REPORTED="${missing[*]}"
+
+if [ ${#files[@]} -eq 0 ]; then
+	files=("$tests_dir"/*.bats)
+fi
+units=() # "MODEL|FILE": MODEL empty for the files that are not per model
+for f in "${files[@]}"; do
+	if [ ! -f "$f" ]; then
+		echo "run.sh: no such file: $f" >&2
+		exit 2
+	fi
+	if [ "$(basename "$f")" = conformance.bats ]; then
+		for m in "${present[@]}"; do
+			units+=("$m|$f")
+		done
+	else
+		units+=("|$f")
+	fi
+done
+
+# ---------------------------------------------------------------- running
+
+run_dir=$(mktemp -d "${TMPDIR:-/tmp}/echolab-tests.XXXXXX")
+# helpers.bash notes every server it starts here, so that nothing survives
+# even a suite that is cut off before its teardown runs.
+export ECHOLAB_RUN_DIR=$run_dir
+
+running=() # pids of the suites still running
+
+cleanup() {
+	local pid exe
+	for pid in "${running[@]}"; do
+		kill -TERM -- "-$pid" "$pid" 2>/dev/null
+	done
+	if [ -f "$run_dir/server-pids" ]; then
+		while read -r pid; do
+			exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+			case $exe in "$bin_dir"/echo-* | "$(readlink -f "$bin_dir")"/echo-*)
+				kill -KILL -- "-$pid" "$pid" 2>/dev/null
+				;;
+			esac
+		done <"$run_dir/server-pids"
+	fi
+	rm -rf "$run_dir"
+}
+trap cleanup EXIT
+trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
+
+unit_name() {
+	local model=${1%%|*} file=${1#*|}
+	file=$(basename "$file" .bats)
+	if [ -n "$model" ]; then
+		echo "$file [$model]"
+	else
+		echo "$file"
+	fi
+}
+
+start_unit() {
+	local i=$1 model=${units[$1]%%|*} file=${units[$1]#*|}
+	date +%s%N >"$run_dir/$i.start"
+	(
+		# timeout puts the suite in its own process group and ends all of it
+		ECHOLAB_MODEL=$model exec timeout -k 10 900 \
+			bats --tap --timing "${filter[@]}" "$file"
+	) >"$run_dir/$i.tap" 2>&1 </dev/null &
+	pid_unit[$!]=$i
+	running+=("$!")
+}
+
+passed=0
+failed=0
+skipped=0
+
+report_unit() {
+	local i=$1 rc=$2 tap=$run_dir/$1.tap
+	local plan=-1 p=0 f=0 s=0 line in_failure=0 ms
+	ms=$((($(date +%s%N) - $(cat "$run_dir/$i.start")) / 1000000))
+	local out=()
+	while IFS= read -r line; do
+		case $line in
+		1..*) plan=${line#1..} ;;
+		"not ok "*)
+			f=$((f + 1))
+			in_failure=1
+			out+=("  $line")
+			;;
+		"ok "*"# skip"*)
+			s=$((s + 1))
+			in_failure=0
+			out+=("  $line")
+			;;
+		"ok "*)
+			p=$((p + 1))
+			in_failure=0
+			[ "$verbose" -eq 0 ] || out+=("  $line")
+			;;
+		*)
+			# diagnostics belong to the case before them; other output
+			# (bats' own complaints) is shown too
+			if [ "$in_failure" -eq 1 ] || [[ $line != "#"* ]]; then
+				out+=("    $line")
+			fi
+			;;
+		esac
+	done <"$tap"
+	local note=''
+	if [ "$plan" -lt 0 ]; then
+		f=$((f + 1))
+		note=" (bats did not run: status $rc)"
+	elif [ $((p + f + s)) -lt "$plan" ]; then
+		note=" ($((plan - p - f - s)) cases never reported: bats status $rc)"
+		f=$((f + plan - p - f - s))
+	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+		note=" (bats exited with status $rc)"
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	skipped=$((skipped + s))
+	local verdict=ok
+	[ "$f" -eq 0 ] || verdict=FAIL
+	printf '%-4s %-28s %3d passed, %d failed%s in %d.%01ds%s\n' "$verdict" "$(unit_name "${units[$i]}")" \
+		"$p" "$f" "$([ "$s" -eq 0 ] || echo ", $s skipped")" $((ms / 1000)) $((ms % 1000 / 100)) "$note"
+	[ ${#out[@]} -eq 0 ] || printf '%s\n' "${out[@]}"
+}
+
+declare -A pid_unit=()
+suite_start=$(date +%s%N)
+echo "models: ${present[*]:-none}; suites: ${#units[@]}; $jobs at a time"
+for b in "${missing[@]}"; do
+	if [ -n "${ECHOLAB_ALLOW_MISSING:-}" ]; then
+		echo "skip $b is not built (ECHOLAB_ALLOW_MISSING)"
+		skipped=$((skipped + 1))
+	else
+		echo "FAIL $bin_dir/$b is not built (run make)"
+		failed=$((failed + 1))
+	fi
+done
+
+next=0
+while [ "$next" -lt ${#units[@]} ] || [ ${#running[@]} -gt 0 ]; do
+	while [ "$next" -lt ${#units[@]} ] && [ ${#running[@]} -lt "$jobs" ]; do
+		start_unit "$next"
+		next=$((next + 1))
+	done
+	done_pid=''
+	rc=0
+	wait -n -p done_pid "${running[@]}" || rc=$?
+	[ -n "$done_pid" ] || continue
+	still=()
+	for pid in "${running[@]}"; do
+		[ "$pid" = "$done_pid" ] || still+=("$pid")
+	done
+	running=("${still[@]}")
+	report_unit "${pid_unit[$done_pid]}" "$rc"
+done
+
+ms=$((($(date +%s%N) - suite_start) / 1000000))
+echo "total time $((ms / 1000)).$((ms % 1000 / 100))s"
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
