@@ -40,13 +40,8 @@ void signals_install(sigset_t *wait_mask)
 	sigdelset(wait_mask, SIGTERM);
 }
 
-void signals_reset_in_child(void)
+void signals_in_child(const sigset_t *wait_mask)
 {
-	sigset_t none;
-
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigprocmask(SIG_SETMASK, wait_mask, NULL);
 }

@@ -19,8 +19,9 @@
 extern atomic_int stop_requested;
 
 void signals_install(sigset_t *wait_mask);
-/* For a forked child: default dispositions and nothing blocked, so the parent's
- * SIGTERM ends it at once. */
-void signals_reset_in_child(void);
+/* For a forked child: SIGCHLD back to its default (the child has no children)
+ * and the stop signals unblocked, so the parent's SIGTERM interrupts whatever
+ * the child is blocked in and the child finishes its connection cleanly. */
+void signals_in_child(const sigset_t *wait_mask);
 
 #endif

@@ -87,15 +87,28 @@ static void watch_children(struct server *srv)
 	sigdelset(&srv->wait_mask, SIGCHLD); /* delivered only inside the wait */
 }
 
-/* On shutdown: end every child and reap it, so its CPU time is in the summary. */
+/* On shutdown: ask every child to stop and reap it, so its counts and CPU
+ * time are in the summary. A child stops like the iterative server does: the
+ * signal interrupts its recv or send, and it finishes its connection. */
 static void stop_children(void)
 {
-	for (unsigned i = 0; i < children.slots; i++)
-		if (children.pid[i] != 0)
-			kill(children.pid[i], SIGTERM);
-	/* SIGCHLD is blocked here, so the handler cannot steal these. */
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
+	sigset_t chld;
+	struct timespec patience = {0, 100 * 1000 * 1000};
+	pid_t pid;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	while (children.live > 0) {
+		/* Ask again each round: a signal that lands just before a child
+		 * blocks in recv is only noticed when a second one interrupts it. */
+		for (unsigned i = 0; i < children.slots; i++)
+			if (children.pid[i] != 0)
+				kill(children.pid[i], SIGTERM);
+		/* SIGCHLD is blocked here, so wait for it directly and reap here. */
+		sigtimedwait(&chld, NULL, &patience);
+		while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+			forget_child(pid);
+	}
 	free(children.pid);
 }
 
@@ -114,9 +127,10 @@ int main(int argc, char **argv)
 		}
 		pid_t pid = fork();
 		if (pid == 0) {
-			/* The child: plain signals so the parent's SIGTERM ends it, and
-			 * no listening socket, which is the parent's alone. */
-			signals_reset_in_child();
+			/* The child: the stop signals unblocked, so the parent's SIGTERM
+			 * interrupts it, and no listening socket, which is the parent's
+			 * alone. */
+			signals_in_child(&srv.wait_mask);
 			listener_close(&srv.listener);
 			echo_blocking(&srv, fd, &peer);
 			close(fd);
