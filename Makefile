@@ -37,7 +37,7 @@ SERVERS    := $(MODELS:%=bin/echo-%)
 BASELINE   := build/bench/echo-baseline
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram
 
-.PHONY: all deps test unit demo bench gbench install uninstall clean list-models
+.PHONY: all deps bench-deps test unit demo bench gbench install uninstall clean list-models
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -45,6 +45,9 @@ all: $(SERVERS) bin/echo-client
 
 deps:
 	@tests/deps.sh build
+
+bench-deps:
+	@tests/deps.sh bench
 
 build/%.o: %.c $(FLAGS_STAMP) | deps
 	@mkdir -p $(@D)
@@ -80,16 +83,15 @@ demo: all
 	@bench/demo.sh $(MODEL)
 
 bench: all $(BASELINE) gbench
-	@tests/deps.sh bench
 	@bench/run.sh $(if $(QUICK),--quick)
 
-gbench: build/bench/gbench
+gbench: build/bench/gbench | bench-deps
 	@mkdir -p bench/results
 	build/bench/gbench --benchmark_out=bench/results/gbench.json --benchmark_out_format=json $(if $(QUICK),--benchmark_min_time=0.05)
 	@bench/gbench/kerrisk_table.sh bench/results/gbench.json > bench/results/scaling.md
 	@cat bench/results/scaling.md
 
-build/bench/gbench: $(wildcard bench/gbench/*.cc bench/gbench/*.h) $(COMMON_OBJ) | deps
+build/bench/gbench: $(wildcard bench/gbench/*.cc bench/gbench/*.h) $(COMMON_OBJ) | deps bench-deps
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -o $@ \
 	  $(filter %.cc,$^) $(COMMON_OBJ) -lbenchmark -pthread

@@ -318,6 +318,13 @@ static void collect(const struct run *r, struct load_result *result)
 		if (!*first && w->errors)
 			first = w->first_error;
 	}
+	/* A window in which not one echo completed measured nothing: whatever
+	 * the reason (a stalled server, a window shorter than one round trip),
+	 * it must not pass for a result. */
+	if (result->messages == 0 && result->errors == 0) {
+		result->errors = 1;
+		first = "no echo completed in the measured window";
+	}
 	if (result->errors > 1)
 		snprintf(result->error_detail, sizeof result->error_detail, "%s (and %llu more)",
 		         first, (unsigned long long)(result->errors - 1));

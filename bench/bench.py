@@ -1,0 +1,963 @@
+#!/usr/bin/env python3
+"""bench.py: the measurement driver behind bench/run.sh (make bench).
+
+Runs every model of models/models.list, plus the baseline ceiling
+(build/bench/echo-baseline), through `bin/echo-client --load` over a fixed
+matrix of cells, then writes bench/results/{results.md,results.csv,
+results.json} and the plots (bench/plot.gp), and prints the tables on stdout.
+
+For each cell every server of the cell is started fresh (127.0.0.1, port 0,
+the port read from its "listening on" line) and the runs go round robin over
+them: run 1 of every server, then run 2 of every server, ... so the baseline
+and the models it is compared with share the same moments of a busy machine.
+Each run is one client invocation with its own warm-up. When the runs are
+done, every server gets SIGTERM and its summary line gives CPU time and peak
+memory over its whole life.
+
+Figures:
+  msgs/s          median of the runs' messages_per_sec (client count, measured
+                  window only); spread = (max - min) / median.
+  p99 latency     median of the runs' p99.
+  CPU us/message  (user + sys) / messages echoed over the server's whole life
+                  (all warm-ups and runs), both from the server's summary line;
+                  messages echoed = bytes echoed / message size, because the
+                  baseline counts bytes only (for the models this equals their
+                  own message count to within the messages in flight).
+  peak memory     maxrss_kb of the summary line (servers are started through a
+                  small shell so that this python's own size does not leak
+                  into it: see LAUNCHER).
+  ratio           model / baseline in the same cell of the same run.
+  others' CPU     CPU that other processes used on our two CPUs during the
+                  cell, in cores: a busy shared machine shows here.
+Then 10,000 connections are held open at a low open-loop rate against the
+event-driven servers and the peak memory of each is read the same way.
+
+Only the standard library; nothing but 127.0.0.1.
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST = "127.0.0.1"
+BASELINE = "baseline"
+MAX_CLIENTS = 20000          # passed to every model: fork/threads at 1,000 need >= 1000
+MAX_LINE_BIG = 65536         # --max-line for the 64 KiB cell (a message is 65536 bytes, LF included)
+
+# The matrix. id: stable key for files; label: what the tables show.
+CELLS = [
+    dict(id="c1", label="1c 64B", conns=1, size=64, depth=1),
+    dict(id="c10", label="10c 64B", conns=10, size=64, depth=1),
+    dict(id="c100", label="100c 64B", conns=100, size=64, depth=1),
+    dict(id="c1000", label="1000c 64B", conns=1000, size=64, depth=1),
+    dict(id="d16", label="10c 64B d16", conns=10, size=64, depth=16),
+    dict(id="k64", label="1c 64KiB", conns=1, size=65536, depth=1),
+]
+PLOT_CELLS = ["c1", "c10", "c100", "c1000"]   # 64-byte ping-pong against connections
+
+# The 10,000-connection memory check: open loop at a low total rate, so every
+# connection carries a message or two (its buffers exist) while the server is
+# nowhere near busy; the figure is the summary's maxrss_kb.
+MEM_CONNS = 10000
+MEM_RATE = 10000
+MEM_SERVERS_DEFAULT = [BASELINE, "epoll", "libev", "poll", "threads"]
+MEM_SERVERS_QUICK = [BASELINE, "epoll", "libev"]
+MEM_TARGET_KB = 16 * 1024
+
+MODES = {
+    # runs, measured seconds per run, warm-up seconds of a server's first run
+    # and of its later ones (by then the process is warm; only the new
+    # connections are not), seconds of the 10,000-connection check
+    "default": dict(runs=3, duration=1.0, warmup=0.5, rewarmup=0.3, mem_duration=1.0,
+                    mem_warmup=0.5),
+    "quick": dict(runs=1, duration=0.5, warmup=0.2, rewarmup=0.2, mem_duration=1.0,
+                  mem_warmup=0.5),
+}
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def fmt_duration(s):
+    s = max(0, int(round(s)))
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+# ---------------------------------------------------------------- processes
+
+_libc = None
+
+
+def _child_setup(cpu, deathsig):
+    """Runs in the child between fork and exec: die with us, and pin."""
+    global _libc
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.prctl(1, deathsig)                 # PR_SET_PDEATHSIG: never outlive the bench
+    except Exception:
+        pass
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+
+# Servers are started through this small shell, not straight from python, for
+# the sake of maxrss: Linux keeps the peak RSS of a process's image before
+# exec (sig->maxrss) and getrusage reports it, so a server forked from this
+# python (about 14 MB) would report at least 14 MB whatever it uses. dash
+# forks the server from its own tiny image instead. The shell passes SIGTERM
+# on (it gets SIGTERM itself if we die: PR_SET_PDEATHSIG), writes the
+# server's pid to $1, and exits with the server's status. The CPU affinity
+# set on the shell is inherited by the server.
+LAUNCHER = r"""
+pidfile=$1; shift
+"$@" &
+pid=$!
+echo "$pid" > "$pidfile"
+trap 'kill -TERM "$pid" 2>/dev/null' TERM INT HUP
+wait "$pid"; status=$?
+while kill -0 "$pid" 2>/dev/null; do wait "$pid"; status=$?; done
+exit "$status"
+"""
+
+
+class Procs:
+    """Every process we started and have not reaped, so none outlives us."""
+
+    def __init__(self):
+        self.live = {}
+
+    def start(self, argv, cpu, stdout, stderr, deathsig=signal.SIGKILL):
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                             preexec_fn=lambda: _child_setup(cpu, deathsig), cwd=ROOT)
+        self.live[p.pid] = p
+        return p
+
+    def reaped(self, p):
+        self.live.pop(p.pid, None)
+
+    def kill_all(self):
+        for p in list(self.live.values()):
+            if p.poll() is None:
+                try:
+                    p.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 3
+        for p in list(self.live.values()):
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            self.reaped(p)
+
+
+PROCS = Procs()
+
+SUMMARY_RE = re.compile(
+    r"summary: model=(\S+) connections=(\d+)(?: refused=(\d+))? messages=(\d+) bytes=(\d+) "
+    r"user=([\d.]+)s sys=([\d.]+)s maxrss_kb=(\d+)")
+LISTEN_RE = re.compile(r"listening on (?:\[[^\]]*\]|[^:\s]+):(\d+)")
+
+
+def tail(path, n=5):
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().splitlines()
+        return " | ".join(lines[-n:])
+    except OSError:
+        return ""
+
+
+class Server:
+    def __init__(self, name, tmp, cpu, max_line=None):
+        self.name = name
+        self.out = os.path.join(tmp, f"{name}.out")
+        self.err = os.path.join(tmp, f"{name}.err")
+        if name == BASELINE:
+            argv = [os.path.join(ROOT, "build/bench/echo-baseline"), "--host", HOST, "--port", "0"]
+        else:
+            argv = [os.path.join(ROOT, f"bin/echo-{name}"), "--host", HOST, "--port", "0",
+                    "--max-clients", str(MAX_CLIENTS)]
+            if max_line:
+                argv += ["--max-line", str(max_line)]
+        self.argv = argv
+        self.port = None
+        self.pid = None
+        self.failure = None
+        self.summary = None
+        pidfile = os.path.join(tmp, f"{name}.pid")
+        if os.path.exists(pidfile):
+            os.unlink(pidfile)
+        with open(self.out, "wb") as o, open(self.err, "wb") as e:
+            self.proc = PROCS.start(["/bin/sh", "-c", LAUNCHER, "sh", pidfile] + argv, cpu, o, e,
+                                    deathsig=signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if self.pid is None and os.path.exists(pidfile):
+                with open(pidfile) as f:
+                    text = f.read()
+                self.pid = int(text) if text.endswith("\n") and text.strip().isdigit() else None
+            with open(self.out, errors="replace") as f:
+                m = LISTEN_RE.search(f.read())
+            if m and self.pid:
+                self.port = int(m.group(1))
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        self.failure = "server did not start: " + (tail(self.err) or "no listening line in 5 s")
+
+    def stop(self):
+        """SIGTERM, wait, parse the summary. Returns the summary dict or None."""
+        p = self.proc
+        if p.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM) if self.pid else p.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout=15)   # the launcher exits when the server has
+            except subprocess.TimeoutExpired:
+                if self.pid:
+                    try:
+                        os.kill(self.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                p.kill()
+                p.wait()
+                self.failure = self.failure or "server did not stop within 15 s of SIGTERM"
+        elif not self.failure:
+            self.failure = f"server died during the cell (status {p.returncode}): {tail(self.err)}"
+        PROCS.reaped(p)
+        with open(self.err, errors="replace") as f:
+            found = SUMMARY_RE.findall(f.read())
+        if not found:
+            self.failure = self.failure or "no summary line on SIGTERM: " + tail(self.err)
+            return None
+        g = found[-1]
+        self.summary = dict(model=g[0], connections=int(g[1]),
+                            refused=int(g[2]) if g[2] else 0, messages=int(g[3]),
+                            bytes=int(g[4]), user_s=float(g[5]), sys_s=float(g[6]),
+                            maxrss_kb=int(g[7]))
+        return self.summary
+
+
+def run_client(port, cell, duration, warmup, cpu, tmp, rate=0):
+    """One load run. Returns a dict: the client's JSON plus exit status, the
+    client's CPU seconds (from our RUSAGE_CHILDREN, as only this child is reaped
+    meanwhile) and wall time; 'failure' says why the run does not count."""
+    argv = [os.path.join(ROOT, "bin/echo-client"), "--load", "--host", HOST, "--port", str(port),
+            "--connections", str(cell["conns"]), "--size", str(cell["size"]),
+            "--depth", str(cell["depth"]), "--duration", f"{duration:g}",
+            "--warmup", f"{warmup:g}", "--json"]
+    if rate:
+        argv += ["--rate", str(rate)]
+    out, err = os.path.join(tmp, "client.out"), os.path.join(tmp, "client.err")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    with open(out, "wb") as o, open(err, "wb") as e:
+        p = PROCS.start(argv, cpu, o, e)
+        # connect (10 s timeout in the client) + warm-up + run + 2 s drain, and slack
+        limit = warmup + duration + 30
+        timed_out = False
+        try:
+            p.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            p.kill()
+            p.wait()
+    PROCS.reaped(p)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    r = dict(exit=p.returncode, client_cpu_s=round(cpu_s, 4), client_wall_s=round(wall, 3))
+    with open(out, errors="replace") as f:
+        text = f.read()
+    try:
+        r.update(json.loads(text[text.index("{"):text.rindex("}") + 1]))
+    except ValueError:
+        r["failure"] = "client printed no JSON: " + (tail(err) or text.strip()[:200])
+    if "failure" not in r and not isinstance(r.get("errors"), int):
+        r["failure"] = "client JSON has no error count"
+    if p.returncode != 0:
+        why = (f"client killed after {limit:.0f} s" if timed_out else
+               f"client exit status {p.returncode}" if p.returncode > 0 else
+               f"client killed by signal {-p.returncode}")
+        detail = r.get("error_detail") or tail(err)
+        r["failure"] = r.get("failure") or (why + (": " + detail if detail else ""))
+    elif r.get("errors", 0) > 0:
+        r["failure"] = f"{r['errors']} verification errors: {r.get('error_detail', '')}"
+    return r
+
+
+# ---------------------------------------------------------------- the matrix
+
+def read_models():
+    models = []
+    with open(os.path.join(ROOT, "models/models.list")) as f:
+        for line in f:
+            line = line.split("#", 1)[0].split()
+            if line:
+                models.append(dict(name=line[0], serves=line[1] if len(line) > 1 else "concurrent"))
+    return models
+
+
+def not_applicable(model, cell):
+    """The reason a model cannot take a cell, or None."""
+    if model.get("serves") == "serial" and cell["conns"] > 1:
+        return "serves one client at a time"
+    return descriptors_short(cell["conns"])
+
+
+def descriptors_short(conns):
+    """Why this machine cannot open `conns` connections in one process, or
+    None. Client and server each raise their soft limit to the hard one, and
+    the client wants 64 spare descriptors besides its connections."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    need = conns + 64
+    if hard != resource.RLIM_INFINITY and hard < need:
+        return f"descriptor limit (ulimit -Hn) {hard} is below the {need} this needs"
+    return None
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return dict(nproc=os.cpu_count(), cpus_allowed=len(os.sched_getaffinity(0)), cpu_model=cpu,
+                kernel=platform.release(), hostname=platform.node(),
+                loadavg_at_start=[round(x, 2) for x in load] if load else None,
+                nofile_limit=resource.getrlimit(resource.RLIMIT_NOFILE))
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def summarize(entry, cell):
+    """Fills an entry's figures from its runs and its server summary."""
+    runs = [r for r in entry["runs"]]
+    ok = [r for r in runs if "failure" not in r]
+    if not ok or len(ok) != len(runs):
+        return
+    mps = [r["messages_per_sec"] for r in ok]
+    med = median(mps)
+    entry["msgs_per_sec"] = med
+    entry["msgs_per_sec_min"] = min(mps)
+    entry["msgs_per_sec_max"] = max(mps)
+    entry["spread"] = (max(mps) - min(mps)) / med if med and len(mps) > 1 else None
+    entry["mb_per_sec"] = median([r["mb_per_sec"] for r in ok])
+    for q in ("p50", "p90", "p99", "p999", "max"):
+        entry[f"{q}_us"] = median([r["latency_us"][q] for r in ok])
+    entry["errors"] = sum(r.get("errors", 0) for r in runs)
+    entry["client_messages"] = sum(r["messages"] for r in ok)
+    busy = [r["client_cpu_s"] / r["client_wall_s"] for r in ok if r["client_wall_s"] > 0]
+    entry["client_cpu_util"] = round(median(busy), 3) if busy else None
+    s = entry.get("server")
+    if s:
+        echoed = s["bytes"] / cell["size"]
+        entry["server_messages_echoed"] = echoed
+        entry["cpu_us_per_msg"] = (s["user_s"] + s["sys_s"]) / echoed * 1e6 if echoed else None
+        entry["maxrss_kb"] = s["maxrss_kb"]
+        # over the time its clients ran (it idles while the other servers' runs go)
+        loaded = sum(r["client_wall_s"] for r in runs)
+        entry["server_cpu_util"] = round((s["user_s"] + s["sys_s"]) / loaded, 3) if loaded else None
+
+
+def check_bytes(entry, cell):
+    """The server must have echoed at least what the client verified."""
+    s = entry.get("server")
+    if entry["status"] == "ok" and s and s["bytes"] < entry.get("client_messages", 0) * cell["size"]:
+        entry["status"] = "FAILED"
+        entry["reason"] = (f"server reports {s['bytes']} bytes echoed, fewer than the "
+                           f"{entry['client_messages'] * cell['size']} the client verified")
+
+
+def cpu_ticks(cpus):
+    """(busy, steal) seconds so far on the given CPUs (all of them if None),
+    from /proc/stat: busy is user + nice + system + irq + softirq (with tick
+    sampling a process's system time includes the softirq work done in its
+    context, which /proc/stat files under softirq), steal apart."""
+    hz = os.sysconf("SC_CLK_TCK")
+    names = {"cpu"} if cpus is None else {f"cpu{c}" for c in cpus}
+    busy = steal = 0
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                w = line.split()
+                if w and w[0] in names:
+                    v = [int(x) for x in w[1:9]]
+                    busy += v[0] + v[1] + v[2] + v[5] + v[6]
+                    steal += v[7]
+    except OSError:
+        return None
+    return busy / hz, steal / hz
+
+
+def own_cpu():
+    """CPU seconds of this process and every child it has reaped."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class Interference:
+    """How much CPU others used on our CPUs over a stretch of time: busy time
+    on those CPUs minus our own (bench.py, servers, clients: everything we
+    reaped by the end), in cores. A benchmark on a shared machine is only as
+    good as this is small."""
+
+    def __init__(self, cpus):
+        self.cpus = None if cpus[0] is None else sorted(set(cpus))
+        self.t0, self.own0, self.ticks0 = time.monotonic(), own_cpu(), cpu_ticks(self.cpus)
+
+    def result(self):
+        wall = time.monotonic() - self.t0
+        ticks = cpu_ticks(self.cpus)
+        if not ticks or not self.ticks0 or wall <= 0:
+            return None
+        busy = ticks[0] - self.ticks0[0]
+        own = own_cpu() - self.own0
+        return dict(wall_s=round(wall, 2), others_cores=round(max(0.0, busy - own) / wall, 3),
+                    steal_cores=round((ticks[1] - self.ticks0[1]) / wall, 3),
+                    loadavg_1min=round(os.getloadavg()[0], 2))
+
+
+class Progress:
+    def __init__(self, total_steps, expected_total):
+        self.total = total_steps
+        self.expected_total = expected_total
+        self.expected_done = 0.0
+        self.t0 = time.monotonic()
+
+    def line(self, index, what):
+        elapsed = time.monotonic() - self.t0
+        if self.expected_done > 0:
+            eta = (self.expected_total - self.expected_done) * elapsed / self.expected_done
+            eta_s = fmt_duration(eta)
+        else:
+            eta_s = "~" + fmt_duration(self.expected_total)
+        log(f"[{index}/{self.total}] {what} ... ETA {eta_s}")
+
+    def done(self, expected):
+        self.expected_done += expected
+
+
+def warmup_of(mode, run):
+    return mode["warmup"] if run == 0 else mode["rewarmup"]
+
+
+def expected_run_s(cell, mode, run):
+    return warmup_of(mode, run) + mode["duration"] + 0.05 + cell["conns"] * 0.0005
+
+
+def run_matrix(servers, models_by_name, cells, mode, cpus, tmp, progress, step):
+    results = []
+    for cell in cells:
+        entries = []
+        for name in servers:
+            e = dict(model=name, cell=cell["id"], label=cell["label"], conns=cell["conns"],
+                     size=cell["size"], depth=cell["depth"], status="ok", reason="", runs=[])
+            reason = (descriptors_short(cell["conns"]) if name == BASELINE
+                      else not_applicable(models_by_name[name], cell))
+            if reason:
+                e.update(status="n/a", reason=reason)
+            entries.append(e)
+        live = [e for e in entries if e["status"] == "ok"]
+        interference = Interference(cpus)
+        # Fresh servers for this cell.
+        servers_of = {}
+        for e in live:
+            big = MAX_LINE_BIG if cell["size"] > 4096 and e["model"] != BASELINE else None
+            srv = Server(e["model"], tmp, cpus[0], max_line=big)
+            servers_of[e["model"]] = srv
+            e["server_argv"] = " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
+                                        for a in srv.argv)
+            e["started"] = time.monotonic()
+            if srv.failure:
+                e.update(status="FAILED", reason=srv.failure)
+        for e in entries:
+            if e["status"] == "n/a":
+                step[0] += 1
+                log(f"[{step[0]}/{progress.total}] {e['model']} {cell['label']} ... n/a: {e['reason']}")
+        base_index = step[0]
+        for run in range(mode["runs"]):
+            for i, e in enumerate(live):
+                idx = base_index + i + 1
+                exp = expected_run_s(cell, mode, run)
+                if e["status"] != "ok":
+                    progress.done(exp)
+                    continue
+                progress.line(idx, f"{e['model']} {cell['label']} run {run + 1}/{mode['runs']}")
+                r = run_client(servers_of[e["model"]].port, cell, mode["duration"],
+                               warmup_of(mode, run), cpus[1], tmp)
+                e["runs"].append(r)
+                progress.done(exp)
+                if "failure" in r:
+                    e.update(status="FAILED", reason=f"run {run + 1}: {r['failure']}")
+                    log(f"    FAILED: {e['reason']}")
+        step[0] = base_index + len(live)
+        for e in live:
+            srv = servers_of[e["model"]]
+            summary = srv.stop()
+            e["server_life_s"] = round(time.monotonic() - e.pop("started"), 3)
+            if summary:
+                e["server"] = summary
+            if srv.failure and e["status"] == "ok":
+                e.update(status="FAILED", reason=srv.failure)
+            summarize(e, cell)
+            check_bytes(e, cell)
+        busy = interference.result()
+        for e in entries:
+            e["interference"] = busy
+        results.extend(entries)
+    return results
+
+
+def run_memory(names, mode, cpus, tmp, progress, step):
+    """10,000 connections held open at a low open-loop rate; peak server memory."""
+    cell = dict(id="mem10k", label=f"{MEM_CONNS // 1000}k conns @{MEM_RATE}/s",
+                conns=MEM_CONNS, size=64, depth=1)
+    out = []
+    for name in names:
+        step[0] += 1
+        e = dict(model=name, conns=MEM_CONNS, rate=MEM_RATE, status="ok", reason="")
+        exp = mode["mem_warmup"] + mode["mem_duration"] + 2
+        progress.line(step[0], f"{name} {MEM_CONNS} connections (memory)")
+        short = descriptors_short(MEM_CONNS)
+        if short:
+            e.update(status="n/a", reason=short)
+            log(f"    n/a: {short}")
+            progress.done(exp)
+            out.append(e)
+            continue
+        srv = Server(name, tmp, cpus[0])
+        if srv.failure:
+            e.update(status="FAILED", reason=srv.failure)
+        else:
+            r = run_client(srv.port, cell, mode["mem_duration"], mode["mem_warmup"], cpus[1], tmp,
+                           rate=MEM_RATE)
+            e["run"] = r
+            if "failure" in r:
+                e.update(status="FAILED", reason=r["failure"])
+            s = srv.stop()
+            if s:
+                e["server"] = s
+                e["maxrss_kb"] = s["maxrss_kb"]
+                e["connections_seen"] = s["connections"]
+                e["under_16mib"] = s["maxrss_kb"] < MEM_TARGET_KB
+            if srv.failure and e["status"] == "ok":
+                e.update(status="FAILED", reason=srv.failure)
+            if e["status"] == "ok" and s and s["connections"] < MEM_CONNS:
+                e.update(status="FAILED", reason=f"server saw {s['connections']} connections")
+            if "run" in e and "latency_us" in r:
+                e["messages"] = r["messages"]
+                e["p99_us"] = r["latency_us"]["p99"]
+            if s and s["bytes"]:
+                # includes accepting the 10,000 connections
+                e["cpu_us_per_msg"] = (s["user_s"] + s["sys_s"]) / (s["bytes"] / cell["size"]) * 1e6
+        progress.done(exp)
+        out.append(e)
+    return out
+
+
+# ---------------------------------------------------------------- output
+
+def k(x):
+    if x is None:
+        return "-"
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f}k"
+    return f"{x:.0f}"
+
+
+def us(x):
+    if x is None:
+        return "-"
+    if x >= 10000:
+        return f"{x / 1000:.0f} ms"
+    if x >= 1000:
+        return f"{x / 1000:.1f} ms"
+    return f"{x:.0f} µs" if x >= 100 else f"{x:.1f} µs"
+
+
+def ratio(v, b):
+    return None if v is None or not b else v / b
+
+
+def markdown(results, mem, servers, cells, meta):
+    by = {(e["model"], e["cell"]): e for e in results}
+    out = []
+    mode = meta["mode"]
+    later = (f", {mode['rewarmup']:g} s before later runs"
+             if mode["runs"] > 1 and mode["rewarmup"] != mode["warmup"] else "")
+    out.append(f"# echolab benchmark ({mode['name']}: {mode['runs']} run(s) per cell of "
+               f"{mode['duration']:g} s measured, {mode['warmup']:g} s warm-up before the first{later})")
+    out.append("")
+    m = meta["machine"]
+    out.append(f"{meta['date']}; {m['nproc']} CPUs ({m['cpu_model']}), kernel {m['kernel']}; "
+               f"{meta['pinning']}; load average (1, 5, 15 min) {m['loadavg_at_start']} at the "
+               f"start, {m.get('loadavg_at_end')} at the end; {meta['elapsed_s']:.0f} s.")
+    out.append("Ratio in parentheses: model / baseline in the same cell of the same run. "
+               "n/a: the model cannot take the cell (reason below).")
+    out.append("")
+
+    def table(title, note, fig, fmt, show_spread=False):
+        out.append(f"## {title}")
+        out.append("")
+        if note:
+            out.append(note)
+            out.append("")
+        out.append("| model | " + " | ".join(c["label"] for c in cells) + " |")
+        out.append("|---|" + "---:|" * len(cells))
+        for name in servers:
+            row = [name]
+            for c in cells:
+                e = by.get((name, c["id"]))
+                b = by.get((BASELINE, c["id"]))
+                if e is None:
+                    row.append("")
+                elif e["status"] == "n/a":
+                    row.append("n/a")
+                elif e["status"] != "ok":
+                    row.append("**FAILED**")
+                else:
+                    v = e.get(fig)
+                    bv = b.get(fig) if b and b["status"] == "ok" else None
+                    rt = ratio(v, bv)
+                    s = fmt(v) + (f" ({rt:.2f})" if rt is not None and name != BASELINE else "")
+                    if show_spread and e.get("spread") is not None:
+                        s += f" ±{e['spread'] * 50:.0f}%"
+                    row.append(s)
+            out.append("| " + " | ".join(row) + " |")
+        if show_spread:
+            row = ["*others' CPU*"]
+            for c in cells:
+                b = by.get((BASELINE, c["id"]))
+                i = b.get("interference") if b else None
+                row.append("-" if not i else f"*{i['others_cores']:.2f}*")
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+
+    table("Throughput: messages/s (ratio to baseline)",
+          ("Median of the runs, client count over the measured window. "
+           "± is half the spread (max - min) / median of the runs." if mode["runs"] > 1 else
+           "One run per cell: no spread.") +
+          " *others' CPU*: cores' worth of CPU that other processes used on the two CPUs "
+          "we run on while the cell ran (busy time from /proc/stat minus our own); "
+          "the larger, the less the cell's figures mean.",
+          "msgs_per_sec", k, show_spread=True)
+    table("p99 latency (ratio to baseline)",
+          "Median of the runs' 99th percentiles, closed loop: send to echo.",
+          "p99_us", us)
+    table("CPU µs per message (ratio to baseline)",
+          "Server (user + sys) over its whole life / messages echoed over its whole life "
+          "(bytes echoed / size; both from the SIGTERM summary). Kernel time included, as "
+          "the kernel charges it to the process (see docs/BENCHMARKS.md).",
+          "cpu_us_per_msg", lambda v: "-" if v is None else f"{v:.2f}")
+    table("Peak memory: maxrss KiB (ratio to baseline)",
+          "maxrss_kb of the summary line (fork: the larger of parent and largest child).",
+          "maxrss_kb", lambda v: "-" if v is None else f"{v:.0f}")
+
+    notes = [(e["model"], e["label"], e["status"], e["reason"]) for e in results
+             if e["status"] != "ok"]
+    if notes:
+        out.append("## n/a and failures")
+        out.append("")
+        for model, label, status, reason in notes:
+            out.append(f"- {model}, {label}: {status}: {reason}")
+        out.append("")
+    if mem:
+        out.append(f"## {MEM_CONNS:,} connections open: peak server memory")
+        out.append("")
+        out.append(f"Open loop at {MEM_RATE:,} messages/s in total (about one message per "
+                   f"connection per second), {meta['mode']['mem_warmup']:g} s + "
+                   f"{meta['mode']['mem_duration']:g} s. Target for epoll and libev: under 16 MiB.")
+        out.append("")
+        out.append("| model | status | maxrss KiB | MiB | KiB per connection | under 16 MiB "
+                   "| p99 latency | CPU µs/msg incl. accepts |")
+        out.append("|---|---|---:|---:|---:|---|---:|---:|")
+        for e in mem:
+            kb = e.get("maxrss_kb")
+            cpu = e.get("cpu_us_per_msg")
+            status = e["status"] + (": " + e["reason"] if e["reason"] else "")
+            cols = [e["model"], status, "-" if kb is None else f"{kb}",
+                    "-" if kb is None else f"{kb / 1024:.1f}",
+                    "-" if kb is None else f"{kb / MEM_CONNS:.2f}",
+                    "-" if kb is None else ("yes" if kb < MEM_TARGET_KB else "NO"),
+                    us(e.get("p99_us")), "-" if cpu is None else f"{cpu:.1f}"]
+            out.append("| " + " | ".join(cols) + " |")
+        out.append("")
+    client = [e["client_cpu_util"] for e in results if e.get("client_cpu_util") is not None]
+    server = [e["server_cpu_util"] for e in results if e.get("server_cpu_util") is not None]
+    if client and server:
+        out.append(f"CPU use while loaded, as a fraction of one core (user + system time): "
+                   f"client {min(client):.2f} to {max(client):.2f} (median of its runs, "
+                   f"per cell), server {min(server):.2f} to {max(server):.2f} (its CPU time over "
+                   f"its clients' wall time).")
+        out.append("")
+    return "\n".join(out)
+
+
+CSV_FIELDS = ["model", "cell", "label", "conns", "size", "depth", "status", "reason", "runs",
+              "msgs_per_sec", "msgs_per_sec_min", "msgs_per_sec_max", "spread", "ratio_msgs",
+              "mb_per_sec", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "ratio_p99",
+              "cpu_us_per_msg", "ratio_cpu", "maxrss_kb", "ratio_maxrss", "errors",
+              "client_messages", "server_messages_echoed", "client_cpu_util", "server_cpu_util",
+              "others_cpu_cores"]
+
+
+def write_csv(path, results):
+    by = {(e["model"], e["cell"]): e for e in results}
+
+    def cell(v):
+        if v is None:
+            return ""
+        if isinstance(v, float):
+            return f"{v:.6g}"
+        s = str(v)
+        return '"' + s.replace('"', '""') + '"' if any(ch in s for ch in ',"\n') else s
+
+    with open(path, "w") as f:
+        f.write(",".join(CSV_FIELDS) + "\n")
+        for e in results:
+            b = by.get((BASELINE, e["cell"]), {})
+            row = dict(e, runs=len(e["runs"]),
+                       ratio_msgs=ratio(e.get("msgs_per_sec"), b.get("msgs_per_sec")),
+                       ratio_p99=ratio(e.get("p99_us"), b.get("p99_us")),
+                       ratio_cpu=ratio(e.get("cpu_us_per_msg"), b.get("cpu_us_per_msg")),
+                       ratio_maxrss=ratio(e.get("maxrss_kb"), b.get("maxrss_kb")),
+                       others_cpu_cores=(e.get("interference") or {}).get("others_cores"))
+            f.write(",".join(cell(row.get(k)) for k in CSV_FIELDS) + "\n")
+
+
+def gnuplot_png_terminal():
+    for term in ("pngcairo", "png"):
+        r = subprocess.run(["gnuplot", "-e", f"set terminal {term}"], capture_output=True)
+        if r.returncode == 0 and not r.stderr.strip():
+            return term
+    return None
+
+
+def plots(results, servers, outdir):
+    """messages/s and p99 against connections (64-byte ping-pong), PNG and SVG."""
+    if not shutil.which("gnuplot"):
+        log("warning: gnuplot not found; no plots")
+        return []
+    by = {(e["model"], e["cell"]): e for e in results}
+    conns = {c["id"]: c["conns"] for c in CELLS}
+    made = []
+    png = gnuplot_png_terminal()
+    for fig, name, ylabel, title in (
+            ("msgs_per_sec", "throughput", "messages/s (median)",
+             "64-byte ping-pong: throughput against connections"),
+            ("p99_us", "p99", "p99 latency, µs (median)",
+             "64-byte ping-pong: p99 latency against connections")):
+        data = os.path.join(outdir, f"{name}.dat")
+        with open(data, "w") as f:
+            f.write("conns " + " ".join(servers) + "\n")
+            for cid in PLOT_CELLS:
+                vals = []
+                for s in servers:
+                    e = by.get((s, cid))
+                    v = e.get(fig) if e and e["status"] == "ok" else None
+                    vals.append("-" if v is None else f"{v:.6g}")
+                f.write(f"{conns[cid]} " + " ".join(vals) + "\n")
+        for fmt in ("png", "svg"):
+            if fmt == "png" and not png:
+                log("warning: gnuplot has no png terminal; no PNG plots")
+                continue
+            out = os.path.join(outdir, f"{name}.{fmt}")
+            term = png if fmt == "png" else "svg"
+            r = subprocess.run(
+                ["gnuplot", "-e",
+                 f"datafile='{data}'; outfile='{out}'; term='{term}'; ylabel='{ylabel}'; "
+                 f"plottitle='{title}'; ncols={len(servers) + 1}; logy={1 if fig == 'p99_us' else 0}",
+                 os.path.join(ROOT, "bench/plot.gp")], capture_output=True, text=True)
+            if r.returncode != 0 or not os.path.exists(out):
+                log(f"warning: gnuplot failed for {out}: {r.stderr.strip()[:300]}")
+            else:
+                made.append(os.path.relpath(out, ROOT))
+    return made
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description="echolab benchmark driver (see bench/run.sh)")
+    ap.add_argument("--quick", action="store_true", help="1 run per cell, short runs (~1 min)")
+    ap.add_argument("--models", help="comma-separated subset of models (baseline always runs)")
+    ap.add_argument("--cells", help="comma-separated subset of cell ids: "
+                    + ",".join(c["id"] for c in CELLS))
+    ap.add_argument("--runs", type=int, help="runs per cell")
+    ap.add_argument("--duration", type=float, help="measured seconds per run")
+    ap.add_argument("--warmup", type=float, help="warm-up seconds per run")
+    ap.add_argument("--no-memory", action="store_true", help="skip the 10,000-connection check")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"), help="output directory")
+    ap.add_argument("--render-only", action="store_true",
+                    help="measure nothing: rewrite tables, CSV and plots from OUT/results.json")
+    args = ap.parse_args()
+    if args.render_only:
+        return render_only(args.out)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    mode = dict(MODES["quick" if args.quick else "default"], name="quick" if args.quick else "default")
+    for key in ("runs", "duration", "warmup"):
+        if getattr(args, key) is not None:
+            mode[key] = getattr(args, key)
+    if args.warmup is not None:
+        mode["rewarmup"] = args.warmup
+
+    models = read_models()
+    models_by_name = {m["name"]: m for m in models}
+    names = [m["name"] for m in models]
+    if args.models:
+        wanted = [x for x in args.models.split(",") if x and x != BASELINE]
+        unknown = [x for x in wanted if x not in models_by_name]
+        if unknown:
+            log(f"unknown model(s): {', '.join(unknown)}; models: {' '.join(names)}")
+            return 2
+        names = [n for n in names if n in wanted]
+    servers = names + [BASELINE]
+    cells = CELLS
+    if args.cells:
+        ids = args.cells.split(",")
+        cells = [c for c in CELLS if c["id"] in ids]
+        if len(cells) != len(ids):
+            log(f"unknown cell id in {args.cells}; cells: {','.join(c['id'] for c in CELLS)}")
+            return 2
+
+    missing = [p for p in [f"bin/echo-{n}" for n in names] + ["build/bench/echo-baseline",
+                                                              "bin/echo-client"]
+               if not os.access(os.path.join(ROOT, p), os.X_OK)]
+    if missing:
+        log(f"missing: {' '.join(missing)} (run make all build/bench/echo-baseline)")
+        return 2
+    helptext = subprocess.run([os.path.join(ROOT, "bin/echo-client"), "--help"],
+                              capture_output=True, text=True).stdout
+    if "--load" not in helptext:
+        log("bin/echo-client has no --load mode yet")
+        return 2
+
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) >= 2:
+        cpus = (allowed[0], allowed[1])
+        pinning = f"server pinned to CPU {cpus[0]}, client to CPU {cpus[1]}"
+    else:
+        cpus = (None, None)
+        pinning = "not pinned (fewer than 2 CPUs)"
+
+    # The baseline goes first in every cell so its runs open each round.
+    order = [BASELINE] + names
+    mem_names = [] if args.no_memory else [
+        n for n in (MEM_SERVERS_QUICK if args.quick else MEM_SERVERS_DEFAULT)
+        if n == BASELINE or n in names]
+    total_steps = len(order) * len(cells) + len(mem_names)
+    expected = sum(sum(expected_run_s(c, mode, r) for r in range(mode["runs"])) *
+                   sum(1 for n in order if not (descriptors_short(c["conns"]) if n == BASELINE
+                                                else not_applicable(models_by_name[n], c)))
+                   for c in cells)
+    expected += len(mem_names) * (mode["mem_warmup"] + mode["mem_duration"] + 2)
+    progress = Progress(total_steps, expected)
+    os.makedirs(args.out, exist_ok=True)
+    log(f"bench ({mode['name']}): {len(order)} servers x {len(cells)} cells, {mode['runs']} run(s) "
+        f"of {mode['duration']:g} s after {mode['warmup']:g} s warm-up ({mode['rewarmup']:g} s for "
+        f"later runs); {pinning}; about {fmt_duration(expected)}")
+
+    meta = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                mode=mode, machine=machine(), pinning=pinning, host=HOST,
+                max_clients=MAX_CLIENTS, max_line_64k_cell=MAX_LINE_BIG,
+                cpu_per_message="server (user+sys) over its whole life / (bytes echoed / size)",
+                cells=cells)
+    t0 = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix="echolab-bench.")
+    step = [0]
+    try:
+        results = run_matrix(order, models_by_name, cells, mode, cpus, tmp, progress, step)
+        mem = run_memory(mem_names, mode, cpus, tmp, progress, step)
+    except Interrupted as e:
+        log(f"bench: interrupted ({e}); stopping every server")
+        return 130
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)   # a second signal must not cut the cleanup short
+        PROCS.kill_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    meta["elapsed_s"] = round(time.monotonic() - t0, 1)
+    meta["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+
+    # Rows in table order: models as listed, baseline last.
+    rank = {n: i for i, n in enumerate(servers)}
+    results.sort(key=lambda e: ([c["id"] for c in cells].index(e["cell"]), rank[e["model"]]))
+    return write_outputs(args.out, meta, servers, results, mem)
+
+
+def write_outputs(out, meta, servers, results, mem):
+    """results.md, results.csv, the plots, results.json; the tables on stdout."""
+    md = markdown(results, mem, servers, meta["cells"], meta)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(md + "\n")
+    write_csv(os.path.join(out, "results.csv"), results)
+    meta["plots"] = plots(results, servers, out)
+    failed = [e for e in results + mem if e["status"] == "FAILED"]
+    doc = dict(meta=meta, servers=servers, results=results, memory_10k=mem,
+               failed=len(failed), ok=not failed)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    print(md, flush=True)
+    log(f"bench: {meta['elapsed_s']:.0f} s; results in {os.path.relpath(out, ROOT)}/")
+    if failed:
+        for e in failed:
+            log(f"FAILED: {e['model']} {e.get('label', 'memory')}: {e['reason']}")
+        return 1
+    return 0
+
+
+def render_only(out):
+    """Rewrites the tables, CSV and plots from an existing results.json."""
+    with open(os.path.join(out, "results.json")) as f:
+        doc = json.load(f)
+    return write_outputs(out, doc["meta"], doc["servers"], doc["results"], doc["memory_10k"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

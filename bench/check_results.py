@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""check_results.py [RESULTS_DIR]: CI smoke check of what `make bench` wrote.
+
+Checks, in RESULTS_DIR (default bench/results next to this script):
+  - results.json exists and parses;
+  - it covers every model of models/models.list plus the baseline, in every
+    cell it lists;
+  - every cell is either "n/a" (with a reason) or "ok" and verified: each run's
+    client exited 0 and reported errors == 0;
+  - the 10,000-connection memory checks, if any, are ok;
+  - results.csv (one row per cell), results.md, and the plots
+    throughput.{png,svg} and p99.{png,svg} exist and look like what they claim.
+Prints every problem and exits 1 if there is any, else prints a one-line
+summary and exits 0. Standard library only.
+"""
+import csv
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "results")
+    problems = []
+
+    def need_file(name):
+        path = os.path.join(out, name)
+        if not os.path.isfile(path) or os.path.getsize(path) == 0:
+            problems.append(f"{name}: missing or empty")
+            return None
+        return path
+
+    path = need_file("results.json")
+    doc = None
+    if path:
+        try:
+            with open(path) as f:
+                doc = json.load(f)
+        except ValueError as e:
+            problems.append(f"results.json: not JSON: {e}")
+
+    results = []
+    if doc is not None:
+        results = doc.get("results") or []
+        if not results:
+            problems.append("results.json: no results")
+        models = []
+        with open(os.path.join(ROOT, "models/models.list")) as f:
+            for line in f:
+                words = line.split("#", 1)[0].split()
+                if words:
+                    models.append(words[0])
+        cells = [c["id"] for c in doc.get("meta", {}).get("cells", [])]
+        have = {(e.get("model"), e.get("cell")) for e in results}
+        for m in models + ["baseline"]:
+            for c in cells:
+                if (m, c) not in have:
+                    problems.append(f"{m} {c}: not measured")
+        for e in results:
+            name = f"{e.get('model')} {e.get('label', e.get('cell'))}"
+            status = e.get("status")
+            if status == "n/a":
+                if not e.get("reason"):
+                    problems.append(f"{name}: n/a without a reason")
+                continue
+            if status != "ok":
+                problems.append(f"{name}: {status}: {e.get('reason', '')}")
+                continue
+            runs = e.get("runs") or []
+            if not runs:
+                problems.append(f"{name}: ok but no runs")
+            for i, r in enumerate(runs, 1):
+                if r.get("exit") != 0:
+                    problems.append(f"{name} run {i}: client exit status {r.get('exit')}")
+                if r.get("errors") != 0:
+                    problems.append(f"{name} run {i}: errors = {r.get('errors')} "
+                                    f"{r.get('error_detail', '')}")
+                if "failure" in r:
+                    problems.append(f"{name} run {i}: {r['failure']}")
+            if e.get("errors") != 0:
+                problems.append(f"{name}: errors = {e.get('errors')}")
+            if not e.get("msgs_per_sec"):
+                problems.append(f"{name}: no throughput figure")
+        for e in doc.get("memory_10k") or []:
+            if e.get("status") not in ("ok", "n/a"):
+                problems.append(f"{e.get('model')} 10k connections: {e.get('status')}: "
+                                f"{e.get('reason', '')}")
+
+    path = need_file("results.csv")
+    if path:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if results and len(rows) != len(results):
+            problems.append(f"results.csv: {len(rows)} rows for {len(results)} results")
+        for row in rows:
+            if row.get("status") not in ("ok", "n/a"):
+                problems.append(f"results.csv: {row.get('model')} {row.get('cell')}: "
+                                f"{row.get('status')}")
+    need_file("results.md")
+    for plot in ("throughput", "p99"):
+        path = need_file(f"{plot}.png")
+        if path:
+            with open(path, "rb") as f:
+                if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                    problems.append(f"{plot}.png: not a PNG")
+        path = need_file(f"{plot}.svg")
+        if path:
+            with open(path, errors="replace") as f:
+                if "<svg" not in f.read(4096):
+                    problems.append(f"{plot}.svg: not an SVG")
+
+    if problems:
+        for p in problems:
+            print(f"check_results: {p}", file=sys.stderr)
+        print(f"check_results: FAILED ({len(problems)} problem(s)) in {out}", file=sys.stderr)
+        return 1
+    ok = sum(1 for e in results if e.get("status") == "ok")
+    na = sum(1 for e in results if e.get("status") == "n/a")
+    print(f"check_results: ok: {ok} cells verified, {na} n/a, "
+          f"{len(doc.get('memory_10k') or [])} memory checks; csv, md, png and svg present")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

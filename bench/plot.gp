@@ -1,0 +1,33 @@
+# plot.gp: one benchmark figure against connections, one line per server.
+# bench/bench.py calls it with -e setting:
+#   datafile   whitespace table: first row "conns NAME...", then one row per
+#              connection count; "-" where a server has no figure (n/a, failed)
+#   outfile    the image to write
+#   term       pngcairo, png or svg
+#   ylabel, plottitle
+#   ncols      columns in datafile (1 + number of servers)
+#   logy       1 for a logarithmic y axis
+if (term eq 'svg') {
+    set terminal svg size 900,560 dynamic enhanced font 'Sans,12' background '#ffffff'
+} else {
+    if (term eq 'pngcairo') {
+        set terminal pngcairo size 900,560 enhanced font 'Sans,11'
+    } else {
+        set terminal png size 900,560
+    }
+}
+set output outfile
+set datafile missing '-'
+set key autotitle columnhead outside right top
+set title plottitle
+set xlabel 'connections (64-byte messages, one in flight each)'
+set ylabel ylabel
+set logscale x 10
+set xrange [0.7:1500]
+set xtics ('1' 1, '10' 10, '100' 100, '1000' 1000)
+if (logy) { set logscale y 10; set format y '%.0s%c' } else { set yrange [0:*]; set format y '%.0s%c' }
+set grid xtics ytics mytics
+set pointsize 1.2
+# Baseline (last column) drawn thick and dashed so the models read against it.
+plot for [i=2:ncols-1] datafile using 1:i with linespoints lw 2 pt (i+4), \
+     datafile using 1:ncols with linespoints lw 3 dt 2 lc rgb 'black' pt 7
