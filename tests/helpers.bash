@@ -171,7 +171,14 @@ start_server() {
 	# setsid: its own process group, so teardown can end the server together
 	# with every child it forked, even orphaned ones. fd 3 is bats' own
 	# output; a background process holding it would make bats wait forever.
-	setsid "$bin" "${args[@]}" </dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
+	# SERVER_NOFILE=N: start it under `ulimit -n N`; bash sets the limit and
+	# execs the server, so SERVER_PID is still the server itself.
+	if [ -n "${SERVER_NOFILE:-}" ]; then
+		setsid bash -c 'ulimit -n "$0" && exec "$@"' "$SERVER_NOFILE" "$bin" "${args[@]}" \
+			</dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
+	else
+		setsid "$bin" "${args[@]}" </dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
+	fi
 	SERVER_PID=$!
 	SERVER_PIDS+=("$SERVER_PID")
 	# tests/run.sh's last resort, should a suite be cut off before teardown

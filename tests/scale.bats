@@ -192,39 +192,9 @@ for_each_model() {
 start_server_nofile() {
 	local limit=$1 model=$2
 	shift 2
-	local bin=$ECHOLAB_BIN/echo-$model line i
-	local n=${#SERVER_PIDS[@]}
-	SERVER_OUT=$BATS_TEST_TMPDIR/server$n.out
-	SERVER_ERR=$BATS_TEST_TMPDIR/server$n.err
-	setsid bash -c 'ulimit -n "$0" && exec "$@"' "$limit" "$bin" --host 127.0.0.1 --port 0 "$@" \
-		</dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
-	SERVER_PID=$!
-	SERVER_PIDS+=("$SERVER_PID")
-	SERVER_ERRS+=("$SERVER_ERR")
-	[ -z "${ECHOLAB_RUN_DIR:-}" ] || echo "$SERVER_PID" >>"$ECHOLAB_RUN_DIR/server-pids"
-	for ((i = 0; i < 250; i++)); do # 5 s
-		line=$(grep -m1 '^listening on ' "$SERVER_OUT" || true)
-		[ -z "$line" ] || break
-		if ! proc_alive "$SERVER_PID"; then
-			echo "echo-$model under ulimit -n $limit exited before listening; stderr:" >&2
-			cat "$SERVER_ERR" >&2
-			return 1
-		fi
-		sleep 0.02
-	done
-	[ -n "$line" ] || {
-		echo "echo-$model printed no 'listening on' line within 5 s" >&2
-		return 1
-	}
-	[ "$(readlink "/proc/$SERVER_PID/exe")" = "$(readlink -f "$bin")" ] || {
-		echo "process $SERVER_PID is not $bin" >&2
-		return 1
-	}
+	SERVER_NOFILE=$limit start_server "$model" "$@" || return 1
 	check "the server's descriptor limit" \
 		"$(awk '/^Max open files/ { print $4, $5 }' "/proc/$SERVER_PID/limits")" "$limit $limit"
-	SERVER_ADDR=${line#listening on }
-	PORT=${line##*:}
-	export PORT SERVER_PID SERVER_OUT SERVER_ERR SERVER_ADDR
 }
 
 # how many descriptors the server holds
