@@ -25,7 +25,7 @@
 #include "server.h"
 
 struct client {
-	struct conn conn; /* first, so loop_open can allocate a struct client */
+	struct conn conn; /* first, so loop_accept can allocate a struct client */
 	ev_io io;
 };
 
