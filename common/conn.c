@@ -82,6 +82,7 @@ enum conn_want conn_on_writable(struct conn *c, struct echo_stats *st)
 			{(char *)too_long_line + c->trailer_sent, trailer_left(c)},
 		};
 		int first = owed(c) > 0 ? 0 : 1, last = trailer_left(c) > 0 ? 1 : 0;
+		size_t asked = owed(c) + trailer_left(c);
 		ssize_t n = writev(c->fd, iov + first, last - first + 1);
 
 		if (n < 0) {
@@ -101,6 +102,10 @@ enum conn_want conn_on_writable(struct conn *c, struct echo_stats *st)
 			stats_add(&st->messages, c->owed_messages);
 			c->owed_messages = 0;
 		}
+		/* A short write means the socket buffer is full: trying again now
+		 * would only fetch EAGAIN; keep the rest and wait to be writable. */
+		if ((size_t)n < asked)
+			return conn_wants(c);
 	}
 	release_if_empty(c);
 	if (c->phase == CONN_REJECTING) {
