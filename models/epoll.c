@@ -44,26 +44,35 @@ static uint32_t epoll_events(enum conn_want want)
 	return ((want & CONN_WANT_READ) ? EPOLLIN : 0) | ((want & CONN_WANT_WRITE) ? EPOLLOUT : 0);
 }
 
-static void watch(struct wait_set *ws, int fd, struct conn *c, enum conn_want want)
+/* Fails only when the kernel is out of memory for registrations (ENOMEM,
+ * or ENOSPC past fs.epoll.max_user_watches): that costs the one client its
+ * connection, never the server. */
+static bool watch(struct wait_set *ws, int fd, struct conn *c, enum conn_want want)
 {
 	struct epoll_event ev = {.events = epoll_events(want), .data.ptr = c};
 
-	if (epoll_ctl(ws->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		die("epoll_ctl ADD: %s", strerror(errno));
+	if (epoll_ctl(ws->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_error("epoll_ctl ADD: %s", strerror(errno));
+		return false;
+	}
 	if (c != NULL)
 		c->waiting_for = want;
+	return true;
 }
 
 /* One system call, and only when what the client waits for really changes. */
-static void rewatch(struct wait_set *ws, struct conn *c, enum conn_want want)
+static bool rewatch(struct wait_set *ws, struct conn *c, enum conn_want want)
 {
 	struct epoll_event ev = {.events = epoll_events(want), .data.ptr = c};
 
 	if (want == c->waiting_for)
-		return;
-	if (epoll_ctl(ws->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-		die("epoll_ctl MOD: %s", strerror(errno));
+		return true;
+	if (epoll_ctl(ws->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+		log_error("epoll_ctl MOD: %s", strerror(errno));
+		return false;
+	}
 	c->waiting_for = want;
+	return true;
 }
 
 /* close() drops the registration by itself; the events already returned in
@@ -80,7 +89,8 @@ static void accept_clients(struct loop *loop, struct wait_set *ws)
 	struct conn *c;
 
 	while ((c = loop_accept(loop, sizeof *c, LOOP_ANY_FD)) != NULL)
-		watch(ws, c->fd, c, conn_wants(c));
+		if (!watch(ws, c->fd, c, conn_wants(c)))
+			forget(ws, loop, c);
 }
 
 int main(int argc, char **argv)
@@ -96,7 +106,8 @@ int main(int argc, char **argv)
 	ws.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ws.epfd < 0)
 		die("epoll_create1: %s", strerror(errno));
-	watch(&ws, srv.listener.fd, NULL, CONN_WANT_READ);
+	if (!watch(&ws, srv.listener.fd, NULL, CONN_WANT_READ))
+		die("cannot watch the listening socket");
 
 	while (!stop_requested) {
 		/* epoll_pwait, not epoll_wait: the stop signals are unblocked only
@@ -124,10 +135,8 @@ int main(int argc, char **argv)
 			 * the connection decides. */
 			enum conn_want want = loop_serve(&loop, c, ev & (EPOLLIN | EPOLLERR | EPOLLHUP),
 			                                 ev & EPOLLOUT);
-			if (want == CONN_CLOSE)
+			if (want == CONN_CLOSE || !rewatch(&ws, c, want))
 				forget(&ws, &loop, c);
-			else
-				rewatch(&ws, c, want);
 		}
 		while ((expired = loop_next_expired(&loop)) != NULL)
 			forget(&ws, &loop, expired);
