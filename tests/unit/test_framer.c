@@ -6,18 +6,7 @@
 
 #include "framer.h"
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                                \
-	do {                                                                            \
-		checks++;                                                               \
-		if (!(cond)) {                                                          \
-			failures++;                                                     \
-			fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);    \
-			fprintf(stderr, __VA_ARGS__);                                   \
-			fputc('\n', stderr);                                            \
-		}                                                                       \
-	} while (0)
+#include "check.h"
 
 /* What an echo server built on the framer would send for this stream when it
  * arrives as the given chunks: all complete messages, and whether it stopped

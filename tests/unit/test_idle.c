@@ -4,16 +4,7 @@
 
 #include "idle.h"
 
-static int failures, checks;
-
-#define CHECK(cond, msg)                                                       \
-	do {                                                                   \
-		checks++;                                                      \
-		if (!(cond)) {                                                 \
-			failures++;                                            \
-			fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, msg); \
-		}                                                              \
-	} while (0)
+#include "check.h"
 
 int main(void)
 {

@@ -12,18 +12,7 @@
 #include "../../client/histogram.h"
 #include "../../client/payload.h"
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                                \
-	do {                                                                            \
-		checks++;                                                               \
-		if (!(cond)) {                                                          \
-			failures++;                                                     \
-			fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);    \
-			fprintf(stderr, __VA_ARGS__);                                   \
-			fputc('\n', stderr);                                            \
-		}                                                                       \
-	} while (0)
+#include "check.h"
 
 /* Half a bucket of 1/128: 0.4%, plus rounding. */
 #define MAX_RELATIVE_ERROR 0.005
