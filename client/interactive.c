@@ -134,7 +134,7 @@ static enum outcome on_typed(int sock, struct line *line, char *buf)
 	}
 	if (n == 0)
 		return INPUT_ENDED;
-	if (!send_all(sock, buf, (size_t)n)) {
+	if (!write_all(sock, buf, (size_t)n)) {
 		if (errno != EPIPE && errno != ECONNRESET) {
 			fprintf(stderr, "echo-client: %s\n", socket_error_text(errno));
 			return FAILED;

@@ -81,18 +81,6 @@ static void usage_error(const char *fmt, const char *arg)
 	exit(2);
 }
 
-static unsigned long long number_option(const char *name, const char *text,
-                                        unsigned long long min, unsigned long long max)
-{
-	unsigned long long value;
-	if (!parse_number(text, min, max, &value)) {
-		fprintf(stderr, PROG ": --%s: '%s' is not a whole number from %llu to %llu\n",
-		        name, text, min, max);
-		exit(2);
-	}
-	return value;
-}
-
 /* Seconds as digits with an optional fraction ("2", "0.5", ".25"); no sign, no
  * exponent, nothing strtod alone would let through such as "inf" or "0x10". */
 static double seconds_option(const char *name, const char *text, double min, bool min_allowed)
@@ -135,13 +123,13 @@ static bool load_option(struct load_opts *l, int opt, const char *arg)
 {
 	switch (opt) {
 	case OPT_CONNECTIONS:
-		l->connections = number_option("connections", arg, 1, MAX_CONNECTIONS);
+		l->connections = option_number(PROG, "connections", arg, 1, MAX_CONNECTIONS);
 		return true;
 	case OPT_SIZE:
-		l->size = number_option("size", arg, 1, MAX_SIZE);
+		l->size = option_number(PROG, "size", arg, 1, MAX_SIZE);
 		return true;
 	case OPT_DEPTH:
-		l->depth = number_option("depth", arg, 1, MAX_DEPTH);
+		l->depth = option_number(PROG, "depth", arg, 1, MAX_DEPTH);
 		return true;
 	case OPT_DURATION:
 		l->duration_s = seconds_option("duration", arg, 0, false);
@@ -150,10 +138,10 @@ static bool load_option(struct load_opts *l, int opt, const char *arg)
 		l->warmup_s = seconds_option("warmup", arg, 0, true);
 		return true;
 	case OPT_RATE:
-		l->rate = number_option("rate", arg, 0, MAX_RATE);
+		l->rate = option_number(PROG, "rate", arg, 0, MAX_RATE);
 		return true;
 	case OPT_THREADS:
-		l->threads = number_option("threads", arg, 1, MAX_THREADS);
+		l->threads = option_number(PROG, "threads", arg, 1, MAX_THREADS);
 		return true;
 	case OPT_JSON:
 		l->json = true;
@@ -179,7 +167,7 @@ static void one_option(struct client_opts *o, int opt, char **argv)
 		o->host = optarg;
 		break;
 	case OPT_PORT:
-		number_option("port", optarg, 1, 65535);
+		option_number(PROG, "port", optarg, 1, 65535);
 		o->port = optarg;
 		break;
 	case OPT_HELP:

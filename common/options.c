@@ -33,8 +33,8 @@ bool parse_number(const char *text, unsigned long long min, unsigned long long m
 	return true;
 }
 
-static unsigned long long number_option(const char *prog, const char *name, const char *text,
-                                        unsigned long long min, unsigned long long max)
+unsigned long long option_number(const char *prog, const char *name, const char *text,
+                                 unsigned long long min, unsigned long long max)
 {
 	unsigned long long value;
 
@@ -78,19 +78,19 @@ void options_parse(struct server_opts *o, const char *prog, int argc, char **arg
 			o->host = optarg;
 			break;
 		case OPT_PORT:
-			number_option(prog, "port", optarg, 0, 65535);
+			option_number(prog, "port", optarg, 0, 65535);
 			o->port = optarg;
 			break;
 		case OPT_MAX_LINE:
 			/* 64 MiB: a buffer per connection is this big, so the bound is
 			 * what keeps memory per connection bounded. */
-			o->max_line = number_option(prog, "max-line", optarg, 1, 64u << 20);
+			o->max_line = option_number(prog, "max-line", optarg, 1, 64u << 20);
 			break;
 		case OPT_MAX_CLIENTS:
-			o->max_clients = number_option(prog, "max-clients", optarg, 1, 1000000);
+			o->max_clients = option_number(prog, "max-clients", optarg, 1, 1000000);
 			break;
 		case OPT_IDLE:
-			o->idle_timeout = number_option(prog, "idle-timeout", optarg, 0, 2000000);
+			o->idle_timeout = option_number(prog, "idle-timeout", optarg, 0, 2000000);
 			break;
 		case OPT_VERBOSE:
 			o->verbose = true;

@@ -22,9 +22,13 @@ struct server_opts {
  * --help it prints the usage and exits 0. */
 void options_parse(struct server_opts *o, const char *prog, int argc, char **argv);
 
-/* Parses a whole decimal number in [min, max]; false if it is not one. Shared with
- * the client so that both reject "12x", "-1" and overflow the same way. */
+/* Parses a whole decimal number in [min, max]; false if it is not one. */
 bool parse_number(const char *text, unsigned long long min, unsigned long long max,
                   unsigned long long *out);
+/* The value of option --name, or a message naming the problem and exit 2.
+ * Shared with the client, so servers and client reject "12x", "-1" and
+ * overflow with the same words. */
+unsigned long long option_number(const char *prog, const char *name, const char *text,
+                                 unsigned long long min, unsigned long long max);
 
 #endif
