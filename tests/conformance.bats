@@ -146,13 +146,8 @@ concurrent() {
 @test "${MODEL}: basic echo through echo-client pipe mode" {
 	start_server "$MODEL"
 	printf 'hello\nworld\n' >"$BATS_TEST_TMPDIR/in"
-	if [ -x "$ECHO_CLIENT" ]; then
-		timeout 10 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" \
-			<"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/got"
-	else
-		# echo-client not built yet: the same round trip by the probe.
-		probe roundtrip "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/got"
-	fi
+	timeout 10 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" \
+		<"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/got"
 	cmp "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/got"
 }
 
