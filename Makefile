@@ -29,6 +29,13 @@ FLAGS_STAMP := build/flags
 $(shell mkdir -p build && echo '$(CC) $(CFLAGS) $(ECHO_CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) \
   || echo '$(CC) $(CFLAGS) $(ECHO_CFLAGS) $(LDFLAGS)' > $(FLAGS_STAMP))
 
+# The models that take --workers say so in their model_info; options.c names
+# them when another model is given --workers. A stamp rebuilds it when they change.
+WORKER_MODELS := $(shell grep -lw MODEL_WORKERS $(MODELS:%=models/%.c) 2>/dev/null | \
+  sed 's,models/,,; s,\.c$$,,' | paste -sd, - | sed 's/,/, /g')
+WORKERS_STAMP := build/worker-models
+$(shell echo '$(WORKER_MODELS)' | cmp -s - $(WORKERS_STAMP) || echo '$(WORKER_MODELS)' > $(WORKERS_STAMP))
+
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=build/%.o)
 CLIENT_SRC := $(wildcard client/*.c)
@@ -42,6 +49,9 @@ UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_loa
 .SECONDARY:
 
 all: $(SERVERS) bin/echo-client
+
+build/common/options.o: $(WORKERS_STAMP)
+build/common/options.o: ECHO_CFLAGS += -DWORKER_MODELS='"$(or $(WORKER_MODELS),none)"'
 
 deps:
 	@tests/deps.sh build

@@ -8,7 +8,6 @@
  * server went away early), 2 bad usage.
  */
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmdline.h"
 #include "connect.h"
 #include "interactive.h"
 #include "load.h"
@@ -68,18 +68,9 @@ struct client_opts {
 	const char *host;
 	const char *port;
 	bool load;
-	bool load_option_seen; /* the first load-only option, for "needs --load" */
-	const char *load_option_name;
+	const char *load_option_name; /* the first load-only option, for "needs --load" */
 	struct load_opts load_opts;
 };
-
-static void usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, PROG ": ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (try --help)\n");
-	exit(2);
-}
 
 /* Seconds as digits with an optional fraction ("2", "0.5", ".25"); no sign, no
  * exponent, nothing strtod alone would let through such as "inf" or "0x10". */
@@ -102,73 +93,62 @@ enum {
 	OPT_DURATION, OPT_WARMUP, OPT_RATE, OPT_THREADS, OPT_JSON,
 };
 
-static const struct option long_options[] = {
-	{ "host", required_argument, NULL, OPT_HOST },
-	{ "port", required_argument, NULL, OPT_PORT },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "load", no_argument, NULL, OPT_LOAD },
-	{ "connections", required_argument, NULL, OPT_CONNECTIONS },
-	{ "size", required_argument, NULL, OPT_SIZE },
-	{ "depth", required_argument, NULL, OPT_DEPTH },
-	{ "duration", required_argument, NULL, OPT_DURATION },
-	{ "warmup", required_argument, NULL, OPT_WARMUP },
-	{ "rate", required_argument, NULL, OPT_RATE },
-	{ "threads", required_argument, NULL, OPT_THREADS },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ NULL, 0, NULL, 0 },
+static const struct cmdline_option client_options[] = {
+	{ "host", true, OPT_HOST },
+	{ "port", true, OPT_PORT },
+	{ "help", false, OPT_HELP },
+	{ "load", false, OPT_LOAD },
+	{ "connections", true, OPT_CONNECTIONS },
+	{ "size", true, OPT_SIZE },
+	{ "depth", true, OPT_DEPTH },
+	{ "duration", true, OPT_DURATION },
+	{ "warmup", true, OPT_WARMUP },
+	{ "rate", true, OPT_RATE },
+	{ "threads", true, OPT_THREADS },
+	{ "json", false, OPT_JSON },
+	{ NULL, false, 0 },
 };
 
-/* Handles one load-only option; false if `opt` is not one. */
-static bool load_option(struct load_opts *l, int opt, const char *arg)
+/* Handles one load-only option. */
+static void load_option(struct load_opts *l, int opt, const char *arg)
 {
 	switch (opt) {
 	case OPT_CONNECTIONS:
 		l->connections = option_number(PROG, "connections", arg, 1, MAX_CONNECTIONS);
-		return true;
+		break;
 	case OPT_SIZE:
 		l->size = option_number(PROG, "size", arg, 1, MAX_SIZE);
-		return true;
+		break;
 	case OPT_DEPTH:
 		l->depth = option_number(PROG, "depth", arg, 1, MAX_DEPTH);
-		return true;
+		break;
 	case OPT_DURATION:
 		l->duration_s = seconds_option("duration", arg, 0, false);
-		return true;
+		break;
 	case OPT_WARMUP:
 		l->warmup_s = seconds_option("warmup", arg, 0, true);
-		return true;
+		break;
 	case OPT_RATE:
 		l->rate = option_number(PROG, "rate", arg, 0, MAX_RATE);
-		return true;
+		break;
 	case OPT_THREADS:
 		l->threads = option_number(PROG, "threads", arg, 1, MAX_THREADS);
-		return true;
+		break;
 	case OPT_JSON:
 		l->json = true;
-		return true;
-	default:
-		return false;
+		break;
 	}
 }
 
-static const char *option_name(int opt)
+static void one_option(struct client_opts *o, int opt, const struct cmdline *cl)
 {
-	for (const struct option *p = long_options; p->name; p++)
-		if (p->val == opt)
-			return p->name;
-	return "?";
-}
-
-static void one_option(struct client_opts *o, int opt, char **argv)
-{
-	const char *current = argv[optind - 1];
 	switch (opt) {
 	case OPT_HOST:
-		o->host = optarg;
+		o->host = cl->value;
 		break;
 	case OPT_PORT:
-		option_number(PROG, "port", optarg, 1, 65535);
-		o->port = optarg;
+		option_number(PROG, "port", cl->value, 1, 65535);
+		o->port = cl->value;
 		break;
 	case OPT_HELP:
 		fputs(usage_text, stdout);
@@ -176,37 +156,27 @@ static void one_option(struct client_opts *o, int opt, char **argv)
 	case OPT_LOAD:
 		o->load = true;
 		break;
-	case ':':
-		usage_error("%s needs a value", current);
-		break;
 	default:
-		if (!load_option(&o->load_opts, opt, optarg))
-			usage_error("unknown option '%s'", current);
-		if (!o->load_option_seen) {
-			o->load_option_seen = true;
-			o->load_option_name = option_name(opt);
-		}
+		load_option(&o->load_opts, opt, cl->value);
+		if (o->load_option_name == NULL)
+			o->load_option_name = cl->name;
 	}
 }
 
 /* Combinations each option alone cannot judge. */
-static void check_combination(const struct client_opts *o)
+static void check_combination(const struct client_opts *o, const struct cmdline *cl)
 {
 	const struct load_opts *l = &o->load_opts;
-	if (!o->load && o->load_option_seen)
-		usage_error("--%s only applies to --load", o->load_option_name);
+	if (!o->load && o->load_option_name != NULL)
+		cmdline_usage_error(cl, "--%s only applies to --load", o->load_option_name);
 	if (!o->load)
 		return;
-	if (l->threads > l->connections) {
-		fprintf(stderr, PROG ": --threads %u is more than --connections %lu (try --help)\n",
-		        l->threads, l->connections);
-		exit(2);
-	}
-	if ((unsigned long long)l->connections * l->depth > MAX_IN_FLIGHT) {
-		fprintf(stderr, PROG ": --connections x --depth is more than %llu messages in "
-		        "flight (try --help)\n", MAX_IN_FLIGHT);
-		exit(2);
-	}
+	if (l->threads > l->connections)
+		cmdline_usage_error(cl, "--threads %u is more than --connections %lu", l->threads,
+		                    l->connections);
+	if ((unsigned long long)l->connections * l->depth > MAX_IN_FLIGHT)
+		cmdline_usage_error(cl, "--connections x --depth is more than %llu messages in flight",
+		                    MAX_IN_FLIGHT);
 }
 
 static void parse_command_line(struct client_opts *o, int argc, char **argv)
@@ -223,15 +193,12 @@ static void parse_command_line(struct client_opts *o, int argc, char **argv)
 			.threads = LOAD_DEFAULT_THREADS,
 		},
 	};
-	/* Our own messages, so that the complaint names this program whatever
-	 * path it was started by. */
-	opterr = 0;
+	struct cmdline cl;
 	int opt;
-	while ((opt = getopt_long(argc, argv, ":", long_options, NULL)) != -1)
-		one_option(o, opt, argv);
-	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
-	check_combination(o);
+	cmdline_init(&cl, PROG, argc, argv);
+	while ((opt = cmdline_next(&cl, client_options)) != 0)
+		one_option(o, opt, &cl);
+	check_combination(o, &cl);
 }
 
 /* If we were started with stdin, stdout or stderr closed, the socket would get

@@ -1,19 +1,17 @@
 #include "options.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
-static const char usage_text[] =
-	"usage: %s [options]\n"
-	"  --host ADDR          address to listen on (default: every IPv6 and IPv4 address)\n"
-	"  --port N             TCP port, 0 picks a free one (default " OPTIONS_DEFAULT_PORT ")\n"
-	"  --max-line N         longest message in bytes, LF included (default %d)\n"
-	"  --max-clients N      clients served at once; more get \"ERR server busy\" (default %d)\n"
-	"  --idle-timeout SECS  close a connection quiet for this long; 0 never (default 0)\n"
-	"  --verbose            log each connection's open and close on stderr\n"
-	"  --help               show this and exit\n";
+#include "cmdline.h"
+
+/* The models whose file says MODEL_WORKERS; the Makefile reads them from
+ * models/, so this list cannot go stale. */
+#ifndef WORKER_MODELS
+#define WORKER_MODELS "none"
+#endif
 
 bool parse_number(const char *text, unsigned long long min, unsigned long long max,
                   unsigned long long *out)
@@ -46,68 +44,119 @@ unsigned long long option_number(const char *prog, const char *name, const char 
 	return value;
 }
 
-void options_parse(struct server_opts *o, const char *prog, int argc, char **argv)
+static unsigned online_cpus(void)
 {
-	enum { OPT_HOST = 1, OPT_PORT, OPT_MAX_LINE, OPT_MAX_CLIENTS, OPT_IDLE, OPT_VERBOSE, OPT_HELP };
-	static const struct option longopts[] = {
-		{"host", required_argument, NULL, OPT_HOST},
-		{"port", required_argument, NULL, OPT_PORT},
-		{"max-line", required_argument, NULL, OPT_MAX_LINE},
-		{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
-		{"idle-timeout", required_argument, NULL, OPT_IDLE},
-		{"verbose", no_argument, NULL, OPT_VERBOSE},
-		{"help", no_argument, NULL, OPT_HELP},
-		{NULL, 0, NULL, 0},
-	};
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > OPTIONS_MAX_WORKERS ? OPTIONS_MAX_WORKERS : (unsigned)n;
+}
+
+static void print_usage(const char *prog, const struct model_info *m)
+{
+	printf("%s: %s\n\nusage: %s [options]\n", prog, m->summary, prog);
+	printf("  --host ADDR          address to listen on (default: every IPv6 and IPv4 address)\n"
+	       "  --port N             %s port, 0 picks a free one (default " OPTIONS_DEFAULT_PORT
+	       ")\n",
+	       (m->flags & MODEL_DATAGRAM) ? "UDP" : "TCP");
+	if (m->flags & MODEL_DATAGRAM)
+		printf("  --max-line N         longest datagram in bytes; longer ones are answered\n"
+		       "                       \"ERR line too long\" (default %d)\n",
+		       OPTIONS_DEFAULT_MAX_LINE);
+	else
+		printf("  --max-line N         longest message in bytes, LF included (default %d)\n"
+		       "  --max-clients N      clients served at once; more get \"ERR server busy\" "
+		       "(default %d)\n"
+		       "  --idle-timeout SECS  close a connection quiet for this long; 0 never "
+		       "(default 0)\n",
+		       OPTIONS_DEFAULT_MAX_LINE, OPTIONS_DEFAULT_MAX_CLIENTS);
+	if (m->flags & MODEL_WORKERS) {
+		if (m->default_workers == WORKERS_ONLINE_CPUS)
+			printf("  --workers N          workers, 1 to %d (default: one per online CPU, "
+			       "here %u)\n", OPTIONS_MAX_WORKERS, online_cpus());
+		else
+			printf("  --workers N          workers, 1 to %d (default %u)\n",
+			       OPTIONS_MAX_WORKERS, m->default_workers);
+	}
+	printf("  --verbose            log each %s on stderr\n"
+	       "  --help               show this and exit\n",
+	       (m->flags & MODEL_DATAGRAM) ? "datagram" : "connection's open and close");
+	if (m->env_help != NULL)
+		printf("\nenvironment:\n%s", m->env_help);
+}
+
+enum { OPT_HOST = 1, OPT_PORT, OPT_MAX_LINE, OPT_MAX_CLIENTS, OPT_IDLE, OPT_WORKERS,
+       OPT_VERBOSE, OPT_HELP };
+
+static const struct cmdline_option server_options[] = {
+	{"host", true, OPT_HOST},
+	{"port", true, OPT_PORT},
+	{"max-line", true, OPT_MAX_LINE},
+	{"max-clients", true, OPT_MAX_CLIENTS},
+	{"idle-timeout", true, OPT_IDLE},
+	{"workers", true, OPT_WORKERS},
+	{"verbose", false, OPT_VERBOSE},
+	{"help", false, OPT_HELP},
+	{NULL, false, 0},
+};
+
+/* An option every model knows, but this one has no use for: say so, rather
+ * than "unknown", and say where it does apply. */
+static void refuse_inapplicable(const struct cmdline *cl, const struct model_info *m, int opt)
+{
+	if (opt == OPT_WORKERS && !(m->flags & MODEL_WORKERS))
+		cmdline_usage_error(cl, "--workers: the %s model has no workers (models with "
+		                    "workers: %s)", m->name, WORKER_MODELS);
+	if ((opt == OPT_MAX_CLIENTS || opt == OPT_IDLE) && (m->flags & MODEL_DATAGRAM))
+		cmdline_usage_error(cl, "--%s: the %s model has no connections to limit",
+		                    cl->name, m->name);
+}
+
+void options_parse(struct server_opts *o, const struct model_info *m, int argc, char **argv)
+{
+	char prog[64];
+	struct cmdline cl;
 	int opt;
 
+	snprintf(prog, sizeof prog, "echo-%s", m->name);
 	*o = (struct server_opts){
-		.host = NULL,
 		.port = OPTIONS_DEFAULT_PORT,
 		.max_line = OPTIONS_DEFAULT_MAX_LINE,
 		.max_clients = OPTIONS_DEFAULT_MAX_CLIENTS,
-		.idle_timeout = 0,
-		.verbose = false,
 	};
-	/* Our own messages name the problem in our words; getopt's would not say
-	 * which program is complaining in a pipeline. */
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+	if (m->flags & MODEL_WORKERS)
+		o->workers = m->default_workers == WORKERS_ONLINE_CPUS ? online_cpus()
+		                                                        : m->default_workers;
+	cmdline_init(&cl, prog, argc, argv);
+	while ((opt = cmdline_next(&cl, server_options)) != 0) {
+		refuse_inapplicable(&cl, m, opt);
 		switch (opt) {
 		case OPT_HOST:
-			o->host = optarg;
+			o->host = cl.value;
 			break;
 		case OPT_PORT:
-			option_number(prog, "port", optarg, 0, 65535);
-			o->port = optarg;
+			option_number(prog, "port", cl.value, 0, 65535);
+			o->port = cl.value;
 			break;
 		case OPT_MAX_LINE:
-			/* 64 MiB: a buffer per connection is this big, so the bound is
-			 * what keeps memory per connection bounded. */
-			o->max_line = option_number(prog, "max-line", optarg, 1, 64u << 20);
+			/* 64 MiB: a connection may hold this much of an unfinished
+			 * message, so the bound is what keeps its memory bounded. */
+			o->max_line = option_number(prog, "max-line", cl.value, 1, 64u << 20);
 			break;
 		case OPT_MAX_CLIENTS:
-			o->max_clients = option_number(prog, "max-clients", optarg, 1, 1000000);
+			o->max_clients = option_number(prog, "max-clients", cl.value, 1, 1000000);
 			break;
 		case OPT_IDLE:
-			o->idle_timeout = option_number(prog, "idle-timeout", optarg, 0, 2000000);
+			o->idle_timeout = option_number(prog, "idle-timeout", cl.value, 0, 2000000);
+			break;
+		case OPT_WORKERS:
+			o->workers = option_number(prog, "workers", cl.value, 1, OPTIONS_MAX_WORKERS);
 			break;
 		case OPT_VERBOSE:
 			o->verbose = true;
 			break;
 		case OPT_HELP:
-			printf(usage_text, prog, OPTIONS_DEFAULT_MAX_LINE, OPTIONS_DEFAULT_MAX_CLIENTS);
+			print_usage(prog, m);
 			exit(0);
-		case ':':
-			fprintf(stderr, "%s: %s needs a value\n", prog, argv[optind - 1]);
-			exit(2);
-		default:
-			fprintf(stderr, "%s: unknown option '%s' (try --help)\n", prog, argv[optind - 1]);
-			exit(2);
 		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s' (try --help)\n", prog, argv[optind]);
-		exit(2);
 	}
 }

@@ -23,15 +23,12 @@ static void raise_descriptor_limit(void)
 	}
 }
 
-void server_start(struct server *s, const char *name, enum server_style style, int argc,
-                  char **argv)
+void server_start(struct server *s, const struct model_info *model, enum server_style style,
+                  int argc, char **argv)
 {
-	char prog[64];
-
-	snprintf(prog, sizeof prog, "echo-%s", name);
 	memset(s, 0, sizeof *s);
-	s->name = name;
-	options_parse(&s->opts, prog, argc, argv);
+	s->name = model->name;
+	options_parse(&s->opts, model, argc, argv);
 	raise_descriptor_limit();
 	s->stats = stats_create(style == SERVER_FORKING);
 	signals_install(&s->wait_mask);

@@ -31,8 +31,8 @@ enum server_style {
 };
 
 /* Exits 2 on bad usage, 0 after --help, 1 when the server cannot listen. */
-void server_start(struct server *s, const char *name, enum server_style style, int argc,
-                  char **argv);
+void server_start(struct server *s, const struct model_info *model, enum server_style style,
+                  int argc, char **argv);
 /* Prints the summary on stderr and releases what server_start took; returns the
  * exit status for main. */
 int server_finish(struct server *s);

@@ -93,6 +93,11 @@ static void accept_clients(struct loop *loop, struct wait_set *ws)
 			forget(ws, loop, c);
 }
 
+static const struct model_info model = {
+	.name = "epoll",
+	.summary = "one thread; epoll keeps the clients in the kernel and returns the ready ones",
+};
+
 int main(int argc, char **argv)
 {
 	struct server srv;
@@ -101,7 +106,7 @@ int main(int argc, char **argv)
 	struct conn *expired;
 	struct epoll_event events[MAX_EVENTS];
 
-	server_start(&srv, "epoll", SERVER_EVENT_DRIVEN, argc, argv);
+	server_start(&srv, &model, SERVER_EVENT_DRIVEN, argc, argv);
 	loop_init(&loop, &srv);
 	ws.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ws.epfd < 0)

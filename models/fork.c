@@ -112,13 +112,18 @@ static void stop_children(void)
 	free(children.pid);
 }
 
+static const struct model_info model = {
+	.name = "fork",
+	.summary = "a child process per connection",
+};
+
 int main(int argc, char **argv)
 {
 	struct server srv;
 	struct peer peer;
 	int fd;
 
-	server_start(&srv, "fork", SERVER_FORKING, argc, argv);
+	server_start(&srv, &model, SERVER_FORKING, argc, argv);
 	watch_children(&srv);
 	while ((fd = accept_blocking(&srv.listener, &srv.wait_mask, &peer)) >= 0) {
 		if ((unsigned)children.live >= children.slots) {

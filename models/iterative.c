@@ -15,6 +15,11 @@
 #include "server.h"
 #include <unistd.h>
 
+static const struct model_info model = {
+	.name = "iterative",
+	.summary = "one client at a time; the others wait in the listen backlog",
+};
+
 int main(int argc, char **argv)
 {
 	struct server srv;
@@ -22,7 +27,7 @@ int main(int argc, char **argv)
 	sigset_t while_waiting;
 	int fd;
 
-	server_start(&srv, "iterative", SERVER_BLOCKING, argc, argv);
+	server_start(&srv, &model, SERVER_BLOCKING, argc, argv);
 	while ((fd = accept_blocking(&srv.listener, &srv.wait_mask, &peer)) >= 0) {
 		/* The stop signals are blocked except inside accept's wait; while a
 		 * client is served, unblock them so SIGTERM interrupts a read or

@@ -125,6 +125,12 @@ static void on_stop_signal(struct ev_loop *ev, ev_signal *w, int revents)
 	ev_break(ev, EVBREAK_ALL);
 }
 
+static const struct model_info model = {
+	.name = "libev",
+	.summary = "one thread; the epoll loop written against the libev event library",
+	.env_help = "  LIBEV_FLAGS=N        force libev's backend: 1 select, 2 poll, 4 epoll (default: the best)\n",
+};
+
 int main(int argc, char **argv)
 {
 	static struct echo_loop el;
@@ -135,7 +141,7 @@ int main(int argc, char **argv)
 	if (el.ev == NULL)
 		die("libev: cannot create the loop (LIBEV_FLAGS names no usable backend?)");
 	ev_set_userdata(el.ev, &el);
-	server_start(&el.srv, "libev", SERVER_EVENT_DRIVEN, argc, argv);
+	server_start(&el.srv, &model, SERVER_EVENT_DRIVEN, argc, argv);
 	loop_init(&el.loop, &el.srv);
 
 	ev_io_init(&el.accept_watcher, on_listener_ready, el.srv.listener.fd, EV_READ);

@@ -76,6 +76,11 @@ static void accept_clients(struct loop *loop, struct wait_set *ws)
 		watch(ws, c->fd, c, conn_wants(c));
 }
 
+static const struct model_info model = {
+	.name = "poll",
+	.summary = "one thread; poll() scans an array of every client on each wait",
+};
+
 int main(int argc, char **argv)
 {
 	struct server srv;
@@ -83,7 +88,7 @@ int main(int argc, char **argv)
 	struct wait_set ws = {0};
 	struct conn *expired;
 
-	server_start(&srv, "poll", SERVER_EVENT_DRIVEN, argc, argv);
+	server_start(&srv, &model, SERVER_EVENT_DRIVEN, argc, argv);
 	loop_init(&loop, &srv);
 	watch(&ws, srv.listener.fd, NULL, CONN_WANT_READ);
 

@@ -71,6 +71,11 @@ static void fill_sets(const struct wait_set *ws, fd_set *rd, fd_set *wr)
 	}
 }
 
+static const struct model_info model = {
+	.name = "select",
+	.summary = "one thread; select() scans a bitmap of every client on each wait",
+};
+
 int main(int argc, char **argv)
 {
 	static struct wait_set ws; /* 8 KiB of pointers: too big for the stack */
@@ -79,7 +84,7 @@ int main(int argc, char **argv)
 	struct conn *expired;
 	fd_set rd, wr;
 
-	server_start(&srv, "select", SERVER_EVENT_DRIVEN, argc, argv);
+	server_start(&srv, &model, SERVER_EVENT_DRIVEN, argc, argv);
 	loop_init(&loop, &srv);
 	if (srv.listener.fd >= FD_SETSIZE)
 		die("the listening socket is descriptor %d, beyond select's %d", srv.listener.fd,

@@ -127,6 +127,11 @@ static void start_worker(struct server *srv, struct table *t, const pthread_attr
 	}
 }
 
+static const struct model_info model = {
+	.name = "threads",
+	.summary = "a thread per connection",
+};
+
 int main(int argc, char **argv)
 {
 	struct server srv;
@@ -137,7 +142,7 @@ int main(int argc, char **argv)
 
 	/* Threads inherit the signal mask, and server_start blocks the stop
 	 * signals, so only the main thread (inside accept's wait) ever takes them. */
-	server_start(&srv, "threads", SERVER_BLOCKING, argc, argv);
+	server_start(&srv, &model, SERVER_BLOCKING, argc, argv);
 	table.slots = srv.opts.max_clients;
 	table.fd = malloc(table.slots * sizeof *table.fd);
 	if (table.fd == NULL)

@@ -109,6 +109,10 @@ client() {
 		"--load --duration abc|duration"
 		"--load --duration -1|duration"
 		"--load --warmup x|warmup"
+		"-xy|unknown option '-xy'"
+		"--h|ambiguous option '--h' (could be --host, --help)"
+		"--json=1|option '--json' takes no value"
+		"--load --threads 5 --connections 2|--threads 5 is more than --connections 2"
 	)
 	local c args needle status bad=0
 	for c in "${cases[@]}"; do

@@ -78,14 +78,35 @@ concurrent() {
 	assert_success
 }
 
-@test "${MODEL}: --help exits 0 and lists every option" {
+@test "${MODEL}: --help names the model and lists every option that applies" {
 	run timeout 5 "$SERVER_BIN" --help
 	assert_success
+	assert_line --index 0 --regexp "^echo-$MODEL: .+"
 	local opt
 	for opt in --host --port --max-line --max-clients --idle-timeout --verbose --help; do
 		assert_output --partial -- "$opt"
 	done
 	refute_output --partial "listening on"
+}
+
+@test "${MODEL}: --workers is taken exactly when --help lists it" {
+	run timeout 5 "$SERVER_BIN" --help
+	assert_success
+	if [[ "$output" == *--workers* ]]; then
+		start_server "$MODEL" --workers 2
+		run probe script <<-'EOF'
+			connect a
+			send a b"two workers\n"
+			expect a b"two workers\n"
+		EOF
+		assert_success
+	else
+		run timeout 5 "$SERVER_BIN" --host 127.0.0.1 --port 0 --workers 2
+		assert_failure 2
+		assert_output --partial "--workers"
+		assert_output --partial "the $MODEL model has no workers"
+		assert_output --partial "models with workers:"
+	fi
 }
 
 @test "${MODEL}: bad usage exits 2 with a message naming the problem" {
@@ -107,6 +128,11 @@ concurrent() {
 		"--max-line|--max-line"
 		"--idle-timeout|--idle-timeout"
 		"stray-argument|stray-argument"
+		"-xy|unknown option '-xy'"
+		"--h|ambiguous option '--h' (could be --host, --help)"
+		"--verbose=1|option '--verbose' takes no value"
+		"--help=3|option '--help' takes no value"
+		"--max-line=0|max-line"
 	)
 	local c args needle status bad=0
 	for c in "${cases[@]}"; do
