@@ -230,22 +230,32 @@ int accept_nonblocking(struct listener *l, struct peer *peer)
 	return accept_one(l, peer);
 }
 
-int accept_blocking(struct listener *l, const sigset_t *wait_mask, struct peer *peer)
+int accept_blocking(struct listener *l, struct signals *sig, struct peer *peer)
 {
-	struct pollfd pfd = {.fd = l->fd, .events = POLLIN};
+	struct pollfd pfd[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = sig->fd, .events = POLLIN}};
 
 	while (!stop_requested) {
-		/* Waiting in ppoll with the stop signals unblocked only here means a
-		 * SIGTERM can never slip in between checking stop_requested and going
-		 * to sleep in accept(): it is delivered inside ppoll, which returns. */
-		if (ppoll(&pfd, 1, NULL, wait_mask) < 0) {
+		/* The signals are a descriptor like the listener (signals.h): a
+		 * SIGTERM that arrives while clients keep the listener ready is seen
+		 * on this very round, not when the connection storm ends. */
+		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			die("ppoll on the listening socket: %s", strerror(errno));
+			die("poll on the listening socket: %s", strerror(errno));
 		}
+		if (pfd[1].revents != 0) {
+			unsigned found = signals_take(sig);
+
+			if (found & SIGNALS_STOP)
+				break;
+			if (found & SIGNALS_CHILD)
+				return ACCEPT_CHILD;
+		}
+		if (pfd[0].revents == 0)
+			continue;
 		int fd = accept_one(l, peer);
 		if (fd >= 0)
 			return fd;
 	}
-	return -1;
+	return ACCEPT_STOP;
 }

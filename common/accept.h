@@ -17,6 +17,7 @@
 #include "peer.h"
 
 struct echo_stats;
+struct signals;
 
 struct listener {
 	int fd;
@@ -31,9 +32,13 @@ bool listener_open(struct listener *l, const struct server_opts *o, bool nonbloc
                    struct echo_stats *stats);
 void listener_close(struct listener *l);
 
-/* Blocking models: waits (with wait_mask, see signals.h) for a client and
- * returns its descriptor, or -1 once a stop is requested. */
-int accept_blocking(struct listener *l, const sigset_t *wait_mask, struct peer *peer);
+/* Blocking models: waits for a client or a signal (the listening socket and
+ * the signalfd in one poll, see signals.h) and returns the client's
+ * descriptor; ACCEPT_STOP once a stop is requested; ACCEPT_CHILD when a child
+ * exited (only after signals_watch_children): reap, then call again. */
+int accept_blocking(struct listener *l, struct signals *sig, struct peer *peer);
+#define ACCEPT_STOP (-1)
+#define ACCEPT_CHILD (-2)
 /* Event loops: returns a non-blocking descriptor, or -1 when no client is
  * waiting (keep calling until -1 on every wake-up). */
 int accept_nonblocking(struct listener *l, struct peer *peer);

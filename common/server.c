@@ -31,7 +31,7 @@ void server_start(struct server *s, const struct model_info *model, enum server_
 	options_parse(&s->opts, model, argc, argv);
 	raise_descriptor_limit();
 	s->stats = stats_create(style == SERVER_FORKING);
-	signals_install(&s->wait_mask);
+	signals_install(&s->signals);
 	if (!listener_open(&s->listener, &s->opts, style == SERVER_EVENT_DRIVEN, s->stats))
 		exit(1);
 }
@@ -39,6 +39,7 @@ void server_start(struct server *s, const struct model_info *model, enum server_
 int server_finish(struct server *s)
 {
 	listener_close(&s->listener);
+	signals_close(&s->signals);
 	stats_print_summary(s->stats, s->name);
 	stats_destroy(s->stats);
 	return 0;

@@ -14,6 +14,7 @@
 
 #include "accept.h"
 #include "options.h"
+#include "signals.h"
 #include "stats.h"
 
 struct server {
@@ -21,7 +22,7 @@ struct server {
 	struct server_opts opts;
 	struct listener listener;
 	struct echo_stats *stats; /* shared memory for the fork model */
-	sigset_t wait_mask;       /* the signal mask to wait with (see signals.h) */
+	struct signals signals;   /* signals.fd goes in every wait set (see signals.h) */
 };
 
 enum server_style {

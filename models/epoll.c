@@ -33,10 +33,12 @@
 
 #define MAX_EVENTS 256
 
-/* The kernel holds the registrations; data.ptr is the connection (NULL for
- * the listening socket). */
+/* The kernel holds the registrations; data.ptr is the connection, or the
+ * address of one of the two marks for the listening socket and the signals
+ * (signals.h): those are never used as connections, only compared. */
 struct wait_set {
 	int epfd;
+	struct conn listener_mark, signals_mark;
 };
 
 static uint32_t epoll_events(enum conn_want want)
@@ -55,8 +57,7 @@ static bool watch(struct wait_set *ws, int fd, struct conn *c, enum conn_want wa
 		log_error("epoll_ctl ADD: %s", strerror(errno));
 		return false;
 	}
-	if (c != NULL)
-		c->waiting_for = want;
+	c->waiting_for = want;
 	return true;
 }
 
@@ -111,15 +112,15 @@ int main(int argc, char **argv)
 	ws.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ws.epfd < 0)
 		die("epoll_create1: %s", strerror(errno));
-	if (!watch(&ws, srv.listener.fd, NULL, CONN_WANT_READ))
-		die("cannot watch the listening socket");
+	if (!watch(&ws, srv.listener.fd, &ws.listener_mark, CONN_WANT_READ) ||
+	    !watch(&ws, srv.signals.fd, &ws.signals_mark, CONN_WANT_READ))
+		die("cannot watch the listening socket and the signals");
 
 	while (!stop_requested) {
-		/* epoll_pwait, not epoll_wait: the stop signals are unblocked only
-		 * during the wait, so one cannot arrive between the check above and
-		 * sleeping. */
-		int n = epoll_pwait(ws.epfd, events, MAX_EVENTS, loop_timeout_ms(&loop),
-		                    &srv.wait_mask);
+		/* Not epoll_pwait with a signal mask: that delivers a signal only if
+		 * the call sleeps, and a busy client keeps it from ever sleeping.
+		 * The signals are one more registration, reported like a socket. */
+		int n = epoll_wait(ws.epfd, events, MAX_EVENTS, loop_timeout_ms(&loop));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -131,7 +132,12 @@ int main(int argc, char **argv)
 			struct conn *c = events[i].data.ptr;
 			uint32_t ev = events[i].events;
 
-			if (c == NULL) {
+			if (c == &ws.signals_mark) {
+				if (signals_take(&srv.signals) & SIGNALS_STOP)
+					break;
+				continue;
+			}
+			if (c == &ws.listener_mark) {
 				accept_clients(&loop, &ws);
 				continue;
 			}

@@ -6,9 +6,13 @@
  * runs is exactly the iterative server's. The cost is a fork per connection
  * and a process (its own page tables, stack and buffers) per client.
  *
- * The parent must reap every child, or each finished one stays a zombie.
- * It does so in the SIGCHLD handler, which also keeps the count of live
- * children that --max-clients is checked against.
+ * The parent must reap every child, or each finished one stays a zombie, and
+ * it must know how many are alive to enforce --max-clients. It reaps on every
+ * pass of its accept loop, so the count is true at every accept however busy
+ * the listener is, and SIGCHLD arrives through the signalfd in accept's wait
+ * (signals.h), so an idle parent reaps at once too. No SIGCHLD handler: one
+ * would run only where the signal is unblocked, and a wait that never sleeps
+ * (a listener always ready under a connection storm) never unblocks it.
  */
 #include <errno.h>
 #include <signal.h>
@@ -22,94 +26,91 @@
 #include "server.h"
 #include "signals.h"
 
-/* The live children, by pid. They are global because the SIGCHLD handler must
- * reach them; main touches them only while SIGCHLD is blocked (everywhere but
- * inside accept's ppoll), so the handler and main never race. */
-static struct {
+/* The live children, by pid: what shutdown signals, and what --max-clients
+ * is checked against. */
+struct children {
 	pid_t *pid;
-	unsigned slots;
-	volatile sig_atomic_t live;
-} children;
+	unsigned slots, live;
+};
 
-static void forget_child(pid_t pid)
+static void forget_child(struct children *ch, pid_t pid)
 {
-	for (unsigned i = 0; i < children.slots; i++) {
-		if (children.pid[i] == pid) {
-			children.pid[i] = 0;
-			children.live--;
+	for (unsigned i = 0; i < ch->slots; i++) {
+		if (ch->pid[i] == pid) {
+			ch->pid[i] = 0;
+			ch->live--;
 			return;
 		}
 	}
 }
 
-static void on_sigchld(int signo)
+/* One waitpid that finds nothing when no child has exited: cheap next to
+ * the fork each client costs. */
+static void reap(struct children *ch)
 {
-	/* waitpid may set errno, and the code this handler interrupted may be
-	 * about to read errno; put it back. Loop: signals do not queue, so one
-	 * SIGCHLD can stand for several exited children. */
-	int saved_errno = errno;
 	pid_t pid;
 
-	(void)signo;
 	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-		forget_child(pid);
-	errno = saved_errno;
+		forget_child(ch, pid);
 }
 
-static void remember_child(pid_t pid)
+static void remember_child(struct children *ch, pid_t pid)
 {
-	for (unsigned i = 0; i < children.slots; i++) {
-		if (children.pid[i] == 0) {
-			children.pid[i] = pid;
-			children.live++;
+	for (unsigned i = 0; i < ch->slots; i++) {
+		if (ch->pid[i] == 0) {
+			ch->pid[i] = pid;
+			ch->live++;
 			return;
 		}
 	}
-}
-
-static void watch_children(struct server *srv)
-{
-	struct sigaction sa;
-	sigset_t chld;
-
-	children.slots = srv->opts.max_clients;
-	children.pid = calloc(children.slots, sizeof *children.pid);
-	if (children.pid == NULL)
-		die("out of memory for %u children", children.slots);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_sigchld;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_NOCLDSTOP; /* stopped children are not gone */
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	if (sigaction(SIGCHLD, &sa, NULL) < 0 || sigprocmask(SIG_BLOCK, &chld, NULL) < 0)
-		die("cannot install the SIGCHLD handler: %s", strerror(errno));
-	sigdelset(&srv->wait_mask, SIGCHLD); /* delivered only inside the wait */
 }
 
 /* On shutdown: ask every child to stop and reap it, so its counts and CPU
  * time are in the summary. A child stops like the iterative server does: the
  * signal interrupts its recv or send, and it finishes its connection. */
-static void stop_children(void)
+static void stop_children(struct children *ch)
 {
 	sigset_t chld;
 	struct timespec patience = {0, 100 * 1000 * 1000};
-	pid_t pid;
 
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
-	while (children.live > 0) {
+	reap(ch);
+	while (ch->live > 0) {
 		/* Ask again each round: a signal that lands just before a child
 		 * blocks in recv is only noticed when a second one interrupts it. */
-		for (unsigned i = 0; i < children.slots; i++)
-			if (children.pid[i] != 0)
-				kill(children.pid[i], SIGTERM);
-		/* SIGCHLD is blocked here, so wait for it directly and reap here. */
+		for (unsigned i = 0; i < ch->slots; i++)
+			if (ch->pid[i] != 0)
+				kill(ch->pid[i], SIGTERM);
+		/* SIGCHLD is blocked: wait for it directly, then reap. */
 		sigtimedwait(&chld, NULL, &patience);
-		while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-			forget_child(pid);
+		reap(ch);
 	}
-	free(children.pid);
+	free(ch->pid);
+}
+
+static void start_child(struct server *srv, struct children *ch, int fd,
+                        const struct peer *peer)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		/* The child: the stop signals unblocked, so the parent's SIGTERM
+		 * interrupts it, and neither the listening socket nor the
+		 * signalfd, which are the parent's alone. */
+		signals_in_child(&srv->signals);
+		listener_close(&srv->listener);
+		echo_blocking(srv, fd, peer);
+		close(fd);
+		_exit(0);
+	}
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		refuse_busy(fd, srv->stats);
+		return;
+	}
+	remember_child(ch, pid);
+	close(fd); /* the child has its own copy; ours would keep the client open */
 }
 
 static const struct model_info model = {
@@ -120,35 +121,26 @@ static const struct model_info model = {
 int main(int argc, char **argv)
 {
 	struct server srv;
+	struct children ch = {0};
 	struct peer peer;
 	int fd;
 
 	server_start(&srv, &model, SERVER_FORKING, argc, argv);
-	watch_children(&srv);
-	while ((fd = accept_blocking(&srv.listener, &srv.wait_mask, &peer)) >= 0) {
-		if ((unsigned)children.live >= children.slots) {
-			refuse_busy(fd, srv.stats);
+	signals_watch_children(&srv.signals);
+	ch.slots = srv.opts.max_clients;
+	ch.pid = calloc(ch.slots, sizeof *ch.pid);
+	if (ch.pid == NULL)
+		die("out of memory for %u children", ch.slots);
+
+	while ((fd = accept_blocking(&srv.listener, &srv.signals, &peer)) != ACCEPT_STOP) {
+		reap(&ch); /* every pass: the live count is true at every accept */
+		if (fd == ACCEPT_CHILD)
 			continue;
-		}
-		pid_t pid = fork();
-		if (pid == 0) {
-			/* The child: the stop signals unblocked, so the parent's SIGTERM
-			 * interrupts it, and no listening socket, which is the parent's
-			 * alone. */
-			signals_in_child(&srv.wait_mask);
-			listener_close(&srv.listener);
-			echo_blocking(&srv, fd, &peer);
-			close(fd);
-			_exit(0);
-		}
-		if (pid < 0) {
-			log_error("fork: %s", strerror(errno));
+		if (ch.live >= ch.slots)
 			refuse_busy(fd, srv.stats);
-			continue;
-		}
-		remember_child(pid);
-		close(fd); /* the child has its own copy; ours would keep the client open */
+		else
+			start_child(&srv, &ch, fd, &peer);
 	}
-	stop_children();
+	stop_children(&ch);
 	return server_finish(&srv);
 }

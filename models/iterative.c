@@ -28,15 +28,16 @@ int main(int argc, char **argv)
 	int fd;
 
 	server_start(&srv, &model, SERVER_BLOCKING, argc, argv);
-	while ((fd = accept_blocking(&srv.listener, &srv.wait_mask, &peer)) >= 0) {
-		/* The stop signals are blocked except inside accept's wait; while a
-		 * client is served, unblock them so SIGTERM interrupts a read or
-		 * write that waits on this client (it returns EINTR and the loop
-		 * sees stop_requested). A signal landing in the instant between that
-		 * check and the next read waits for the client's next byte or the
-		 * idle timeout: the price of blocking I/O, which ppoll removes in the
-		 * event-driven models. */
-		sigprocmask(SIG_SETMASK, &srv.wait_mask, &while_waiting);
+	while ((fd = accept_blocking(&srv.listener, &srv.signals, &peer)) >= 0) {
+		/* The stop signals are blocked and read from the signalfd in
+		 * accept's wait; while a client is served, unblock them so SIGTERM
+		 * interrupts a read or write that waits on this client (its handler
+		 * sets stop_requested and the call returns EINTR). A signal landing
+		 * in the instant between that check and the next read waits for the
+		 * client's next byte or the idle timeout: the price of blocking I/O,
+		 * which the signalfd in the wait set removes in the event-driven
+		 * models. */
+		sigprocmask(SIG_SETMASK, &srv.signals.wait_mask, &while_waiting);
 		echo_blocking(&srv, fd, &peer);
 		sigprocmask(SIG_SETMASK, &while_waiting, NULL);
 		close(fd);

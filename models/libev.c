@@ -4,7 +4,8 @@
  * (epoll here, kqueue on the BSDs, poll or select elsewhere) and calls us
  * back. Each client has an ev_io watcher whose callback hands readiness to
  * the same connection state machine the other loops use (common/conn.c).
- * Stopping is an ev_signal watcher; the idle timeout is one ev_timer.
+ * Stopping is an ev_io watcher on the signalfd every model waits on
+ * (signals.h); the idle timeout is one ev_timer.
  *
  * The backend can be forced without recompiling, to compare them under the
  * same code: LIBEV_FLAGS=1 (select), 2 (poll), 4 (epoll), as libev reads that
@@ -17,12 +18,12 @@
  * has expired and re-arms for the new quietest client.
  */
 #include <ev.h>
-#include <signal.h>
 #include <stddef.h>
 
 #include "log.h"
 #include "loop.h"
 #include "server.h"
+#include "signals.h"
 
 struct client {
 	struct conn conn; /* first, so loop_accept can allocate a struct client */
@@ -36,7 +37,7 @@ struct echo_loop {
 	ev_io accept_watcher;
 	ev_timer idle_timer;
 	ev_check wake_watcher;
-	ev_signal sigint_watcher, sigterm_watcher;
+	ev_io signal_watcher;
 };
 
 static int libev_events(enum conn_want want)
@@ -118,11 +119,14 @@ static void on_wake(struct ev_loop *ev, ev_check *w, int revents)
 	loop_tick(&el->loop);
 }
 
-static void on_stop_signal(struct ev_loop *ev, ev_signal *w, int revents)
+static void on_signal(struct ev_loop *ev, ev_io *w, int revents)
 {
+	struct echo_loop *el = ev_userdata(ev);
+
 	(void)w;
 	(void)revents;
-	ev_break(ev, EVBREAK_ALL);
+	if (signals_take(&el->srv.signals) & SIGNALS_STOP)
+		ev_break(ev, EVBREAK_ALL);
 }
 
 static const struct model_info model = {
@@ -150,15 +154,11 @@ int main(int argc, char **argv)
 	ev_check_init(&el.wake_watcher, on_wake);
 	ev_set_priority(&el.wake_watcher, EV_MAXPRI);
 	ev_check_start(el.ev, &el.wake_watcher);
-	/* libev replaces our handlers with its own, which wake the loop through a
-	 * pipe, so the signal arrives as an ordinary event and no race with the
-	 * wait exists. The stop signals were blocked by server_start; libev
-	 * leaves the mask alone, so unblock them here. */
-	ev_signal_init(&el.sigint_watcher, on_stop_signal, SIGINT);
-	ev_signal_start(el.ev, &el.sigint_watcher);
-	ev_signal_init(&el.sigterm_watcher, on_stop_signal, SIGTERM);
-	ev_signal_start(el.ev, &el.sigterm_watcher);
-	sigprocmask(SIG_SETMASK, &el.srv.wait_mask, NULL);
+	/* The signals as an ordinary readable descriptor, as in the other
+	 * loops. (libev's own ev_signal does the same with a pipe its handler
+	 * writes to; one mechanism for every model is easier to follow.) */
+	ev_io_init(&el.signal_watcher, on_signal, el.srv.signals.fd, EV_READ);
+	ev_io_start(el.ev, &el.signal_watcher);
 
 	ev_run(el.ev, 0);
 

@@ -20,7 +20,10 @@
 #include "server.h"
 #include "signals.h"
 
-/* fds[0] is the listening socket; fds[i] for i >= 1 is conns[i]'s socket. */
+/* fds[0] is the listening socket, fds[1] the signals (signals.h); fds[i]
+ * for i >= FIRST_CLIENT is conns[i]'s socket. */
+enum { LISTENER, SIGNALS, FIRST_CLIENT };
+
 struct wait_set {
 	struct pollfd *fds;
 	struct conn **conns;
@@ -91,24 +94,25 @@ int main(int argc, char **argv)
 	server_start(&srv, &model, SERVER_EVENT_DRIVEN, argc, argv);
 	loop_init(&loop, &srv);
 	watch(&ws, srv.listener.fd, NULL, CONN_WANT_READ);
+	watch(&ws, srv.signals.fd, NULL, CONN_WANT_READ);
 
 	while (!stop_requested) {
-		int timeout = loop_timeout_ms(&loop);
-		struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
-
-		/* ppoll, not poll: the stop signals are unblocked only during the
-		 * wait, so one cannot arrive between the check above and sleeping. */
-		if (ppoll(ws.fds, ws.count, timeout < 0 ? NULL : &ts, &srv.wait_mask) < 0) {
+		/* Not ppoll with a signal mask: that delivers a signal only if the
+		 * call sleeps, and a busy client keeps it from ever sleeping. The
+		 * signals are fds[SIGNALS], seen like any ready socket. */
+		if (poll(ws.fds, ws.count, loop_timeout_ms(&loop)) < 0) {
 			if (errno == EINTR)
 				continue;
 			die("poll: %s", strerror(errno));
 		}
 		loop_tick(&loop);
-		if (ws.fds[0].revents & POLLIN)
+		if (ws.fds[SIGNALS].revents && (signals_take(&srv.signals) & SIGNALS_STOP))
+			break;
+		if (ws.fds[LISTENER].revents & POLLIN)
 			accept_clients(&loop, &ws);
 
 		/* New clients were appended with revents 0, so they are skipped. */
-		for (size_t i = 1; i < ws.count;) {
+		for (size_t i = FIRST_CLIENT; i < ws.count;) {
 			short ev = ws.fds[i].revents;
 
 			if (ev == 0) {

@@ -23,10 +23,10 @@
 #include "signals.h"
 
 /* conns[fd] is the client on descriptor fd; max_fd, the highest descriptor
- * watched (the listener's at least), bounds every scan. */
+ * watched (the listener's and the signals' at least), bounds every scan. */
 struct wait_set {
 	struct conn *conns[FD_SETSIZE];
-	int listen_fd, max_fd;
+	int listen_fd, signal_fd, max_fd;
 };
 
 static void watch(struct wait_set *ws, int fd, struct conn *c, enum conn_want want)
@@ -41,7 +41,8 @@ static void forget(struct wait_set *ws, struct loop *loop, int fd)
 {
 	loop_close(loop, ws->conns[fd]);
 	ws->conns[fd] = NULL;
-	while (ws->max_fd > ws->listen_fd && ws->conns[ws->max_fd] == NULL)
+	while (ws->max_fd > ws->listen_fd && ws->max_fd > ws->signal_fd &&
+	       ws->conns[ws->max_fd] == NULL)
 		ws->max_fd--;
 }
 
@@ -61,6 +62,7 @@ static void fill_sets(const struct wait_set *ws, fd_set *rd, fd_set *wr)
 	FD_ZERO(rd);
 	FD_ZERO(wr);
 	FD_SET(ws->listen_fd, rd);
+	FD_SET(ws->signal_fd, rd);
 	for (int fd = 0; fd <= ws->max_fd; fd++) {
 		const struct conn *c = ws->conns[fd];
 
@@ -86,31 +88,35 @@ int main(int argc, char **argv)
 
 	server_start(&srv, &model, SERVER_EVENT_DRIVEN, argc, argv);
 	loop_init(&loop, &srv);
-	if (srv.listener.fd >= FD_SETSIZE)
-		die("the listening socket is descriptor %d, beyond select's %d", srv.listener.fd,
+	if (srv.listener.fd >= FD_SETSIZE || srv.signals.fd >= FD_SETSIZE)
+		die("the listening socket or the signalfd is beyond select's %d descriptors",
 		    FD_SETSIZE);
-	ws.listen_fd = ws.max_fd = srv.listener.fd;
+	ws.listen_fd = srv.listener.fd;
+	ws.signal_fd = srv.signals.fd;
+	ws.max_fd = ws.listen_fd > ws.signal_fd ? ws.listen_fd : ws.signal_fd;
 
 	while (!stop_requested) {
 		int timeout = loop_timeout_ms(&loop);
-		struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
+		struct timeval tv = {timeout / 1000, (timeout % 1000) * 1000L};
 
 		fill_sets(&ws, &rd, &wr);
-		/* pselect, not select: the stop signals are unblocked only during
-		 * the wait, so one cannot arrive between the check above and sleeping. */
-		if (pselect(ws.max_fd + 1, &rd, &wr, NULL, timeout < 0 ? NULL : &ts,
-		            &srv.wait_mask) < 0) {
+		/* Not pselect with a signal mask: that delivers a signal only if the
+		 * call sleeps, and a busy client keeps it from ever sleeping. The
+		 * signals are one more descriptor in rd, seen like any ready socket. */
+		if (select(ws.max_fd + 1, &rd, &wr, NULL, timeout < 0 ? NULL : &tv) < 0) {
 			if (errno == EINTR)
 				continue;
 			die("select: %s", strerror(errno));
 		}
 		loop_tick(&loop);
-		if (FD_ISSET(srv.listener.fd, &rd))
+		if (FD_ISSET(ws.signal_fd, &rd) && (signals_take(&srv.signals) & SIGNALS_STOP))
+			break;
+		if (FD_ISSET(ws.listen_fd, &rd))
 			accept_clients(&loop, &ws);
 
 		/* New clients are not in this round's sets, so they are skipped. */
 		for (int fd = 0; fd <= ws.max_fd; fd++) {
-			bool readable = FD_ISSET(fd, &rd) && fd != srv.listener.fd;
+			bool readable = FD_ISSET(fd, &rd) && ws.conns[fd] != NULL;
 			bool writable = FD_ISSET(fd, &wr);
 
 			if (!readable && !writable)

@@ -141,7 +141,8 @@ int main(int argc, char **argv)
 	int fd;
 
 	/* Threads inherit the signal mask, and server_start blocks the stop
-	 * signals, so only the main thread (inside accept's wait) ever takes them. */
+	 * signals, so no worker is ever interrupted by one: the main thread
+	 * sees them through the signalfd in accept's wait (signals.h). */
 	server_start(&srv, &model, SERVER_BLOCKING, argc, argv);
 	table.slots = srv.opts.max_clients;
 	table.fd = malloc(table.slots * sizeof *table.fd);
@@ -153,7 +154,7 @@ int main(int argc, char **argv)
 	    pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE) != 0)
 		die("cannot set up thread attributes");
 
-	while ((fd = accept_blocking(&srv.listener, &srv.wait_mask, &peer)) >= 0)
+	while ((fd = accept_blocking(&srv.listener, &srv.signals, &peer)) >= 0)
 		start_worker(&srv, &table, &attr, fd, &peer);
 
 	table_shutdown_all(&table);

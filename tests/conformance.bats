@@ -699,6 +699,62 @@ ticks() {
 	assert_output --regexp "^summary: model=$MODEL connections=0 refused=0 messages=0 bytes=0 "
 }
 
+# stop_while_streaming SIG: one client streams without pause in both
+# directions (yes | echo-client, its echo read as fast as it comes) while the
+# server gets SIG: it must exit 0 with its summary within 2 seconds, the
+# promise, however busy the client keeps it. (An event loop that delivers
+# signals only inside a wait that sleeps never sleeps here: signals.h.)
+stop_while_streaming() {
+	local sig=$1 client
+	start_server "$MODEL"
+	# Its echo goes to /dev/null at once: a slower reader would let the
+	# server's sockets go quiet now and then, and the trap never spring.
+	yes | "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" >/dev/null 2>&1 3>&- &
+	client=$!
+	BG_PIDS+=("$client")
+	# Its bytes written (to the socket and, as echo comes back, to stdout):
+	# 32 MiB is more than every socket buffer on the way holds, so by then
+	# echo is flowing back too.
+	moved() { [ "$(awk '$1 == "wchar:" { print $2 }' "/proc/$client/io" 2>/dev/null)" -ge 33554432 ] 2>/dev/null; }
+	wait_until 30 moved || fail "the streaming client got nowhere: $(cat "/proc/$client/io" 2>&1)"
+	local start=${EPOCHREALTIME/./}
+	kill -"$sig" "$SERVER_PID"
+	wait_server_exit "$SERVER_PID" 2 || fail "not stopped within 2 s of SIG$sig under load (status $SERVER_STATUS)"
+	echo "stopped $(((${EPOCHREALTIME/./} - start) / 1000)) ms after SIG$sig"
+	run grep '^summary: ' "$SERVER_ERR"
+	assert_output --regexp "^summary: model=$MODEL connections=1 refused=0 messages=[1-9][0-9]* "
+}
+
+@test "${MODEL}: SIGTERM while a client streams both ways: exit 0 with the summary within 2 s" {
+	stop_while_streaming TERM
+}
+
+@test "${MODEL}: SIGINT while a client streams both ways: exit 0 with the summary within 2 s" {
+	stop_while_streaming INT
+}
+
+@test "${MODEL}: 16 clients churning 3 s: none refused as busy, zombies never accumulate" {
+	start_server "$MODEL"
+	probe_bg churn script <<<"churn 16 3"
+	# Sample the server's zombie children while the clients churn: each
+	# finished child must be reaped at the parent's next pass, so they can
+	# never outnumber the clients, however long the storm lasts.
+	local most=0 zombies samples=0
+	while proc_alive "${BG_PID[churn]}"; do
+		zombies=$(children_of "$SERVER_PID" | awk '$2 == "Z"' | wc -l)
+		((zombies <= most)) || most=$zombies
+		samples=$((samples + 1))
+		sleep 0.05
+	done
+	run probe_wait churn
+	assert_success
+	assert_output --regexp 'churn: [1-9][0-9]* served, 0 refused'
+	echo "most zombies at once: $most ($samples samples)"
+	((most <= 16)) || fail "$most zombies at once during the churn"
+	stop_server
+	[ "$(summary_field refused)" = 0 ] || fail "summary: $(grep '^summary: ' "$SERVER_ERR")"
+}
+
 # A script for N clients that are each served once, say "connected", then wait
 # for the server to close them.
 held_clients_script() {

@@ -52,6 +52,9 @@ expression such as b"ab\\n" + b"x" * 10)
   many_together N            open N connections, send half a message on each,
                              then the rest; every echo must arrive while all N
                              are still open (only a concurrent server can)
+  churn N SECS               N threads each connect, echo one message, close,
+                             as fast as they can for SECS; prints
+                             "churn: S served, R refused"
   say TEXT                   print TEXT (a marker another process can wait for)
   signal SIG PID             send a signal (TERM, INT) to a process
 """
@@ -601,6 +604,49 @@ class Script:
             for s in socks:
                 s.close()
         print("%d clients served at the same time" % count, flush=True)
+
+    def step_churn(self, count, seconds):
+        """COUNT threads each connect, echo one message and close, as fast as
+        they can, for SECONDS; then print how many were served and refused.
+        Any other failure (a wrong echo, a timeout, a reset) fails the step."""
+        count, seconds = int(count), float(seconds)
+        stop_at = time.monotonic() + seconds
+        served, refused, errors = [0] * count, [0] * count, []
+
+        def one_client(i):
+            n = 0
+            try:
+                while time.monotonic() < stop_at:
+                    # 9 bytes, shorter than the busy line, so a refusal
+                    # reads as its first 9 bytes
+                    msg = b"%02d%06d\n" % (i % 100, n % 1000000)
+                    n += 1
+                    s = open_connection(self.host, self.port, self.timeout)
+                    try:
+                        send_all(s, msg, self.timeout)
+                        got = recv_exact(s, len(msg), self.timeout)
+                    except ProbeError as e:
+                        raise ProbeError("connection %d.%d: %s" % (i, n, e))
+                    finally:
+                        s.close()
+                    if got == BUSY[: len(msg)]:
+                        refused[i] += 1
+                    elif got != msg:
+                        raise ProbeError("connection %d.%d: expected %s, received %s"
+                                         % (i, n, show(msg), show(got)))
+                    else:
+                        served[i] += 1
+            except (ProbeError, OSError) as e:
+                errors.append("client %d: %s" % (i, e))
+
+        threads = [threading.Thread(target=one_client, args=(i,)) for i in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print("churn: %d served, %d refused" % (sum(served), sum(refused)), flush=True)
+        if errors:
+            raise ProbeError("; ".join(errors[:4]))
 
     def step_say(self, *words):
         print(" ".join(words), flush=True)
