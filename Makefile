@@ -42,7 +42,8 @@ CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=build/%.o)
 SERVERS    := $(MODELS:%=bin/echo-%)
 BASELINE   := build/bench/echo-baseline
-UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram
+UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
+              build/tests/test_stats
 
 .PHONY: all deps bench-deps test unit demo bench gbench install uninstall clean list-models
 .DELETE_ON_ERROR:

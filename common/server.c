@@ -40,6 +40,8 @@ int server_finish(struct server *s)
 {
 	listener_close(&s->listener);
 	signals_close(&s->signals);
+	if (s->opts.verbose)
+		stats_log_workers(s->stats); /* nothing unless the model tracks workers */
 	stats_print_summary(s->stats, s->name);
 	stats_destroy(s->stats);
 	return 0;

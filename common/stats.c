@@ -7,21 +7,71 @@
 
 #include "log.h"
 
-struct echo_stats *stats_create(bool shared_with_children)
+/* Zeroed memory, shared with forked children or private. An anonymous shared
+ * mapping survives fork() as the same memory in parent and children, which is
+ * all the fork models need to add up their counts. */
+static void *counter_pages(size_t size, bool shared)
 {
-	/* An anonymous shared mapping survives fork() as the same memory in parent
-	 * and children, which is all the fork model needs to add up its counts. */
-	void *p = mmap(NULL, sizeof(struct echo_stats), PROT_READ | PROT_WRITE,
-	               (shared_with_children ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	               (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
-		die("mmap: cannot allocate the statistics page");
+		die("mmap: cannot allocate the statistics pages");
 	return p; /* mmap'd memory is zeroed: every counter starts at 0 */
+}
+
+struct echo_stats *stats_create(bool shared_with_children)
+{
+	struct echo_stats *st = counter_pages(sizeof *st, shared_with_children);
+
+	st->shared = shared_with_children;
+	return st;
 }
 
 void stats_destroy(struct echo_stats *st)
 {
+	if (st->workers > 0)
+		munmap(st->served_by, st->workers * sizeof *st->served_by);
 	munmap(st, sizeof *st);
+}
+
+void stats_track_workers(struct echo_stats *st, unsigned workers)
+{
+	if (st->workers > 0 || workers == 0)
+		return;
+	st->served_by = counter_pages(workers * sizeof *st->served_by, st->shared);
+	st->workers = workers;
+}
+
+void stats_worker_served(struct echo_stats *st, unsigned worker)
+{
+	if (worker < st->workers)
+		stats_add(&st->served_by[worker], 1);
+}
+
+void stats_log_workers(const struct echo_stats *st)
+{
+	for (unsigned i = 0; i < st->workers; i++)
+		log_msg("worker %u: connections=%llu", i,
+		        (unsigned long long)atomic_load(&st->served_by[i]));
+}
+
+/* " spread=MIN/MAX" over the tracked workers, or "" without any. */
+static void format_spread(const struct echo_stats *st, char *out, size_t size)
+{
+	unsigned long long min = 0, max = 0;
+
+	out[0] = '\0';
+	for (unsigned i = 0; i < st->workers; i++) {
+		unsigned long long n = atomic_load(&st->served_by[i]);
+
+		if (i == 0 || n < min)
+			min = n;
+		if (n > max)
+			max = n;
+	}
+	if (st->workers > 0)
+		snprintf(out, size, " spread=%llu/%llu", min, max);
 }
 
 void stats_add(atomic_ullong *counter, unsigned long long n)
@@ -38,19 +88,22 @@ static double seconds(struct timeval tv)
 void stats_print_summary(const struct echo_stats *st, const char *model)
 {
 	struct rusage self, children;
+	char spread[64];
 
+	format_spread(st, spread, sizeof spread);
 	getrusage(RUSAGE_SELF, &self);
 	getrusage(RUSAGE_CHILDREN, &children);
 	/* Children's CPU counts too, as in Stevens' servers: for the fork model
 	 * that is where the work happens. Peak memory is the larger of the two:
 	 * the kernel keeps only the largest child's, not a sum. */
 	log_msg("summary: model=%s connections=%llu refused=%llu messages=%llu bytes=%llu "
-	        "user=%.3fs sys=%.3fs maxrss_kb=%ld",
+	        "user=%.3fs sys=%.3fs maxrss_kb=%ld%s",
 	        model, (unsigned long long)atomic_load(&st->connections),
 	        (unsigned long long)atomic_load(&st->refused),
 	        (unsigned long long)atomic_load(&st->messages),
 	        (unsigned long long)atomic_load(&st->bytes),
 	        seconds(self.ru_utime) + seconds(children.ru_utime),
 	        seconds(self.ru_stime) + seconds(children.ru_stime),
-	        self.ru_maxrss > children.ru_maxrss ? self.ru_maxrss : children.ru_maxrss);
+	        self.ru_maxrss > children.ru_maxrss ? self.ru_maxrss : children.ru_maxrss,
+	        spread);
 }
