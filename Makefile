@@ -42,6 +42,8 @@ CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=build/%.o)
 SERVERS    := $(MODELS:%=bin/echo-%)
 BASELINE   := build/bench/echo-baseline
+# Step 0 of docs/TOUR.md: a bare server and client, on purpose without common/.
+BARE       := bin/bare-server bin/bare-client
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats
 
@@ -49,7 +51,7 @@ UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_loa
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(SERVERS) bin/echo-client
+all: $(SERVERS) bin/echo-client $(BARE)
 
 build/common/options.o: $(WORKERS_STAMP)
 build/common/options.o: ECHO_CFLAGS += -DWORKER_MODELS='"$(or $(WORKER_MODELS),none)"'
@@ -74,6 +76,10 @@ bin/echo-%: build/models/%.o build/libechocommon.a
 bin/echo-client: $(CLIENT_OBJ) build/libechocommon.a
 	@mkdir -p bin
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS) -lm
+
+bin/bare-%: build/docs/tour/bare-%.o
+	@mkdir -p bin
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
 
 build/tests/%: build/tests/unit/%.o build/libechocommon.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS)
@@ -120,4 +126,4 @@ uninstall:
 clean:
 	rm -rf build bin
 
--include $(COMMON_OBJ:.o=.d) $(CLIENT_OBJ:.o=.d) $(wildcard build/models/*.d build/tests/unit/*.d)
+-include $(COMMON_OBJ:.o=.d) $(CLIENT_OBJ:.o=.d) $(wildcard build/models/*.d build/tests/unit/*.d build/docs/tour/*.d)
