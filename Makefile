@@ -2,6 +2,7 @@
 #   make                 build bin/echo-<model> for each model and bin/echo-client
 #   make test            install what is missing, build, run unit and bats tests
 #   make demo [MODEL=m]  start a model on a free port and talk to it interactively
+#   make see MODEL=m     that model's weak point, demonstrated (SHORT=1: quick)
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
 
@@ -47,7 +48,7 @@ BARE       := bin/bare-server bin/bare-client
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats
 
-.PHONY: all deps bench-deps test unit demo bench gbench install uninstall clean list-models
+.PHONY: all deps bench-deps test unit demo see bench gbench install uninstall clean list-models
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -98,6 +99,10 @@ test: all unit
 
 demo: all
 	@bench/demo.sh $(MODEL)
+
+# make see MODEL=m [SHORT=1]: that model's weak point, demonstrated (docs/TOUR.md)
+see: all
+	@docs/tour/see.sh $(MODEL)
 
 bench: all $(BASELINE) gbench
 	@bench/run.sh $(if $(QUICK),--quick)

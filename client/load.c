@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "connect.h"
+#include "hold.h"
 #include "load_worker.h"
 #include "payload.h"
 #include "report.h"
@@ -373,15 +374,21 @@ static void run_load(const struct load_opts *o, const struct payload *payload, i
 
 int load_run(const char *host, const char *port, const struct load_opts *o)
 {
-	if (!raise_descriptor_limit(o->connections))
+	if (!raise_descriptor_limit(o->connections + o->hold))
 		return 1;
 	struct payload payload;
 	if (!payload_init(&payload, o->size)) {
 		fprintf(stderr, "echo-client: out of memory for %zu-byte messages\n", o->size);
 		return 1;
 	}
+	struct hold held = { 0 };
+	if (o->hold > 0 && !hold_open(&held, host, port, o->hold)) {
+		payload_destroy(&payload);
+		return 1;
+	}
 	int *fds = connect_all(host, port, o->connections);
 	if (!fds) {
+		hold_close(&held);
 		payload_destroy(&payload);
 		return 1;
 	}
@@ -391,6 +398,7 @@ int load_run(const char *host, const char *port, const struct load_opts *o)
 		for (unsigned long i = 0; i < o->connections; i++)
 			close(fds[i]);
 		free(fds);
+		hold_close(&held);
 		payload_destroy(&payload);
 		return 1;
 	}
@@ -399,6 +407,7 @@ int load_run(const char *host, const char *port, const struct load_opts *o)
 	int status = result->errors ? 1 : 0;
 	free(result);
 	free(fds);
+	hold_close(&held);
 	payload_destroy(&payload);
 	return status;
 }

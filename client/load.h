@@ -34,6 +34,7 @@ struct load_opts {
 	double warmup_s;       /* load before the window, not counted */
 	unsigned long rate;    /* messages per second in total; 0: closed loop */
 	unsigned threads;
+	unsigned long hold;    /* idle connections held open beside the load (hold.h) */
 	bool json;
 };
 

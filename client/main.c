@@ -60,6 +60,8 @@ static const char usage_text[] =
 	"  --rate N           open loop: N messages/s in total on a fixed schedule, latency\n"
 	"                     from each message's due time; 0 = closed loop (default 0)\n"
 	"  --threads N        threads sharing the connections, one epoll loop each (default 1)\n"
+	"  --hold N           first open N more connections, send one line on each, and\n"
+	"                     keep them open and idle during the run (default 0)\n"
 	"  --json             print one JSON object instead of the text report\n"
 	"\n"
 	"Exit status: 0 success, 1 connection failure or any error, 2 bad usage.\n";
@@ -90,7 +92,7 @@ static double seconds_option(const char *name, const char *text, double min, boo
 
 enum {
 	OPT_HOST = 1, OPT_PORT, OPT_HELP, OPT_LOAD, OPT_CONNECTIONS, OPT_SIZE, OPT_DEPTH,
-	OPT_DURATION, OPT_WARMUP, OPT_RATE, OPT_THREADS, OPT_JSON,
+	OPT_DURATION, OPT_WARMUP, OPT_RATE, OPT_THREADS, OPT_JSON, OPT_HOLD,
 };
 
 static const struct cmdline_option client_options[] = {
@@ -106,6 +108,7 @@ static const struct cmdline_option client_options[] = {
 	{ "rate", true, OPT_RATE },
 	{ "threads", true, OPT_THREADS },
 	{ "json", false, OPT_JSON },
+	{ "hold", true, OPT_HOLD },
 	{ NULL, false, 0 },
 };
 
@@ -136,6 +139,9 @@ static void load_option(struct load_opts *l, int opt, const char *arg)
 		break;
 	case OPT_JSON:
 		l->json = true;
+		break;
+	case OPT_HOLD:
+		l->hold = option_number(PROG, "hold", arg, 0, MAX_CONNECTIONS);
 		break;
 	}
 }

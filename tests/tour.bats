@@ -74,3 +74,106 @@ start_bare_server() {
 	assert_failure
 	assert_output --partial "Connection refused"
 }
+
+# ----------------------------------------------------------------- the tour
+
+@test "tour: every model of models.list has a page, a tour stop and a see-demo" {
+	local m missing=()
+	for m in $(models_list | awk '{ print $1 }'); do
+		[ -f "$ECHOLAB_ROOT/docs/models/$m.md" ] || missing+=("docs/models/$m.md")
+		grep -q "<a id=\"stop-$m\"></a>" "$ECHOLAB_ROOT/docs/TOUR.md" ||
+			missing+=("a stop for $m in docs/TOUR.md (<a id=\"stop-$m\"></a>)")
+		[ -f "$ECHOLAB_ROOT/docs/tour/see/$m.sh" ] || missing+=("docs/tour/see/$m.sh")
+		grep -q 'make see MODEL='"$m" "$ECHOLAB_ROOT/docs/models/$m.md" ||
+			missing+=("'make see MODEL=$m' in docs/models/$m.md")
+		grep -q '(../TOUR.md' "$ECHOLAB_ROOT/docs/models/$m.md" ||
+			missing+=("a link to the tour in docs/models/$m.md")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		printf 'missing: %s\n' "${missing[@]}"
+		return 1
+	fi
+}
+
+@test "tour: every relative link in docs/ and README.md points at a file that exists" {
+	run python3 - "$ECHOLAB_ROOT" <<-'EOF'
+		import os, re, sys
+		root = sys.argv[1]
+		bad = []
+		pages = [os.path.join(root, "README.md")]
+		for d, _, fs in os.walk(os.path.join(root, "docs")):
+		    pages += [os.path.join(d, f) for f in fs if f.endswith(".md")]
+		for page in pages:
+		    text = open(page, encoding="utf-8").read()
+		    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+		        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+		            continue
+		        path = os.path.normpath(os.path.join(os.path.dirname(page), target.split("#")[0]))
+		        if not os.path.exists(path):
+		            bad.append(f"{os.path.relpath(page, root)}: {target}")
+		print("\n".join(bad))
+		sys.exit(1 if bad else 0)
+	EOF
+	assert_success
+}
+
+@test "tour: every 'file:function' the docs cite exists in that file" {
+	run python3 - "$ECHOLAB_ROOT" <<-'EOF'
+		import os, re, sys
+		root = sys.argv[1]
+		cite = re.compile(r"\b((?:models|common|client|bench|docs/tour|tests/unit)/[\w./-]+\.(?:c|h|cc)):(\w+)\b")
+		bad, seen = [], 0
+		for d, _, fs in os.walk(os.path.join(root, "docs")):
+		    for f in fs:
+		        if not f.endswith(".md"):
+		            continue
+		        page = os.path.join(d, f)
+		        for path, name in cite.findall(open(page, encoding="utf-8").read()):
+		            seen += 1
+		            src = os.path.join(root, path)
+		            if not os.path.exists(src):
+		                bad.append(f"{os.path.relpath(page, root)}: {path}:{name}: no such file")
+		                continue
+		            code = open(src, encoding="utf-8").read()
+		            # a definition: the name at the start of a declarator followed by "(",
+		            # or a struct/enum/macro of that name
+		            if not re.search(r"(^|[\s*])" + name + r"\s*\([^;]*$|\b(struct|enum|union)\s+" + name
+		                             + r"\b|#define\s+" + name + r"\b", code, re.M):
+		                bad.append(f"{os.path.relpath(page, root)}: {path}:{name}: not defined there")
+		print("\n".join(bad) or f"{seen} citations checked")
+		sys.exit(1 if bad or seen == 0 else 0)
+	EOF
+	assert_success
+}
+
+@test "tour: every 'make see MODEL=m' runs end to end in its short mode (all at once)" {
+	local m pids=() names=() i failed=0
+	for m in $(selected_models); do
+		# setsid + timeout: a demo that hangs is cut off with all it started
+		SHORT=1 setsid timeout -k 5 80 "$ECHOLAB_ROOT/docs/tour/see.sh" "$m" \
+			</dev/null >"$BATS_TEST_TMPDIR/see-$m.out" 2>&1 3>&- &
+		pids+=("$!")
+		names+=("$m")
+	done
+	for i in "${!pids[@]}"; do
+		m=${names[$i]}
+		if ! wait "${pids[$i]}"; then
+			echo "--- make see MODEL=$m SHORT=1 failed:"
+			cat "$BATS_TEST_TMPDIR/see-$m.out"
+			failed=1
+		elif ! grep -q '^look at: ' "$BATS_TEST_TMPDIR/see-$m.out" ||
+			! grep -q '^=== done' "$BATS_TEST_TMPDIR/see-$m.out"; then
+			echo "--- make see MODEL=$m SHORT=1 said nothing to look at:"
+			cat "$BATS_TEST_TMPDIR/see-$m.out"
+			failed=1
+		fi
+	done
+	return "$failed"
+}
+
+@test "tour: make see refuses an unknown model and names the known ones" {
+	run "$ECHOLAB_ROOT/docs/tour/see.sh" nosuchmodel
+	assert_failure 2
+	assert_output --partial "unknown model 'nosuchmodel'"
+	assert_output --partial "iterative"
+}

@@ -1,0 +1,135 @@
+/* hold: see hold.h. Simple blocking code: it runs before the load, once. */
+#include "hold.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "connect.h"
+#include "io.h"
+
+#define HOLD_LINE "hold\n"
+#define BUSY_LINE "ERR server busy\n"
+/* How long all the answers together may take: generous, it only runs out
+ * when the server does not answer at all (a serial server, already busy). */
+#define ANSWER_DEADLINE_NS (10 * 1000000000LL)
+
+static void connect_failed(const char *host, const char *port, unsigned long i,
+                           unsigned long n, int err)
+{
+	char where[300];
+	format_host_port(where, sizeof where, host, port);
+	fprintf(stderr, "echo-client: --hold: cannot connect to %s: %s (connection %lu of %lu)\n",
+	        where, strerror(err), i + 1, n);
+}
+
+/* A blocking connect to the address the first connection found; bounded, so a
+ * server whose backlog is full fails the run instead of hanging it. */
+static int connect_again(const struct endpoint *ep)
+{
+	int fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct timeval limit = { .tv_sec = 10 };
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) < 0
+	    || connect(fd, (const struct sockaddr *)&ep->addr, ep->len) < 0) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+/* Reads the server's answer to HOLD_LINE, up to its LF or EOF, before the
+ * deadline. Returns the bytes read (0 for none), -1 on a socket error. */
+static ssize_t read_answer(int fd, char *buf, size_t size, int64_t deadline)
+{
+	size_t got = 0;
+	while (got < size - 1 && (got == 0 || buf[got - 1] != '\n')) {
+		int64_t left_ms = (deadline - clock_now_ns()) / 1000000;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int ready = left_ms > 0 ? poll(&p, 1, (int)left_ms) : 0;
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0)
+			break;
+		ssize_t n = read(fd, buf + got, size - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	return (ssize_t)got;
+}
+
+/* Sorts the answers: echoed (kept open), refused or failed (closed), silent. */
+static void sort_answers(struct hold *h)
+{
+	int64_t deadline = clock_now_ns() + ANSWER_DEADLINE_NS;
+	unsigned long kept = 0;
+	for (unsigned long i = 0; i < h->count; i++) {
+		char answer[64];
+		ssize_t n = read_answer(h->fds[i], answer, sizeof answer, deadline);
+		if (n > 0 && strcmp(answer, HOLD_LINE) == 0) {
+			h->echoed++;
+		} else if (n == 0) {
+			h->silent++;
+		} else {
+			if (n > 0 && strcmp(answer, BUSY_LINE) == 0)
+				h->refused++;
+			close(h->fds[i]);
+			continue;
+		}
+		h->fds[kept++] = h->fds[i];
+	}
+	h->count = kept;
+}
+
+bool hold_open(struct hold *h, const char *host, const char *port, unsigned long n)
+{
+	*h = (struct hold){ .fds = malloc(n * sizeof *h->fds) };
+	if (!h->fds) {
+		fprintf(stderr, "echo-client: out of memory\n");
+		return false;
+	}
+	struct endpoint ep;
+	for (unsigned long i = 0; i < n; i++) {
+		int fd = i == 0 ? connect_to(host, port, &ep) : connect_again(&ep);
+		if (fd < 0) {
+			if (i > 0)
+				connect_failed(host, port, i, n, errno);
+			hold_close(h);
+			return false;
+		}
+		h->fds[h->count++] = fd;
+		/* One line each, all sent before any answer is read: the server
+		 * serves them while we go on connecting. */
+		if (!write_all(fd, HOLD_LINE, strlen(HOLD_LINE)))
+			continue; /* refused and closed already: its answer says so */
+	}
+	sort_answers(h);
+	unsigned long lost = n - h->count - h->refused;
+	fprintf(stderr, "echo-client: --hold %lu: %lu echoed and now idle, %lu refused (ERR server "
+	        "busy), %lu not answered within 10 s, %lu failed\n",
+	        n, h->echoed, h->refused, h->silent, lost);
+	return true;
+}
+
+void hold_close(struct hold *h)
+{
+	for (unsigned long i = 0; i < h->count; i++)
+		close(h->fds[i]);
+	free(h->fds);
+	*h = (struct hold){ 0 };
+}

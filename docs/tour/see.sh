@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# docs/tour/see.sh MODEL: what `make see MODEL=m [SHORT=1]` runs.
+#
+# Runs the weak-point demonstration of one model end to end: starts servers on
+# free ports of 127.0.0.1, drives them with bin/echo-client under light load,
+# prints every command it runs with what it printed, says what to look at,
+# and stops everything it started (also on Ctrl-C).
+#
+# Each model's demonstration is one small file, docs/tour/see/MODEL.sh, which
+# sets SEE_TITLE and defines see_demo() with the helpers below. A new model
+# joins by adding that file (tests/tour.bats checks every model has one).
+#
+#   see_server NAME MODEL [ARGS...]   start bin/echo-MODEL; sets PORT_NAME, PID_NAME
+#                                     (env vars before it, e.g. LIBEV_FLAGS=2, apply)
+#   see_stop NAME                     SIGTERM it and print its summary line
+#   see_run CMD...                    print "$ CMD", run it, print its output
+#   see_sh 'PIPELINE'                 the same for a shell command line
+#   see_bg NAME CMD...                see_run in the background; see_wait NAME
+#                                     prints its output, see_bg_said NAME TEXT
+#   see_wait_for SECS CMD...          poll CMD until it succeeds (bounded)
+#   see_status PID FIELD...           those lines of /proc/PID/status
+#   see_pss PID...                    proportional set size of PIDs, KiB
+#   look TEXT                         "look at: TEXT"
+#   pick FULL SHORT                   FULL normally, SHORT with SHORT=1
+#
+# SHORT=1 (or SEE_SHORT=1): small numbers and short runs, for the tests.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+
+models=$(awk '!/^#/ && NF { print $1 }' models/models.list | tr '\n' ' ')
+models=${models% }
+if [ $# -ne 1 ] || [ -z "$1" ]; then
+	echo "usage: make see MODEL=<model> [SHORT=1]   (models: $models)" >&2
+	exit 2
+fi
+model=$1
+case " $models " in
+*" $model "*) ;;
+*)
+	echo "see: unknown model '$model'; the models are: $models" >&2
+	exit 2
+	;;
+esac
+demo=docs/tour/see/$model.sh
+if [ ! -f "$demo" ]; then
+	echo "see: no demonstration for $model yet ($demo is missing)" >&2
+	exit 1
+fi
+SHORT=${SHORT:-${SEE_SHORT:-}}
+[ "$SHORT" = 0 ] && SHORT=
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/echolab-see.XXXXXX") || exit 1
+declare -A SEE_PID=() BG_PID=()
+
+cleanup() {
+	local name pid
+	for name in "${!BG_PID[@]}"; do
+		kill -TERM "${BG_PID[$name]}" 2>/dev/null
+	done
+	for name in "${!SEE_PID[@]}"; do
+		pid=${SEE_PID[$name]}
+		kill -TERM -- "-$pid" 2>/dev/null
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL -- "-$pid" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'echo; echo "see: interrupted; everything it started is stopped" >&2; exit 130' INT TERM HUP
+
+pick() { if [ -n "$SHORT" ]; then echo "$2"; else echo "$1"; fi; }
+look() { printf '\nlook at: %s\n' "$*"; }
+say() { printf '\n%s\n' "$*"; }
+
+see_wait_for() {
+	local limit=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < limit; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	echo "see: gave up after $((limit / 10)) s waiting for: $*" >&2
+	return 1
+}
+
+see_server() {
+	local name=$1 m=$2
+	shift 2
+	local out=$tmp/$name.out
+	setsid "bin/echo-$m" --host 127.0.0.1 --port 0 "$@" </dev/null >"$out" 2>"$tmp/$name.err" &
+	SEE_PID[$name]=$!
+	if ! see_wait_for 10 grep -q '^listening on ' "$out"; then
+		echo "see: echo-$m did not start:" >&2
+		cat "$tmp/$name.err" >&2
+		exit 1
+	fi
+	local port
+	port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out")
+	printf -v "PORT_$name" '%s' "$port"
+	printf -v "PID_$name" '%s' "${SEE_PID[$name]}"
+	printf '\n$ %sbin/echo-%s --host 127.0.0.1 --port 0%s\n%s   (pid %s)\n' \
+		"${SEE_ENV:+$SEE_ENV }" "$m" "${*:+ $*}" "$(cat "$out")" "${SEE_PID[$name]}"
+}
+
+see_stop() {
+	local name=$1 pid=${SEE_PID[$1]}
+	kill -TERM "$pid" 2>/dev/null
+	see_wait_for 10 eval "! kill -0 $pid 2>/dev/null" || kill -KILL -- "-$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	unset "SEE_PID[$name]"
+	printf '\n$ kill %s\n' "$pid"
+	grep '^summary:' "$tmp/$name.err" || { echo "(no summary; its stderr:)"; cat "$tmp/$name.err"; }
+}
+
+see_run() {
+	printf '\n$ %s\n' "$*"
+	"$@" 2>&1
+}
+
+# see_sh 'COMMAND LINE': the same for a shell pipeline, printed as written.
+see_sh() {
+	printf '\n$ %s\n' "$1"
+	bash -c "$1" 2>&1
+}
+
+see_bg() {
+	local name=$1
+	shift
+	printf '\n$ %s &\n' "$*"
+	"$@" >"$tmp/bg-$name.out" 2>&1 &
+	BG_PID[$name]=$!
+}
+
+# see_wait NAME: waits for a see_bg command and prints what it printed.
+see_wait() {
+	local status=0
+	wait "${BG_PID[$1]}" || status=$?
+	unset "BG_PID[$1]"
+	cat "$tmp/bg-$1.out"
+	return "$status"
+}
+
+# see_bg_said NAME TEXT: the background command has printed TEXT.
+see_bg_said() {
+	grep -q -- "$2" "$tmp/bg-$1.out" 2>/dev/null
+}
+
+see_status() {
+	local pid=$1
+	shift
+	local pattern
+	pattern=$(printf '%s|' "$@")
+	printf '\n$ grep -E '\''^(%s):'\'' /proc/%s/status\n' "${pattern%|}" "$pid"
+	grep -E "^(${pattern%|}):" "/proc/$pid/status"
+}
+
+see_pss() {
+	local total=0 pid kb
+	for pid in "$@"; do
+		kb=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null) || kb=0
+		total=$((total + ${kb:-0}))
+	done
+	echo "$total"
+}
+
+for exe in "bin/echo-$model" bin/echo-client; do
+	if [ ! -x "$exe" ]; then
+		echo "see: $exe is not built (run make)" >&2
+		exit 1
+	fi
+done
+SEE_TITLE=
+# shellcheck source=/dev/null
+. "$demo"
+printf '=== make see MODEL=%s%s: %s\n' "$model" "${SHORT:+ SHORT=1}" "$SEE_TITLE"
+see_demo
+status=$?
+printf '\n=== done: everything this demonstration started is stopped.\n'
+exit "$status"
