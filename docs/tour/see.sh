@@ -159,12 +159,12 @@ see_status() {
 }
 
 see_pss() {
-	local total=0 pid kb
+	local files=() pid
 	for pid in "$@"; do
-		kb=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null) || kb=0
-		total=$((total + ${kb:-0}))
+		files+=("/proc/$pid/smaps_rollup")
 	done
-	echo "$total"
+	# one awk for all: a process that has just gone is skipped
+	awk '/^Pss:/ { kb += $2 } END { print kb + 0 }' "${files[@]}" 2>/dev/null
 }
 
 for exe in "bin/echo-$model" bin/echo-client; do

@@ -1,13 +1,18 @@
 # make see MODEL=fork: a process per connection, and what each one costs.
 SEE_TITLE="a process per connection: count them, weigh them, time their creation"
+children_at_least() {
+	[ "$(ps --no-headers --ppid "$1" | wc -l)" -ge "$2" ]
+}
+
 see_demo() {
 	local n
 	n=$(pick 200 20)
 	see_server f fork --max-clients 5000
 	say "$n idle clients (--hold $n) beside 2 busy ones at 20 messages/s:"
 	see_bg load bin/echo-client --host 127.0.0.1 --port "$PORT_f" --load --hold "$n" \
-		--connections 2 --rate 20 --warmup 0 --duration "$(pick 3 1)"
+		--connections 2 --rate 20 --warmup 0 --duration "$(pick 5 3)"
 	see_wait_for 30 see_bg_said load 'echoed and now idle' || return 1
+	see_wait_for 10 children_at_least "$PID_f" $((n + 2)) || return 1
 	see_sh "ps --no-headers --ppid $PID_f | wc -l"
 	look "one child process per connection ($n + 2), all children of the server's own pid
          ($PID_f). (pgrep -n echo-fork would pick the newest child, not the server.)"

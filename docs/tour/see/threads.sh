@@ -7,7 +7,7 @@ see_demo() {
 	see_status "$PID_t" Threads VmRSS VmSize
 	say "$n idle clients (--hold $n) beside 2 busy ones at 20 messages/s:"
 	see_bg load bin/echo-client --host 127.0.0.1 --port "$PORT_t" --load --hold "$n" \
-		--connections 2 --rate 20 --warmup 0 --duration "$(pick 3 1)"
+		--connections 2 --rate 20 --warmup 0 --duration "$(pick 3 2)"
 	see_wait_for 60 see_bg_said load 'echoed and now idle' || return 1
 	see_status "$PID_t" Threads VmRSS VmSize
 	look "Threads: one per connection plus main. VmRSS (memory in use) grows by
@@ -19,7 +19,7 @@ see_demo() {
 	say "The same clients against epoll: one thread holds them all."
 	see_server e epoll --max-clients 5000
 	see_bg load2 bin/echo-client --host 127.0.0.1 --port "$PORT_e" --load --hold "$n" \
-		--connections 2 --rate 20 --warmup 0 --duration "$(pick 3 1)"
+		--connections 2 --rate 20 --warmup 0 --duration "$(pick 3 2)"
 	see_wait_for 60 see_bg_said load2 'echoed and now idle' || return 1
 	see_status "$PID_e" Threads VmRSS VmSize
 	see_wait load2 >/dev/null
