@@ -4,7 +4,8 @@
 # Starts bin/echo-MODEL on a free port of 127.0.0.1, connects bin/echo-client
 # to it on this terminal (type lines, see them echoed; Ctrl-D ends), then stops
 # the server with SIGTERM and prints its summary line. Exit status: the
-# client's; 2 for an unknown model or bad usage; 1 if the server cannot start.
+# client's (0 when it ends by Ctrl-D or Ctrl-C); 2 for an unknown model or bad
+# usage; 1 if the server cannot start.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -73,7 +74,14 @@ echo "demo: echo-$model is listening on 127.0.0.1:$port (pid $server)." >&2
 echo "demo: type lines and see them echoed; Ctrl-D (or Ctrl-C) ends the demo." >&2
 bin/echo-client --host 127.0.0.1 --port "$port"
 status=$?
-[ "$status" -ge 128 ] && echo >&2 # after ^C, start on a fresh line
+if [ "$status" -eq 130 ]; then
+	# Ctrl-C is how a demo is meant to end, like Ctrl-D: not a failure (make
+	# would otherwise report "Error 130" under the summary).
+	echo >&2 # start on a fresh line after ^C
+	status=0
+elif [ "$status" -ge 128 ]; then
+	echo >&2
+fi
 
 stop_server
 summary=$(grep '^summary:' "$tmp/err" | tail -n 1)

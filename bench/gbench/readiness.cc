@@ -1,6 +1,7 @@
 // Readiness-wait scaling: the cost of ONE select(), poll() or epoll_wait() call
 // when N descriptors are registered and exactly one of them is ready. This
-// repeats Michael Kerrisk's measurement ("The Linux epoll API", LCA 2006):
+// repeats Michael Kerrisk's measurement (The Linux Programming Interface, 2010,
+// Table 63-9):
 // select and poll hand the kernel the whole interest list on every call, and the
 // kernel polls every descriptor on it, so their cost grows with N; epoll keeps
 // the interest list in the kernel, and a ready list beside it, so epoll_wait
