@@ -3,6 +3,8 @@
 #   make test            install what is missing, build, run unit and bats tests
 #   make demo [MODEL=m]  start a model on a free port and talk to it interactively
 #   make see MODEL=m     that model's weak point, demonstrated (SHORT=1: quick)
+#   make exercise NAME=x break a model on purpose and watch the tests catch it
+#   make models-table    regenerate docs/MODELS.md (strace, memory, bench/results/)
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
 
@@ -48,7 +50,7 @@ BARE       := bin/bare-server bin/bare-client
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats
 
-.PHONY: all deps bench-deps test unit demo see bench gbench install uninstall clean list-models
+.PHONY: all deps bench-deps test unit demo see exercise models-table bench gbench install uninstall clean list-models
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -103,6 +105,17 @@ demo: all
 # make see MODEL=m [SHORT=1]: that model's weak point, demonstrated (docs/TOUR.md)
 see: all
 	@docs/tour/see.sh $(MODEL)
+
+# make exercise NAME=x: a classic bug in a scratch copy, and the tests that catch it
+exercise: all
+	@tests/deps.sh tour
+	@docs/exercises/run.sh $(NAME)
+
+# docs/MODELS.md, from strace counts, idle-connection memory and bench/results/
+models-table: all
+	@tests/deps.sh tour
+	@python3 docs/tour/models_table.py > docs/MODELS.md.new && mv docs/MODELS.md.new docs/MODELS.md
+	@echo "wrote docs/MODELS.md"
 
 bench: all $(BASELINE) gbench
 	@bench/run.sh $(if $(QUICK),--quick)

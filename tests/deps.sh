@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what a purpose needs, if it is missing:  deps.sh build|test|bench
+# Installs what a purpose needs, if it is missing:  deps.sh build|test|tour|bench
 # As root it uses apt-get; otherwise sudo if there is one; otherwise it names
 # the packages to install and fails.
 set -euo pipefail
@@ -18,6 +18,11 @@ test)
 	command -v python3 >/dev/null || need+=(python3)
 	command -v script >/dev/null || need+=(bsdutils)
 	;;
+tour)
+	# make exercise (patch) and make models-table (strace)
+	command -v patch >/dev/null || need+=(patch)
+	command -v strace >/dev/null || need+=(strace)
+	;;
 bench)
 	have_header ev.h || need+=(libev-dev)
 	have_header benchmark/benchmark.h || need+=(libbenchmark-dev)
@@ -26,7 +31,7 @@ bench)
 	command -v g++ >/dev/null || need+=(g++)
 	;;
 *)
-	echo "usage: $0 build|test|bench" >&2
+	echo "usage: $0 build|test|tour|bench" >&2
 	exit 2
 	;;
 esac

@@ -177,3 +177,81 @@ start_bare_server() {
 	assert_output --partial "unknown model 'nosuchmodel'"
 	assert_output --partial "iterative"
 }
+
+# ----------------------------------------------------------------- what the demos need
+
+@test "client --hold N: N idle connections, each echoed once, beside the load" {
+	local m
+	m=$(any_concurrent_model)
+	start_server "$m"
+	run timeout 60 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" --load --hold 7 \
+		--connections 2 --rate 50 --warmup 0 --duration 0.3
+	assert_success
+	assert_output --partial "--hold 7: 7 echoed and now idle, 0 refused"
+	stop_server
+	assert_equal "$(summary_field connections)" 9
+	run "$ECHO_CLIENT" --hold 3
+	assert_failure 2
+	assert_output --partial "--hold only applies to --load"
+}
+
+@test "client --hold N against a serial server: the held client stalls the load" {
+	selected_models | grep -qx iterative || skip "iterative is not selected"
+	start_server iterative
+	run timeout 60 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" --load --hold 1 \
+		--connections 1 --rate 20 --warmup 0 --duration 0.3
+	assert_failure 1
+	assert_output --partial "--hold 1: 1 echoed and now idle"
+	assert_output --regexp "messages +0 "
+}
+
+@test "make demo: Ctrl-C ends with the summary and no make error" {
+	local m
+	m=$(any_concurrent_model)
+	run timeout 60 python3 - "$ECHOLAB_ROOT" "$m" <<-'EOF'
+		import fcntl, os, pty, select, subprocess, sys, termios, time
+		root, model = sys.argv[1], sys.argv[2]
+		master, slave = pty.openpty()
+		proc = subprocess.Popen(["make", "-s", "--no-print-directory", "-C", root, "demo", "MODEL=" + model],
+		                        stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+		                        close_fds=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+		os.close(slave)
+		seen = b""
+		def until(needle, limit=30):
+		    global seen
+		    end = time.monotonic() + limit
+		    while needle not in seen:
+		        r, _, _ = select.select([master], [], [], max(0, end - time.monotonic()))
+		        if not r:
+		            sys.exit("timed out waiting for %r; the terminal shows %r" % (needle, seen))
+		        try:
+		            chunk = os.read(master, 4096)
+		        except OSError:
+		            chunk = b""
+		        if not chunk:
+		            sys.exit("terminal closed before %r; it shows %r" % (needle, seen))
+		        seen += chunk
+		until(b"Ctrl-D")
+		os.write(master, b"hello\n")
+		until(b"> hello")
+		os.write(master, b"\x03")
+		until(b"summary:")
+		proc.wait(30)
+		while True:
+		    r, _, _ = select.select([master], [], [], 0.5)
+		    if not r:
+		        break
+		    try:
+		        chunk = os.read(master, 4096)
+		    except OSError:
+		        break
+		    if not chunk:
+		        break
+		    seen += chunk
+		print(seen.decode(errors="replace"))
+	EOF
+	assert_success
+	assert_output --partial "summary: model="
+	refute_output --partial "Error"
+	refute_output --partial "make:"
+}

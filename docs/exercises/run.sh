@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# docs/exercises/run.sh NAME: what `make exercise NAME=x` runs.
+#
+# Copies the project to a scratch directory, applies docs/exercises/NAME.patch
+# (a classic bug in a real model), builds it, and runs only the tests that must
+# catch that bug, showing which test fails and why. Your tree is never touched.
+#
+#   run.sh NAME        one exercise; exit 0 if the suite caught the bug
+#   run.sh --all       every exercise, one line each (CI: all must be caught)
+#   run.sh --list      the exercises and what each breaks
+#
+# Each NAME.patch starts with a header that says what to run:
+#   Breaks: MODEL          the model (ECHOLAB_MODELS for the test run)
+#   Caught-by: FILE REGEX  the bats file and the case names that must fail
+#   Sanitize: LIST         optional: build with SANITIZE=LIST (e.g. address,undefined)
+# Exit status: 0 caught (or all caught), 1 not caught or it would not apply or
+# build, 2 bad usage.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+names() {
+	local p
+	for p in "$here"/*.patch; do
+		basename "$p" .patch
+	done
+}
+
+field() { # field NAME KEY: the value of "KEY: value" in NAME.patch's header
+	sed -n "1,/^---/s/^$2: *//p" "$here/$1.patch" | head -n 1
+}
+
+usage() {
+	echo "usage: make exercise NAME=<name>   (or docs/exercises/run.sh --all | --list)" >&2
+	echo "exercises: $(names | tr '\n' ' ')" >&2
+	exit 2
+}
+
+[ $# -eq 1 ] || usage
+case $1 in
+--list)
+	for n in $(names); do
+		printf '%-26s %s\n' "$n" "$(sed -n '1s/^Exercise: *//p' "$here/$n.patch")"
+	done
+	exit 0
+	;;
+--all)
+	failed=0
+	for n in $(names); do
+		start=$SECONDS
+		if "$0" "$n" >"${TMPDIR:-/tmp}/exercise-$n.log" 2>&1; then
+			printf 'caught      %-26s (%ds)\n' "$n" $((SECONDS - start))
+		else
+			printf 'NOT CAUGHT  %-26s (%ds); its log:\n' "$n" $((SECONDS - start))
+			sed 's/^/    /' "${TMPDIR:-/tmp}/exercise-$n.log"
+			failed=1
+		fi
+		rm -f "${TMPDIR:-/tmp}/exercise-$n.log"
+	done
+	exit "$failed"
+	;;
+-*) usage ;;
+esac
+
+name=$1
+patch_file=$here/$name.patch
+if [ ! -f "$patch_file" ]; then
+	echo "exercise: no exercise '$name'" >&2
+	usage
+fi
+model=$(field "$name" Breaks)
+read -r test_file test_filter <<<"$(field "$name" Caught-by)"
+sanitize=$(field "$name" Sanitize)
+if [ -z "$model" ] || [ -z "$test_file" ] || [ -z "$test_filter" ]; then
+	echo "exercise: $patch_file lacks its Breaks: or Caught-by: header" >&2
+	exit 1
+fi
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/echolab-exercise.XXXXXX") || exit 1
+trap 'rm -rf "$scratch"' EXIT
+trap 'echo "exercise: interrupted" >&2; exit 130' INT TERM
+
+echo "=== exercise $name: $(sed -n '1s/^Exercise: *//p' "$patch_file")"
+echo "=== 1. a scratch copy of the project in $scratch (your tree is not touched)"
+# build/ comes along (unless a sanitizer build is asked for), so only what the
+# patch changes is recompiled.
+(cd "$root" && tar --exclude=./.git --exclude=./bench/results -cf - .) | (cd "$scratch" && tar -xf -)
+[ -z "$sanitize" ] || rm -rf "$scratch/build" "$scratch/bin"
+
+echo "=== 2. the bug: patch -p1 < docs/exercises/$name.patch"
+if ! (cd "$scratch" && patch -p1 --no-backup-if-mismatch -s <"$patch_file"); then
+	echo "exercise: $name.patch no longer applies (the code it breaks has changed)" >&2
+	exit 1
+fi
+(cd "$scratch" && sed -n '/^--- /,$p' "$patch_file")
+
+echo "=== 3. build: make${sanitize:+ SANITIZE=$sanitize}"
+if ! (cd "$scratch" && make -s -j2 ${sanitize:+SANITIZE=$sanitize} all >build.log 2>&1); then
+	cat "$scratch/build.log"
+	echo "exercise: the patched tree does not build" >&2
+	exit 1
+fi
+
+echo "=== 4. the tests that must catch it: ECHOLAB_MODELS=$model tests/run.sh -v -f '$test_filter' $test_file"
+(cd "$scratch" && ECHOLAB_MODELS=$model tests/run.sh -v -f "$test_filter" "$test_file")
+status=$?
+echo
+if [ "$status" -ne 0 ]; then
+	echo "=== CAUGHT: the suite fails on this bug (the 'not ok' lines above say which case and why)."
+	echo "    Now read docs/exercises/$name.md: predict, then fix."
+	exit 0
+fi
+echo "=== NOT CAUGHT: every selected test passed with the bug in place."
+echo "    Either the suite has a hole or the patch no longer breaks what it should."
+exit 1
