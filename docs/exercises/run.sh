@@ -48,7 +48,7 @@ case $1 in
 	failed=0
 	for n in $(names); do
 		start=$SECONDS
-		if "$0" "$n" >"${TMPDIR:-/tmp}/exercise-$n.log" 2>&1; then
+		if "$here/run.sh" "$n" >"${TMPDIR:-/tmp}/exercise-$n.log" 2>&1; then
 			printf 'caught      %-26s (%ds)\n' "$n" $((SECONDS - start))
 		else
 			printf 'NOT CAUGHT  %-26s (%ds); its log:\n' "$n" $((SECONDS - start))
