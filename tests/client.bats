@@ -110,7 +110,7 @@ client() {
 		"--load --duration -1|duration"
 		"--load --warmup x|warmup"
 		"-xy|unknown option '-xy'"
-		"--h|ambiguous option '--h' (could be --host, --help)"
+		"--h|ambiguous option '--h' (could be --host, --help, --hold)"
 		"--json=1|option '--json' takes no value"
 		"--load --threads 5 --connections 2|--threads 5 is more than --connections 2"
 	)
