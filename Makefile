@@ -119,6 +119,7 @@ models-table: all
 
 bench: all $(BASELINE) gbench
 	@bench/run.sh $(if $(QUICK),--quick)
+	@$(if $(QUICK),:,$(MAKE) --no-print-directory models-table)
 
 gbench: build/bench/gbench | bench-deps
 	@mkdir -p bench/results
