@@ -66,8 +66,7 @@ class Server:
         self.out = tempfile.TemporaryFile("w+")
         self.err = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "echo-" + model), "--host", "127.0.0.1", "--port", "0",
-             "--max-clients", "20000"],
+            [os.path.join(BIN, "echo-" + model), "--host", "127.0.0.1", "--port", "0"],
             stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL, start_new_session=True)
 
         def port():
@@ -185,6 +184,25 @@ def per_message(model, n):
         st = Strace(srv.pids())
         for i in range(n):
             echo(s, b"message %d\n" % i)
+        counts = st.finish()
+        s.close()
+        return counts
+    finally:
+        srv.stop()
+
+
+def per_datagram(model, n):
+    """strace counts while one UDP socket exchanges n datagrams with the server."""
+    srv = Server(model)
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(DEADLINE)
+        st = Strace(srv.pids())
+        for i in range(n):
+            msg = b"message %d\n" % i
+            s.sendto(msg, ("127.0.0.1", srv.port))
+            if s.recv(65536) != msg:
+                raise RuntimeError("wrong datagram echo")
         counts = st.finish()
         s.close()
         return counts
@@ -313,6 +331,17 @@ def main():  # noqa: C901 (one table, read top to bottom)
     for model, kind in models():
         if not os.access(os.path.join(BIN, "echo-" + model), os.X_OK):
             rows.append((model, "not built", "", "", "", hard_limit(model), "", ""))
+            continue
+        if kind == "datagram":
+            try:
+                pm_total, pm_detail = summarize(per_datagram(model, messages), messages)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                pm_total, pm_detail = float("nan"), "n/a: %s" % e
+            none = "n/a: no connections (datagrams)"
+            f = fig.get(model, {})
+            cpu_msg = " / ".join("%.2f" % f[c] if c in f else "–" for c in ("c1", "c100", "c1000"))
+            rows.append((model, "%.1f" % pm_total, pm_detail, "–", none, hard_limit(model),
+                         cpu_msg, none, none))
             continue
         try:
             pm_total, pm_detail = summarize(per_message(model, messages), messages)
