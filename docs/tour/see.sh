@@ -12,7 +12,8 @@
 #
 #   see_server NAME MODEL [ARGS...]   start bin/echo-MODEL; sets PORT_NAME, PID_NAME
 #                                     (env vars before it, e.g. LIBEV_FLAGS=2, apply)
-#   see_stop NAME                     SIGTERM it and print its summary line
+#   see_stop NAME [REGEX]             SIGTERM it and print its summary line (and
+#                                     the lines of its stderr matching REGEX)
 #   see_run CMD...                    print "$ CMD", run it, print its output
 #   see_sh 'PIPELINE'                 the same for a shell command line
 #   see_bg NAME CMD...                see_run in the background; see_wait NAME
@@ -107,13 +108,14 @@ see_server() {
 }
 
 see_stop() {
-	local name=$1 pid=${SEE_PID[$1]}
+	local name=$1 pid=${SEE_PID[$1]} also=${2:-}
 	kill -TERM "$pid" 2>/dev/null
 	see_wait_for 10 eval "! kill -0 $pid 2>/dev/null" || kill -KILL -- "-$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	unset "SEE_PID[$name]"
 	printf '\n$ kill %s\n' "$pid"
-	grep '^summary:' "$tmp/$name.err" || { echo "(no summary; its stderr:)"; cat "$tmp/$name.err"; }
+	grep -E "^(summary:${also:+|$also})" "$tmp/$name.err" ||
+		{ echo "(no summary; its stderr:)"; cat "$tmp/$name.err"; }
 }
 
 see_run() {
