@@ -155,7 +155,7 @@ int main(int argc, char **argv)
 	ev_set_priority(&el.wake_watcher, EV_MAXPRI);
 	ev_check_start(el.ev, &el.wake_watcher);
 	/* The signals as an ordinary readable descriptor, as in the other
-	 * loops. (libev's own ev_signal does the same with a pipe its handler
+	 * loops. (libev's own ev_signal does the same with an eventfd its handler
 	 * writes to; one mechanism for every model is easier to follow.) */
 	ev_io_init(&el.signal_watcher, on_signal, el.srv.signals.fd, EV_READ);
 	ev_io_start(el.ev, &el.signal_watcher);

@@ -11,8 +11,8 @@ see_demo() {
 			--connections 10 --rate 2000 --warmup 0.5 --duration "$(pick 2 0.5)"
 		see_stop "$m"
 	done
-	look "the latency percentiles. Every ppoll() hands the kernel all $n + 11
+	look "the latency percentiles. Every poll() hands the kernel all $n + 12
          pollfds, which checks each and queues itself on every socket, then the
          loop scans them all again: O(all connections) per wake-up, for ~10 ready
-         ones. epoll_pwait returns only the ready ones: O(ready)."
+         ones. epoll_wait returns only the ready ones: O(ready)."
 }
