@@ -19,6 +19,7 @@
 #   see_bg NAME CMD...                see_run in the background; see_wait NAME
 #                                     prints its output, see_bg_said NAME TEXT
 #   see_wait_for SECS CMD...          poll CMD until it succeeds (bounded)
+#   see_cost NAME                     after see_stop: CPU per message, peak memory
 #   see_status PID FIELD...           those lines of /proc/PID/status
 #   see_pss PID...                    proportional set size of PIDs, KiB
 #   look TEXT                         "look at: TEXT"
@@ -116,6 +117,17 @@ see_stop() {
 	printf '\n$ kill %s\n' "$pid"
 	grep -E "^(summary:${also:+|$also})" "$tmp/$name.err" ||
 		{ echo "(no summary; its stderr:)"; cat "$tmp/$name.err"; }
+}
+
+# see_cost NAME: after see_stop, the server's CPU per message and peak memory,
+# worked out from its summary line.
+see_cost() {
+	grep '^summary:' "$tmp/$1.err" | tail -n 1 | awk '{
+		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		cpu = (v["user"] + v["sys"]) * 1e6
+		if (v["messages"] > 0)
+			printf "%s: %.1f us of CPU per message (user + sys / messages), peak memory %s KiB\n", v["model"], cpu / v["messages"], v["maxrss_kb"]
+	}'
 }
 
 see_run() {
