@@ -16,9 +16,10 @@
 
 static const char busy_line[] = "ERR server busy\n";
 
-static int bind_and_listen(const struct addrinfo *ai)
+static int bind_and_listen(int family, const struct sockaddr *addr, socklen_t addrlen,
+                           bool reuseport)
 {
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int on = 1, off = 0;
 
 	if (fd < 0)
@@ -27,12 +28,16 @@ static int bind_and_listen(const struct addrinfo *ai)
 	 * TIME_WAIT; it does not let two servers share a port. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
 		goto fail;
+	/* SO_REUSEPORT does: every socket of a reuseport server sets it before
+	 * bind, and the kernel then spreads incoming connections over all of
+	 * them (see models/reuseport.c). */
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
+		goto fail;
 	/* An IPv6 wildcard socket that also takes IPv4 (as ::ffff:a.b.c.d) is how
 	 * one socket serves both families. */
-	if (ai->ai_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0)
+	if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0)
 		goto fail;
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
+	if (bind(fd, addr, addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
 		goto fail;
 	return fd;
 fail:
@@ -44,8 +49,32 @@ fail:
 	return -1;
 }
 
-static void print_listening(int fd)
+/* SO_REUSEPORT would let us join a group that another server of the same
+ * user already listens with, and share its clients without a word. Binding
+ * a plain socket to the port first fails with EADDRINUSE in that case, as it
+ * does for any other server. (A server that binds the port in the moment
+ * between this check and our bind slips through; port 0 cannot collide: the
+ * kernel picks a port no socket uses.) */
+static bool port_is_free(const struct addrinfo *ai)
 {
+	int fd = bind_and_listen(ai->ai_family, ai->ai_addr, ai->ai_addrlen, false);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static int bind_first(const struct addrinfo *ai, bool reuseport)
+{
+	if (reuseport && !port_is_free(ai))
+		return -1;
+	return bind_and_listen(ai->ai_family, ai->ai_addr, ai->ai_addrlen, reuseport);
+}
+
+void listener_announce(const struct listener *l)
+{
+	int fd = l->fd;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
 	char host[NI_MAXHOST], port[NI_MAXSERV];
@@ -66,7 +95,8 @@ static void print_listening(int fd)
 /* Binds the first address of host:port (in the family asked) that works.
  * Returns the socket, or -1 with *err set to an errno value, or to 0 after a
  * name resolution failure, which has already been reported. */
-static int listen_on_first(const char *host, const char *port, int family, int *err)
+static int listen_on_first(const char *host, const char *port, int family, bool reuseport,
+                           int *err)
 {
 	struct addrinfo hints, *list, *ai;
 	int rc, fd = -1;
@@ -83,7 +113,7 @@ static int listen_on_first(const char *host, const char *port, int family, int *
 	}
 	*err = 0;
 	for (ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
-		fd = bind_and_listen(ai);
+		fd = bind_first(ai, reuseport);
 		if (fd < 0 && *err == 0)
 			*err = errno; /* the first failure is the telling one */
 	}
@@ -91,26 +121,11 @@ static int listen_on_first(const char *host, const char *port, int family, int *
 	return fd;
 }
 
-bool listener_open(struct listener *l, const struct server_opts *o, bool nonblocking_clients,
-                   struct echo_stats *stats)
+/* What every listening socket gets once bound: non-blocking, and a spare
+ * descriptor of its own (see refuse_without_descriptors). */
+static void listener_setup(struct listener *l, int fd, bool nonblocking_clients,
+                           struct echo_stats *stats)
 {
-	int first_errno, fd;
-
-	/* No --host: the IPv6 wildcard, which takes IPv4 too (see above); on a
-	 * kernel without IPv6, the IPv4 wildcard is the next best thing. */
-	fd = listen_on_first(o->host, o->port, o->host ? AF_UNSPEC : AF_INET6, &first_errno);
-	if (fd < 0 && o->host == NULL && first_errno == EAFNOSUPPORT)
-		fd = listen_on_first(NULL, o->port, AF_INET, &first_errno);
-	if (fd < 0 && first_errno == 0)
-		return false;
-	if (fd < 0) {
-		/* "address already in use" reads better than "Address already in use"
-		 * in the middle of our sentence; strerror is fine for the rest. */
-		const char *why = first_errno == EADDRINUSE ? "address already in use"
-		                                            : strerror(first_errno);
-		log_error("cannot listen on %s port %s: %s", o->host ? o->host : "*", o->port, why);
-		return false;
-	}
 	/* Non-blocking even for the blocking models: a client can give up between
 	 * poll saying "ready" and our accept(), and a blocking accept() would then
 	 * hang until the next client (Stevens, UNP section 16.6). */
@@ -122,7 +137,56 @@ bool listener_open(struct listener *l, const struct server_opts *o, bool nonbloc
 	l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (l->spare_fd < 0)
 		die("cannot open /dev/null for the spare descriptor: %s", strerror(errno));
-	print_listening(fd);
+}
+
+bool listener_bind(struct listener *l, const struct server_opts *o, bool nonblocking_clients,
+                   bool reuseport, struct echo_stats *stats)
+{
+	int first_errno, fd;
+
+	/* No --host: the IPv6 wildcard, which takes IPv4 too (see above); on a
+	 * kernel without IPv6, the IPv4 wildcard is the next best thing. */
+	fd = listen_on_first(o->host, o->port, o->host ? AF_UNSPEC : AF_INET6, reuseport,
+	                     &first_errno);
+	if (fd < 0 && o->host == NULL && first_errno == EAFNOSUPPORT)
+		fd = listen_on_first(NULL, o->port, AF_INET, reuseport, &first_errno);
+	if (fd < 0 && first_errno == 0)
+		return false;
+	if (fd < 0) {
+		/* "address already in use" reads better than "Address already in use"
+		 * in the middle of our sentence; strerror is fine for the rest. */
+		const char *why = first_errno == EADDRINUSE ? "address already in use"
+		                                            : strerror(first_errno);
+		log_error("cannot listen on %s port %s: %s", o->host ? o->host : "*", o->port, why);
+		return false;
+	}
+	listener_setup(l, fd, nonblocking_clients, stats);
+	return true;
+}
+
+bool listener_open(struct listener *l, const struct server_opts *o, bool nonblocking_clients,
+                   struct echo_stats *stats)
+{
+	if (!listener_bind(l, o, nonblocking_clients, false, stats))
+		return false;
+	listener_announce(l);
+	return true;
+}
+
+bool listener_join(struct listener *l, const struct listener *first)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int fd;
+
+	/* The first socket's own address, port included: with --port 0 that is
+	 * the port the kernel chose, which every sibling must share. */
+	if (getsockname(first->fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    (fd = bind_and_listen(ss.ss_family, (struct sockaddr *)&ss, len, true)) < 0) {
+		log_error("cannot add a listening socket on the same port: %s", strerror(errno));
+		return false;
+	}
+	listener_setup(l, fd, first->nonblocking_clients, first->stats);
 	return true;
 }
 

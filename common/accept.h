@@ -30,6 +30,15 @@ struct listener {
  * a clear reason on stderr and returns false. */
 bool listener_open(struct listener *l, const struct server_opts *o, bool nonblocking_clients,
                    struct echo_stats *stats);
+/* listener_open in two steps, for a server of several listening sockets:
+ * listener_bind binds and listens without a word (with SO_REUSEPORT when
+ * asked, after checking that no other server holds the port), listener_join
+ * adds a SO_REUSEPORT sibling on the same address and port as `first`, and
+ * listener_announce prints the "listening on" line once all are bound. */
+bool listener_bind(struct listener *l, const struct server_opts *o, bool nonblocking_clients,
+                   bool reuseport, struct echo_stats *stats);
+bool listener_join(struct listener *l, const struct listener *first);
+void listener_announce(const struct listener *l);
 void listener_close(struct listener *l);
 
 /* Blocking models: waits for a client or a signal (the listening socket and

@@ -9,12 +9,19 @@
 #define conn_of_idle(link) \
 	((struct conn *)((char *)(link) - offsetof(struct conn, idle)))
 
-void loop_init(struct loop *l, struct server *srv)
+void loop_init_worker(struct loop *l, struct server *srv, struct listener *listener,
+                      unsigned worker)
 {
 	l->srv = srv;
-	l->clients = 0;
+	l->listener = listener;
+	l->worker = worker;
 	idle_init(&l->idle, srv->opts.idle_timeout);
 	loop_tick(l);
+}
+
+void loop_init(struct loop *l, struct server *srv)
+{
+	loop_init_worker(l, srv, &srv->listener, 0);
 }
 
 void loop_tick(struct loop *l)
@@ -29,20 +36,25 @@ int loop_timeout_ms(const struct loop *l)
 
 struct conn *loop_accept(struct loop *l, size_t size, int fd_limit)
 {
+	struct echo_stats *st = l->srv->stats;
 	struct peer peer;
 	struct conn *c;
 	int fd;
 
-	while ((fd = accept_nonblocking(&l->srv->listener, &peer)) >= 0) {
-		if (fd >= fd_limit || l->clients >= l->srv->opts.max_clients ||
-		    (c = malloc(size)) == NULL) {
-			refuse_busy(fd, l->srv->stats);
+	while ((fd = accept_nonblocking(l->listener, &peer)) >= 0) {
+		if (fd >= fd_limit || !stats_admit(st, l->srv->opts.max_clients)) {
+			refuse_busy(fd, st);
+			continue;
+		}
+		if ((c = malloc(size)) == NULL) {
+			stats_release(st);
+			refuse_busy(fd, st);
 			continue;
 		}
 		conn_init(c, fd, l->srv->opts.max_line, &peer);
 		idle_touch(&l->idle, &c->idle, l->now_ms);
-		l->clients++;
-		stats_add(&l->srv->stats->connections, 1);
+		stats_add(&st->connections, 1);
+		stats_worker_served(st, l->worker);
 		log_open(l->srv->opts.verbose, &peer);
 		return c;
 	}
@@ -69,7 +81,7 @@ void loop_close(struct loop *l, struct conn *c)
 {
 	idle_remove(&c->idle);
 	conn_close(c, l->srv->opts.verbose);
-	l->clients--;
+	stats_release(l->srv->stats);
 	free(c);
 }
 

@@ -20,12 +20,19 @@
 
 struct loop {
 	struct server *srv;
+	struct listener *listener; /* where loop_accept takes clients from */
 	struct idle_list idle;
-	unsigned clients; /* connections open now */
-	int64_t now_ms;   /* the time of the last wake-up: one clock read per wake */
+	unsigned worker; /* counted as this worker in the stats (stats_worker_served) */
+	int64_t now_ms; /* the time of the last wake-up: one clock read per wake */
 };
 
+/* A loop over the server's listening socket. */
 void loop_init(struct loop *l, struct server *srv);
+/* Worker `worker`'s loop over a listening socket of its own (reuseport: one
+ * per thread). --max-clients still counts the connections of every loop
+ * together (stats_admit). */
+void loop_init_worker(struct loop *l, struct server *srv, struct listener *listener,
+                      unsigned worker);
 /* Reads the clock; call once after every wake-up. */
 void loop_tick(struct loop *l);
 /* How long the wait may last before the next idle expiry: -1 for ever. */

@@ -29,6 +29,8 @@ enum server_style {
 	SERVER_BLOCKING,     /* blocking client sockets, one process */
 	SERVER_FORKING,      /* blocking client sockets, counters shared with children */
 	SERVER_EVENT_DRIVEN, /* non-blocking client sockets */
+	SERVER_REUSEPORT,    /* the same, and the listener takes SO_REUSEPORT siblings
+	                      * (listener_join); the model announces it when all are bound */
 };
 
 /* Exits 2 on bad usage, 0 after --help, 1 when the server cannot listen. */

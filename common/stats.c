@@ -80,6 +80,27 @@ void stats_add(atomic_ullong *counter, unsigned long long n)
 	atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
 }
 
+bool stats_admit(struct echo_stats *st, unsigned max)
+{
+	unsigned open = atomic_load_explicit(&st->open, memory_order_relaxed);
+
+	/* Compare-and-swap rather than add-then-check: an add that overshoots
+	 * and is taken back would, for that moment, make another loop refuse a
+	 * client while a place was free. */
+	do {
+		if (open >= max)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&st->open, &open, open + 1,
+	                                                memory_order_relaxed,
+	                                                memory_order_relaxed));
+	return true;
+}
+
+void stats_release(struct echo_stats *st)
+{
+	atomic_fetch_sub_explicit(&st->open, 1, memory_order_relaxed);
+}
+
 static double seconds(struct timeval tv)
 {
 	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;

@@ -27,6 +27,7 @@ struct echo_stats {
 	atomic_ullong refused;     /* connections turned away with "ERR server busy" */
 	atomic_ullong messages;    /* complete messages echoed */
 	atomic_ullong bytes;       /* bytes echoed, trailing partial messages included */
+	atomic_uint open;          /* connections open now (event loops: --max-clients) */
 	bool shared;               /* MAP_SHARED: forked children count here too */
 	unsigned workers;          /* 0 unless stats_track_workers was called */
 	atomic_ullong *served_by;  /* [workers]: connections each worker served */
@@ -42,6 +43,12 @@ void stats_track_workers(struct echo_stats *st, unsigned workers);
 void stats_worker_served(struct echo_stats *st, unsigned worker);
 /* One line per tracked worker on stderr: "worker I: connections=N". */
 void stats_log_workers(const struct echo_stats *st);
+/* Takes one of `max` places for a new connection, or returns false when all are
+ * taken. Exact even when several loops admit at once (reuseport's workers):
+ * the count never passes max, and a client is refused only when max
+ * connections really were open at that moment. stats_release gives it back. */
+bool stats_admit(struct echo_stats *st, unsigned max);
+void stats_release(struct echo_stats *st);
 /* One line on stderr: the counters, plus user and system CPU seconds and peak
  * resident memory of the server and its reaped children (getrusage), and
  * spread=MIN/MAX when workers are tracked. */

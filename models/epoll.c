@@ -26,6 +26,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "epoll.h"
 #include "log.h"
 #include "loop.h"
 #include "server.h"
@@ -94,6 +95,67 @@ static void accept_clients(struct loop *loop, struct wait_set *ws)
 			forget(ws, loop, c);
 }
 
+/* The whole loop, over the loop's listening socket, until a stop is
+ * requested; every connection is closed on the way out. main() below runs it
+ * once; models/reuseport.c runs this same function in each of its threads,
+ * each over a listening socket of its own (hence a parameter, not main). */
+void epoll_serve(struct loop *loop)
+{
+	struct signals *signals = &loop->srv->signals;
+	struct wait_set ws;
+	struct conn *expired;
+	struct epoll_event events[MAX_EVENTS];
+
+	ws.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ws.epfd < 0)
+		die("epoll_create1: %s", strerror(errno));
+	if (!watch(&ws, loop->listener->fd, &ws.listener_mark, CONN_WANT_READ) ||
+	    !watch(&ws, signals->fd, &ws.signals_mark, CONN_WANT_READ))
+		die("cannot watch the listening socket and the signals");
+
+	while (!stop_requested) {
+		/* Not epoll_pwait with a signal mask: that delivers a signal only if
+		 * the call sleeps, and a busy client keeps it from ever sleeping.
+		 * The signals are one more registration, reported like a socket. */
+		int n = epoll_wait(ws.epfd, events, MAX_EVENTS, loop_timeout_ms(loop));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die("epoll_wait: %s", strerror(errno));
+		}
+		loop_tick(loop);
+
+		for (int i = 0; i < n; i++) {
+			struct conn *c = events[i].data.ptr;
+			uint32_t ev = events[i].events;
+
+			if (c == &ws.signals_mark) {
+				if (signals_take(signals) & SIGNALS_STOP)
+					break;
+				continue;
+			}
+			if (c == &ws.listener_mark) {
+				accept_clients(loop, &ws);
+				continue;
+			}
+			/* EPOLLERR and EPOLLHUP are always reported, asked for or not;
+			 * treat them as readable: the read returns the error or EOF and
+			 * the connection decides. */
+			enum conn_want want = loop_serve(loop, c, ev & (EPOLLIN | EPOLLERR | EPOLLHUP),
+			                                 ev & EPOLLOUT);
+			if (want == CONN_CLOSE || !rewatch(&ws, c, want))
+				forget(&ws, loop, c);
+		}
+		while ((expired = loop_next_expired(loop)) != NULL)
+			forget(&ws, loop, expired);
+	}
+	loop_close_all(loop);
+	close(ws.epfd);
+}
+
+/* Built a second time with EPOLL_SERVE_ONLY for bin/echo-reuseport, which has
+ * its own main() and takes only epoll_serve from this file. */
+#ifndef EPOLL_SERVE_ONLY
 static const struct model_info model = {
 	.name = "epoll",
 	.summary = "one thread; epoll keeps the clients in the kernel and returns the ready ones",
@@ -103,56 +165,10 @@ int main(int argc, char **argv)
 {
 	struct server srv;
 	struct loop loop;
-	struct wait_set ws;
-	struct conn *expired;
-	struct epoll_event events[MAX_EVENTS];
 
 	server_start(&srv, &model, SERVER_EVENT_DRIVEN, argc, argv);
 	loop_init(&loop, &srv);
-	ws.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (ws.epfd < 0)
-		die("epoll_create1: %s", strerror(errno));
-	if (!watch(&ws, srv.listener.fd, &ws.listener_mark, CONN_WANT_READ) ||
-	    !watch(&ws, srv.signals.fd, &ws.signals_mark, CONN_WANT_READ))
-		die("cannot watch the listening socket and the signals");
-
-	while (!stop_requested) {
-		/* Not epoll_pwait with a signal mask: that delivers a signal only if
-		 * the call sleeps, and a busy client keeps it from ever sleeping.
-		 * The signals are one more registration, reported like a socket. */
-		int n = epoll_wait(ws.epfd, events, MAX_EVENTS, loop_timeout_ms(&loop));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			die("epoll_wait: %s", strerror(errno));
-		}
-		loop_tick(&loop);
-
-		for (int i = 0; i < n; i++) {
-			struct conn *c = events[i].data.ptr;
-			uint32_t ev = events[i].events;
-
-			if (c == &ws.signals_mark) {
-				if (signals_take(&srv.signals) & SIGNALS_STOP)
-					break;
-				continue;
-			}
-			if (c == &ws.listener_mark) {
-				accept_clients(&loop, &ws);
-				continue;
-			}
-			/* EPOLLERR and EPOLLHUP are always reported, asked for or not;
-			 * treat them as readable: the read returns the error or EOF and
-			 * the connection decides. */
-			enum conn_want want = loop_serve(&loop, c, ev & (EPOLLIN | EPOLLERR | EPOLLHUP),
-			                                 ev & EPOLLOUT);
-			if (want == CONN_CLOSE || !rewatch(&ws, c, want))
-				forget(&ws, &loop, c);
-		}
-		while ((expired = loop_next_expired(&loop)) != NULL)
-			forget(&ws, &loop, expired);
-	}
-	loop_close_all(&loop);
-	close(ws.epfd);
+	epoll_serve(&loop);
 	return server_finish(&srv);
 }
+#endif
