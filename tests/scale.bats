@@ -12,7 +12,7 @@
 #      bounded memory, every byte back; meanwhile another client is served
 #
 # Which models are "event" models: those whose source starts the server as
-# SERVER_EVENT_DRIVEN (server_start(..., SERVER_EVENT_DRIVEN, ...)), the style
+# SERVER_EVENT_DRIVEN or SERVER_REUSEPORT (server_start(..., SERVER_EVENT_DRIVEN, ...)), the style
 # that gives them non-blocking client sockets served by one loop (today:
 # select, poll, epoll, libev, all built on common/loop.h). The style is
 # the model's own declaration of how it serves, so a new event model is picked
@@ -51,7 +51,7 @@ scaleprobe() {
 # server_style MODEL: event, forking or blocking, from the model's source
 server_style() {
 	local src=$ECHOLAB_ROOT/models/$1.c
-	if grep -Eq 'server_start\(.*SERVER_EVENT_DRIVEN' "$src"; then
+	if grep -Eq 'server_start\(.*SERVER_(EVENT_DRIVEN|REUSEPORT)' "$src"; then
 		echo event
 	elif grep -Eq 'server_start\(.*SERVER_FORKING' "$src"; then
 		echo forking
@@ -208,12 +208,16 @@ fds_are() {
 }
 
 # sockets the server's process group (fork children too) holds
-server_sockets_are() {
+server_sockets() {
 	local pid n=0
 	for pid in $(procs_where pgid "$SERVER_PID" | awk '{ print $1 }'); do
 		n=$((n + $(find "/proc/$pid/fd" -lname 'socket:*' 2>/dev/null | wc -l)))
 	done
-	[ "$n" -eq "$1" ]
+	echo "$n"
+}
+
+server_sockets_are() {
+	[ "$(server_sockets)" -eq "$1" ]
 }
 
 only_the_parent_left() {
@@ -223,13 +227,14 @@ only_the_parent_left() {
 # ---------------------------------------------------------------- 1. 1,000 clients
 
 swarm_1000() {
-	local out ping
+	local out ping listening
 	start_server "$1"
+	listening=$(server_sockets) # one listening socket, or one per worker (reuseport)
 	out=$(scaleprobe swarm 1000 --messages 3 --pid "$SERVER_PID")
 	note "$1: $out"
 	check "connections echoed" "$(field clients "$out")" 1000
-	# every client closed: the server holds only its listening socket again
-	wait_until 5 server_sockets_are 1
+	# every client closed: the server holds only its listening sockets again
+	wait_until 5 server_sockets_are "$listening"
 	ping=$(scaleprobe ping)
 	stop_and_check_summary 1001 0 $(($(field messages "$out") + 1)) \
 		$(($(field bytes "$out") + $(field bytes "$ping")))
@@ -271,13 +276,14 @@ beyond_fd_setsize() {
 # ---------------------------------------------------------------- 3. 10,000 clients
 
 ten_thousand() {
-	local out ping rss=() maxrss
+	local out ping rss=() maxrss listening
 	sanitized_build "$1" || rss=(--max-rss-kb "$RSS_LIMIT_KB")
 	start_server "$1" --max-clients 20000
+	listening=$(server_sockets)
 	# --whole: one message per client, in one piece
 	out=$(scaleprobe swarm 10000 --whole --messages 1 --window 512 --pid "$SERVER_PID" "${rss[@]}")
 	note "$1: $out"
-	wait_until 10 server_sockets_are 1
+	wait_until 10 server_sockets_are "$listening"
 	ping=$(scaleprobe ping)
 	stop_and_check_summary 10001 0 10001 $(($(field bytes "$out") + $(field bytes "$ping")))
 	maxrss=$(summary_field maxrss_kb)
