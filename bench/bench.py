@@ -10,6 +10,10 @@ For each cell every server of the cell is started fresh (127.0.0.1, port 0,
 the port read from its "listening on" line) and the runs go round robin over
 them: run 1 of every server, then run 2 of every server, ... so the baseline
 and the models it is compared with share the same moments of a busy machine.
+Servers run on --server-cpus (default: every CPU we may use but the last,
+which the client gets to itself); a concurrent model that takes --workers
+(reuseport) gets one worker per server CPU. A model that says it is
+unavailable here (echo-uring without io_uring) is n/a, not a failure.
 Each run is one client invocation with its own warm-up. When the runs are
 done, every server gets SIGTERM and its summary line gives CPU time and peak
 memory over its whole life.
@@ -27,7 +31,7 @@ Figures:
                   small shell so that this python's own size does not leak
                   into it: see LAUNCHER).
   ratio           model / baseline in the same cell of the same run.
-  others' CPU     CPU that other processes used on our two CPUs during the
+  others' CPU     CPU that other processes used on the CPUs we use during the
                   cell, in cores: a busy shared machine shows here.
 Then 10,000 connections are held open at a low open-loop rate against the
 event-driven servers and the peak memory of each is read the same way.
@@ -67,13 +71,22 @@ CELLS = [
 ]
 PLOT_CELLS = ["c1", "c10", "c100", "c1000"]   # 64-byte ping-pong against connections
 
+# Performance targets (issue 8), checked in the same run and shown in the
+# "Targets" table: model's figure / against's figure, cell by cell. A target
+# is a benchmark result, never a test: a missed one is reported, not failed.
+TARGETS = [
+    dict(model="reuseport", against="epoll", fig="msgs_per_sec", at_least=0.95,
+         cells=["c1", "c10", "c100", "c1000", "d16", "k64"],
+         what="reuseport messages/s at least 0.95 of epoll's"),
+]
+
 # The 10,000-connection memory check: open loop at a low total rate, so every
 # connection carries a message or two (its buffers exist) while the server is
 # nowhere near busy; the figure is the summary's maxrss_kb.
 MEM_CONNS = 10000
 MEM_RATE = 10000
-MEM_SERVERS_DEFAULT = [BASELINE, "epoll", "libev", "poll", "threads"]
-MEM_SERVERS_QUICK = [BASELINE, "epoll", "libev"]
+MEM_SERVERS_DEFAULT = [BASELINE, "epoll", "libev", "poll", "threads", "reuseport", "uring"]
+MEM_SERVERS_QUICK = [BASELINE, "epoll", "libev", "reuseport", "uring"]
 MEM_TARGET_KB = 16 * 1024
 
 MODES = {
@@ -109,8 +122,9 @@ def fmt_duration(s):
 _libc = None
 
 
-def _child_setup(cpu, deathsig):
-    """Runs in the child between fork and exec: die with us, and pin."""
+def _child_setup(cpus, deathsig):
+    """Runs in the child between fork and exec: die with us, and pin to the
+    set of CPUs `cpus` (None: wherever the scheduler likes)."""
     global _libc
     try:
         if _libc is None:
@@ -118,8 +132,8 @@ def _child_setup(cpu, deathsig):
         _libc.prctl(1, deathsig)                 # PR_SET_PDEATHSIG: never outlive the bench
     except Exception:
         pass
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
 
 
 # Servers are started through this small shell, not straight from python, for
@@ -148,9 +162,9 @@ class Procs:
     def __init__(self):
         self.live = {}
 
-    def start(self, argv, cpu, stdout, stderr, deathsig=signal.SIGKILL):
+    def start(self, argv, cpus, stdout, stderr, deathsig=signal.SIGKILL):
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                             preexec_fn=lambda: _child_setup(cpu, deathsig), cwd=ROOT)
+                             preexec_fn=lambda: _child_setup(cpus, deathsig), cwd=ROOT)
         self.live[p.pid] = p
         return p
 
@@ -191,8 +205,14 @@ def tail(path, n=5):
         return ""
 
 
+# A model that cannot run on this machine (echo-uring where io_uring is
+# disabled or the kernel too old) says so in one line on stderr containing
+# this word and exits 1 before listening: its cells are n/a, not failures.
+UNAVAILABLE_RE = re.compile(r"\bunavailable\b")
+
+
 class Server:
-    def __init__(self, name, tmp, cpu, max_line=None):
+    def __init__(self, name, tmp, cpus, max_line=None, extra_args=()):
         self.name = name
         self.out = os.path.join(tmp, f"{name}.out")
         self.err = os.path.join(tmp, f"{name}.err")
@@ -203,16 +223,18 @@ class Server:
                     "--max-clients", str(MAX_CLIENTS)]
             if max_line:
                 argv += ["--max-line", str(max_line)]
+            argv += list(extra_args)
         self.argv = argv
         self.port = None
         self.pid = None
         self.failure = None
+        self.unavailable = None   # the server's own line saying why it cannot run here
         self.summary = None
         pidfile = os.path.join(tmp, f"{name}.pid")
         if os.path.exists(pidfile):
             os.unlink(pidfile)
         with open(self.out, "wb") as o, open(self.err, "wb") as e:
-            self.proc = PROCS.start(["/bin/sh", "-c", LAUNCHER, "sh", pidfile] + argv, cpu, o, e,
+            self.proc = PROCS.start(["/bin/sh", "-c", LAUNCHER, "sh", pidfile] + argv, cpus, o, e,
                                     deathsig=signal.SIGTERM)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
@@ -228,6 +250,14 @@ class Server:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.01)
+        if self.proc.poll() == 1:
+            with open(self.err, errors="replace") as f:
+                said = [line.strip() for line in f if UNAVAILABLE_RE.search(line)]
+            if said:
+                PROCS.reaped(self.proc)
+                self.unavailable = said[0]
+                self.failure = "unavailable here: " + said[0]
+                return
         self.failure = "server did not start: " + (tail(self.err) or "no listening line in 5 s")
 
     def stop(self):
@@ -343,6 +373,65 @@ def descriptors_short(conns):
     return None
 
 
+def parse_cpu_list(text):
+    """'0-3,6' -> {0, 1, 2, 3, 6}, as taskset -c and /sys/.../cpulist write them."""
+    cpus = set()
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
+            raise ValueError(f"'{part}' is not a CPU number or range (like 0-3,6)")
+        cpus.update(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    return cpus
+
+
+def choose_cpus(server_cpus):
+    """((server CPUs, client CPUs), description). The client takes one CPU,
+    the last one we may use that the servers do not; the servers get the
+    rest, or --server-cpus. None: not pinned."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if server_cpus is None:
+        if len(allowed) < 2:
+            return (None, None), "not pinned (fewer than 2 CPUs)"
+        servers = set(allowed[:-1])
+    else:
+        servers = parse_cpu_list(server_cpus)
+        outside = sorted(servers - set(allowed))
+        if outside:
+            raise ValueError(f"CPU(s) {outside} are not ours to use (we may use {allowed})")
+    rest = [c for c in allowed if c not in servers]
+    if not rest:
+        raise ValueError(f"leaves no CPU for the client (we may use {allowed})")
+    client = {rest[-1]}
+    return (servers, client), (f"servers pinned to CPU(s) {cpu_list_text(servers)}, "
+                               f"client to CPU {rest[-1]}")
+
+
+def cpu_list_text(cpus):
+    """{0, 1, 2, 5} -> '0-2,5'"""
+    out, run = [], []
+    for c in sorted(cpus):
+        if run and c != run[-1] + 1:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(c)
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(out)
+
+
+def model_args(model, workers):
+    """Extra server arguments for a model: a concurrent model that takes
+    --workers (its --help lists it: reuseport's one loop per worker) runs one
+    worker per server CPU, the cores it is given; pools (kind "pool") keep
+    their own default, which must cover the cells' connections."""
+    if model.get("serves") != "concurrent":
+        return ()
+    helptext = subprocess.run([os.path.join(ROOT, f"bin/echo-{model['name']}"), "--help"],
+                              capture_output=True, text=True).stdout
+    return ("--workers", str(workers)) if re.search(r"--workers\b", helptext) else ()
+
+
 def machine():
     cpu = "?"
     try:
@@ -440,7 +529,7 @@ class Interference:
     good as this is small."""
 
     def __init__(self, cpus):
-        self.cpus = None if cpus[0] is None else sorted(set(cpus))
+        self.cpus = None if cpus[0] is None else sorted(cpus[0] | cpus[1])
         self.t0, self.own0, self.ticks0 = time.monotonic(), own_cpu(), cpu_ticks(self.cpus)
 
     def result(self):
@@ -501,13 +590,18 @@ def run_matrix(servers, models_by_name, cells, mode, cpus, tmp, progress, step):
         servers_of = {}
         for e in live:
             big = MAX_LINE_BIG if cell["size"] > 4096 and e["model"] != BASELINE else None
-            srv = Server(e["model"], tmp, cpus[0], max_line=big)
+            srv = Server(e["model"], tmp, cpus[0], max_line=big,
+                         extra_args=models_by_name.get(e["model"], {}).get("args", ()))
             servers_of[e["model"]] = srv
             e["server_argv"] = " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
                                         for a in srv.argv)
             e["started"] = time.monotonic()
-            if srv.failure:
+            if srv.unavailable:
+                e.update(status="n/a", reason=srv.unavailable)
+                e.pop("started")
+            elif srv.failure:
                 e.update(status="FAILED", reason=srv.failure)
+        live = [e for e in live if e["status"] != "n/a"]
         for e in entries:
             if e["status"] == "n/a":
                 step[0] += 1
@@ -546,7 +640,7 @@ def run_matrix(servers, models_by_name, cells, mode, cpus, tmp, progress, step):
     return results
 
 
-def run_memory(names, mode, cpus, tmp, progress, step):
+def run_memory(names, models_by_name, mode, cpus, tmp, progress, step):
     """10,000 connections held open at a low open-loop rate; peak server memory."""
     cell = dict(id="mem10k", label=f"{MEM_CONNS // 1000}k conns @{MEM_RATE}/s",
                 conns=MEM_CONNS, size=64, depth=1)
@@ -563,8 +657,10 @@ def run_memory(names, mode, cpus, tmp, progress, step):
             progress.done(exp)
             out.append(e)
             continue
-        srv = Server(name, tmp, cpus[0])
-        if srv.failure:
+        srv = Server(name, tmp, cpus[0], extra_args=models_by_name.get(name, {}).get("args", ()))
+        if srv.unavailable:
+            e.update(status="n/a", reason=srv.unavailable)
+        elif srv.failure:
             e.update(status="FAILED", reason=srv.failure)
         else:
             r = run_client(srv.port, cell, mode["mem_duration"], mode["mem_warmup"], cpus[1], tmp,
@@ -677,7 +773,7 @@ def markdown(results, mem, servers, cells, meta):
           ("Median of the runs, client count over the measured window. "
            "± is half the spread (max - min) / median of the runs." if mode["runs"] > 1 else
            "One run per cell: no spread.") +
-          " *others' CPU*: cores' worth of CPU that other processes used on the two CPUs "
+          " *others' CPU*: cores' worth of CPU that other processes used on the CPUs "
           "we run on while the cell ran (busy time from /proc/stat minus our own); "
           "the larger, the less the cell's figures mean.",
           "msgs_per_sec", k, show_spread=True)
@@ -693,6 +789,7 @@ def markdown(results, mem, servers, cells, meta):
           "maxrss_kb of the summary line (fork: the larger of parent and largest child).",
           "maxrss_kb", lambda v: "-" if v is None else f"{v:.0f}")
 
+    targets_table(out, by, cells)
     notes = [(e["model"], e["label"], e["status"], e["reason"]) for e in results
              if e["status"] != "ok"]
     if notes:
@@ -731,6 +828,39 @@ def markdown(results, mem, servers, cells, meta):
                    f"its clients' wall time).")
         out.append("")
     return "\n".join(out)
+
+
+def targets_table(out, by, cells):
+    """The TARGETS whose models ran, cell by cell: the ratio and whether it is met."""
+    ids = {c["id"]: c["label"] for c in cells}
+    rows = []
+    for t in TARGETS:
+        for cid in t["cells"]:
+            e, a = by.get((t["model"], cid)), by.get((t["against"], cid))
+            if cid not in ids or e is None or a is None:
+                continue
+            if e["status"] != "ok" or a["status"] != "ok":
+                rows.append(f"| {t['what']} | {ids[cid]} | - | {e['status']}/{a['status']} |")
+                continue
+            r = ratio(e.get(t["fig"]), a.get(t["fig"]))
+            if r is None:
+                continue
+            if "at_least" in t:
+                met = "yes" if r >= t["at_least"] else "**no**"
+            else:
+                met = "yes" if r <= t["at_most"] else "**no**"
+            rows.append(f"| {t['what']} | {ids[cid]} | {r:.2f} | {met} |")
+    if not rows:
+        return
+    out.append("## Targets")
+    out.append("")
+    out.append("Ratios in the same cell of the same run (docs/BENCHMARKS.md says what a missed "
+               "one pays for). On a shared machine read them with the *others' CPU* row above.")
+    out.append("")
+    out.append("| target | cell | ratio | met |")
+    out.append("|---|---|---:|---|")
+    out.extend(rows)
+    out.append("")
 
 
 CSV_FIELDS = ["model", "cell", "label", "conns", "size", "depth", "status", "reason", "runs",
@@ -827,6 +957,13 @@ def main():
     ap.add_argument("--duration", type=float, help="measured seconds per run")
     ap.add_argument("--warmup", type=float, help="warm-up seconds per run")
     ap.add_argument("--no-memory", action="store_true", help="skip the 10,000-connection check")
+    ap.add_argument("--server-cpus", metavar="LIST",
+                    help="CPUs the servers run on, e.g. 0-6 or 0,2,4 (default: every CPU we may "
+                         "use but the client's, which is the last of them); models that take "
+                         "--workers get one worker per server CPU")
+    ap.add_argument("--workers", type=int, metavar="N",
+                    help="workers for the concurrent models that take --workers (default: one "
+                         "per server CPU)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"), help="output directory")
     ap.add_argument("--render-only", action="store_true",
                     help="measure nothing: rewrite tables, CSV and plots from OUT/results.json")
@@ -875,13 +1012,14 @@ def main():
         log("bin/echo-client has no --load mode yet")
         return 2
 
-    allowed = sorted(os.sched_getaffinity(0))
-    if len(allowed) >= 2:
-        cpus = (allowed[0], allowed[1])
-        pinning = f"server pinned to CPU {cpus[0]}, client to CPU {cpus[1]}"
-    else:
-        cpus = (None, None)
-        pinning = "not pinned (fewer than 2 CPUs)"
+    try:
+        cpus, pinning = choose_cpus(args.server_cpus)
+    except ValueError as e:
+        log(f"--server-cpus: {e}")
+        return 2
+    workers = args.workers or (len(cpus[0]) if cpus[0] else len(os.sched_getaffinity(0)))
+    for name in names:
+        models_by_name[name]["args"] = model_args(models_by_name[name], workers)
 
     # The baseline goes first in every cell so its runs open each round.
     order = [BASELINE] + names
@@ -902,6 +1040,9 @@ def main():
 
     meta = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 mode=mode, machine=machine(), pinning=pinning, host=HOST,
+                server_cpus=sorted(cpus[0]) if cpus[0] else None,
+                client_cpus=sorted(cpus[1]) if cpus[1] else None,
+                model_args={n: list(models_by_name[n]["args"]) for n in names},
                 max_clients=MAX_CLIENTS, max_line_64k_cell=MAX_LINE_BIG,
                 cpu_per_message="server (user+sys) over its whole life / (bytes echoed / size)",
                 cells=cells)
@@ -910,7 +1051,7 @@ def main():
     step = [0]
     try:
         results = run_matrix(order, models_by_name, cells, mode, cpus, tmp, progress, step)
-        mem = run_memory(mem_names, mode, cpus, tmp, progress, step)
+        mem = run_memory(mem_names, models_by_name, mode, cpus, tmp, progress, step)
     except Interrupted as e:
         log(f"bench: interrupted ({e}); stopping every server")
         return 130
