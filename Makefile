@@ -1,12 +1,19 @@
 # echolab: every classic echo server model over one protocol.
 #   make                 build bin/echo-<model> for each model and bin/echo-client
-#   make test            install what is missing, build, run unit and bats tests
+#   make test [MODELS=epoll,poll]  install what is missing, build, run unit and
+#                        bats tests (for the models named, default all)
 #   make demo [MODEL=m]  start a model on a free port and talk to it interactively
 #   make see MODEL=m     that model's weak point, demonstrated (SHORT=1: quick)
 #   make exercise NAME=x break a model on purpose and watch the tests catch it
 #   make models-table    regenerate docs/MODELS.md (strace, memory, bench/results/)
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
+#   make fuzz [FUZZ_SECONDS=N]  libFuzzer harnesses of tests/fuzz/, N s each (60)
+#   make lint            cppcheck + clang-tidy over models/, common/, client/
+#   make coverage [MODELS=..]  line and branch coverage of common/ and client/
+#   make valgrind        memcheck over the conformance suite (threads, epoll)
+#   make soak [MODEL=m] [MESSAGES=N]  N verified messages of mixed traffic per
+#                        model (default every model, 10,000,000); not in make test
 
 CC      ?= cc
 CXX     ?= c++
@@ -16,7 +23,10 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 MODEL   ?= iterative
 
-MODELS := $(shell awk '!/^\#/ && NF { print $$1 }' models/models.list)
+# Every model of models/models.list; MODELS (from the command line) only narrows
+# what make test runs.
+ALL_MODELS := $(shell awk '!/^\#/ && NF { print $$1 }' models/models.list)
+comma := ,
 
 ifneq ($(SANITIZE),)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -34,7 +44,7 @@ $(shell mkdir -p build && echo '$(CC) $(CFLAGS) $(ECHO_CFLAGS) $(LDFLAGS)' | cmp
 
 # The models that take --workers say so in their model_info; options.c names
 # them when another model is given --workers. A stamp rebuilds it when they change.
-WORKER_MODELS := $(shell grep -lw MODEL_WORKERS $(MODELS:%=models/%.c) 2>/dev/null | \
+WORKER_MODELS := $(shell grep -lw MODEL_WORKERS $(ALL_MODELS:%=models/%.c) 2>/dev/null | \
   sed 's,models/,,; s,\.c$$,,' | paste -sd, - | sed 's/,/, /g')
 WORKERS_STAMP := build/worker-models
 $(shell echo '$(WORKER_MODELS)' | cmp -s - $(WORKERS_STAMP) || echo '$(WORKER_MODELS)' > $(WORKERS_STAMP))
@@ -43,14 +53,14 @@ COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=build/%.o)
 CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=build/%.o)
-SERVERS    := $(MODELS:%=bin/echo-%)
+SERVERS    := $(ALL_MODELS:%=bin/echo-%)
 BASELINE   := build/bench/echo-baseline
 # Step 0 of docs/TOUR.md: a bare server and client, on purpose without common/.
 BARE       := bin/bare-server bin/bare-client
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats
 
-.PHONY: all deps bench-deps test unit demo see exercise models-table bench gbench install uninstall clean list-models
+.PHONY: all deps bench-deps test unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -107,7 +117,7 @@ unit: $(UNIT_TESTS)
 
 test: all unit
 	@tests/deps.sh test
-	@tests/run.sh
+	@$(if $(MODELS),ECHOLAB_MODELS="$(subst $(comma), ,$(MODELS))") tests/run.sh
 
 demo: all
 	@bench/demo.sh $(MODEL)
@@ -142,15 +152,75 @@ build/bench/gbench: $(wildcard bench/gbench/*.cc bench/gbench/*.h) $(COMMON_OBJ)
 	$(CXX) $(CXXFLAGS) -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -o $@ \
 	  $(filter %.cc,$^) $(COMMON_OBJ) -lbenchmark -pthread
 
+# Fuzzing: clang's libFuzzer with ASan and UBSan, whatever CC and SANITIZE say
+# (the harnesses are built on their own, never linked into bin/).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZERS      := framer
+
+build/fuzz/fuzz_framer: tests/fuzz/fuzz_framer.c common/framer.c common/framer.h | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+fuzz-deps:
+	@tests/deps.sh fuzz
+
+fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
+	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+# Static analysis: cppcheck and clang-tidy (checks in .clang-tidy), no finding allowed.
+lint:
+	@tests/deps.sh lint
+	@tests/lint.sh
+
+# Coverage: everything rebuilt with gcov counters, the unit tests and the whole
+# suite run (servers stopped with SIGTERM, so that they write their counters),
+# then gcovr's line and branch report of common/ and client/ (HTML in
+# build/coverage/). The next plain make rebuilds without counters.
+coverage:
+	@tests/deps.sh coverage
+	@find build -name '*.gcda' -delete 2>/dev/null || true
+	$(MAKE) CFLAGS="-O0 -g --coverage" LDFLAGS="--coverage" all $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do $$t || exit 1; done
+	@status=0; ECHOLAB_STOP_GENTLY=1 $(if $(MODELS),ECHOLAB_MODELS="$(subst $(comma), ,$(MODELS))") \
+	  tests/run.sh || status=$$?; \
+	mkdir -p build/coverage; \
+	gcovr -r . --object-directory build --filter 'common/' --filter 'client/' \
+	  --html-details build/coverage/index.html --print-summary --sort-percentage \
+	  --txt build/coverage/summary.txt; \
+	gcovr -r . --object-directory build --filter 'common/' --filter 'client/' --branches \
+	  --txt build/coverage/branches.txt >/dev/null; \
+	cat build/coverage/summary.txt; exit $$status
+
+# valgrind memcheck over the conformance suite, one blocking and one event model
+# (VALGRIND_MODELS to choose others); built without sanitizers.
+VALGRIND_MODELS ?= threads epoll
+valgrind: all
+	@tests/deps.sh valgrind
+	@if grep -q fsanitize build/flags; then echo "make valgrind: build without SANITIZE first" >&2; exit 2; fi
+	@tests/valgrind.sh $(VALGRIND_MODELS)
+
+# make soak: every model unless MODEL is given on the command line.
+MESSAGES   ?= 10000000
+SOAK_MODELS = $(if $(filter command line environment,$(origin MODEL)),$(subst $(comma), ,$(MODEL)),$(ALL_MODELS))
+
+soak: all
+	@mkdir -p build/soak
+	@status=0; for m in $(SOAK_MODELS); do \
+	  tests/soak.py $$m --messages $(MESSAGES) --json build/soak/$$m.json || status=1; \
+	done; exit $$status
+
 list-models:
-	@echo $(MODELS)
+	@echo $(ALL_MODELS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(SERVERS) bin/echo-client $(DESTDIR)$(PREFIX)/bin
 
 uninstall:
-	rm -f $(MODELS:%=$(DESTDIR)$(PREFIX)/bin/echo-%) $(DESTDIR)$(PREFIX)/bin/echo-client
+	rm -f $(ALL_MODELS:%=$(DESTDIR)$(PREFIX)/bin/echo-%) $(DESTDIR)$(PREFIX)/bin/echo-client
 
 clean:
 	rm -rf build bin

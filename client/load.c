@@ -253,7 +253,7 @@ static void supervise(struct run *r, const sigset_t *stop_signals)
 		fputs("\r\033[K", stderr); /* erase the progress line */
 }
 
-static void assign_connections(struct run *r, int *fds, unsigned long total, int *by_thread)
+static void assign_connections(struct run *r, const int *fds, unsigned long total, int *by_thread)
 {
 	unsigned threads = r->plan.opts->threads;
 	int *next = by_thread;
@@ -315,6 +315,7 @@ static void collect(const struct run *r, struct load_result *result)
 		const struct load_worker *w = &r->workers[i];
 		histogram_merge(&result->latency, &w->latency);
 		result->messages += w->messages;
+		result->verified += atomic_load(&w->completed);
 		result->errors += w->errors;
 		if (!*first && w->errors)
 			first = w->first_error;

@@ -49,6 +49,8 @@ struct load_opts {
 struct load_result {
 	double duration_s;         /* the window actually measured (shorter if interrupted) */
 	uint64_t messages;         /* echoes completed inside the window */
+	uint64_t verified;         /* every echo completed and checked: warm-up,
+	                              window and drain (what the server echoed) */
 	struct histogram latency;  /* nanoseconds, for those echoes */
 	uint64_t errors;
 	char error_detail[256];    /* the first error, and how many more; "" if none */

@@ -150,13 +150,13 @@ static int gather(const struct loop *l, const struct load_conn *c, struct iovec 
 	*bytes = 0;
 	while (seq < c->stamped && n < IOV_BATCH) {
 		size_t entry = payload_entry(p, c->id, seq);
-		uint64_t run = p->count - entry;
-		if (run > c->stamped - seq)
-			run = c->stamped - seq;
+		uint64_t span = p->count - entry; /* consecutive in the table */
+		if (span > c->stamped - seq)
+			span = c->stamped - seq;
 		iov[n].iov_base = (char *)payload_message(p, entry) + skip;
-		iov[n].iov_len = (size_t)run * p->size - skip;
+		iov[n].iov_len = (size_t)span * p->size - skip;
 		*bytes += iov[n].iov_len;
-		seq += run;
+		seq += span;
 		skip = 0;
 		n++;
 	}
@@ -218,7 +218,7 @@ static void explain_mismatch(struct loop *l, struct load_conn *c, const char *go
 		char line[100];
 		while (shown < len && shown < sizeof line - 1 && got[shown] != '\n') {
 			unsigned char ch = (unsigned char)got[shown];
-			line[shown++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+			line[shown++] = (char)(ch >= 0x20 && ch < 0x7f ? ch : '?');
 		}
 		line[shown] = '\0';
 		snprintf(why, sizeof why, "server sent \"%s\"", line);

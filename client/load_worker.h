@@ -27,8 +27,11 @@ struct load_plan {
 	atomic_llong stop_ns;     /* earlier end on SIGINT/SIGTERM; INT64_MAX if none */
 };
 
-/* How long the workers wait for the echoes in flight when the window closes. */
-#define LOAD_DRAIN_SECONDS 2
+/* How long the workers wait for the echoes in flight when the window closes.
+ * It costs time only when echoes are really missing (the wait ends as soon as
+ * the last one is back), so it is generous: on a loaded machine a server that
+ * loses nothing can still take seconds to get its turn on a CPU. */
+#define LOAD_DRAIN_SECONDS 20
 
 struct load_worker {
 	/* Set by the main thread before the start. */

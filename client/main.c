@@ -48,7 +48,7 @@ static const char usage_text[] =
 	"  --help             show this help\n"
 	"\n"
 	"Load generator (--load): connects everything first, runs a warm-up that is\n"
-	"not counted, measures, then waits up to 2 s for the echoes in flight. Every\n"
+	"not counted, measures, then waits up to 20 s for the echoes in flight. Every\n"
 	"echoed byte is checked. Reports messages/s, MB/s and latency percentiles.\n"
 	"\n"
 	"  --load             run the load generator\n"

@@ -56,11 +56,11 @@ static void print_json(const struct load_opts *o, const struct load_result *r,
 	       "\"warmup_s\":%.3f,\"duration_s\":%.6f,\"messages\":%llu,"
 	       "\"messages_per_sec\":%.1f,\"mb_per_sec\":%.3f,"
 	       "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
-	       "\"max\":%.1f},\"errors\":%llu,\"error_detail\":",
+	       "\"max\":%.1f},\"verified\":%llu,\"errors\":%llu,\"error_detail\":",
 	       o->connections, o->size, o->depth, o->threads, o->rate, o->warmup_s,
 	       r->duration_s, (unsigned long long)r->messages, f->messages_per_sec,
 	       f->mb_per_sec, f->p50, f->p90, f->p99, f->p999, f->max,
-	       (unsigned long long)r->errors);
+	       (unsigned long long)r->verified, (unsigned long long)r->errors);
 	print_json_string(r->error_detail);
 	printf("}\n");
 }

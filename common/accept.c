@@ -246,11 +246,10 @@ static int accept_one(struct listener *l, struct peer *peer)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd;
 
 	for (;;) {
 		len = sizeof ss;
-		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
 		             SOCK_CLOEXEC | (l->nonblocking_clients ? SOCK_NONBLOCK : 0));
 		if (fd >= 0) {
 			peer_format(peer, (struct sockaddr *)&ss, len);

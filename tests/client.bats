@@ -70,7 +70,7 @@ client() {
 
 @test "client: pipe mode passes the server's error line through and exits 0 when the server closes" {
 	start_server "$SERVER_MODEL" --max-line 16
-	python3 -c 'import sys; sys.stdout.buffer.write(b"ok\n" + b"x" * 40 + b"\n" + b"more\n" * 20000)' >"$T/in"
+	"$PYTHON" -c 'import sys; sys.stdout.buffer.write(b"ok\n" + b"x" * 40 + b"\n" + b"more\n" * 20000)' >"$T/in"
 	client <"$T/in" >"$T/out"
 	printf 'ok\nERR line too long\n' >"$T/want"
 	cmp "$T/want" "$T/out"
@@ -120,7 +120,7 @@ client() {
 		needle=${c#*|}
 		status=0
 		# shellcheck disable=SC2086
-		timeout 5 "$ECHO_CLIENT" --host 127.0.0.1 --port 1 $args \
+		timeout "$WAIT" "$ECHO_CLIENT" --host 127.0.0.1 --port 1 $args \
 			</dev/null >"$T/out" 2>"$T/err" || status=$?
 		if [ "$status" -ne 2 ]; then
 			echo "echo-client $args: exit status $status, expected 2 ($(cat "$T/err"))" >&2
@@ -135,7 +135,7 @@ client() {
 }
 
 @test "client: --help exits 0" {
-	run timeout 5 "$ECHO_CLIENT" --help
+	run timeout "$WAIT" "$ECHO_CLIENT" --help
 	assert_success
 	assert_output --partial --port
 	assert_output --partial --load
@@ -151,7 +151,7 @@ client() {
 	assert_success
 	# it really went through the server: two messages echoed
 	has_close() { grep -q '^close ' "$SERVER_ERR"; }
-	wait_until 3 has_close
+	wait_until "$WAIT" has_close
 	stop_server
 	assert_equal "$(summary_field messages)" 2
 	assert_equal "$(summary_field bytes)" $((17 + 12))
@@ -162,7 +162,7 @@ client() {
 @test "client: --load --json reports a sane run with no errors" {
 	start_server "$SERVER_MODEL"
 	client --load --connections 4 --duration 1 --warmup 0.2 --json >"$T/report"
-	run python3 - "$T/report" <<-'EOF'
+	run "$PYTHON" - "$T/report" <<-'EOF'
 		import json, sys
 		r = json.load(open(sys.argv[1]))
 		for key in ("connections", "size", "depth", "messages_per_sec", "mb_per_sec", "latency_us", "errors"):
@@ -187,6 +187,6 @@ client() {
 		>"$T/report" 2>"$T/err" || status=$?
 	[ "$status" -ne 0 ] || fail "exit status 0 although every message was refused: $(cat "$T/report")"
 	[ "$status" -ne 124 ] || fail "echo-client --load hung"
-	run python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["errors"] > 0, r' "$T/report"
+	run "$PYTHON" -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["errors"] > 0, r' "$T/report"
 	assert_success
 }

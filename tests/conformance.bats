@@ -85,7 +85,7 @@ concurrent() {
 }
 
 @test "${MODEL}: --help names the model and lists every option that applies" {
-	run timeout 5 "$SERVER_BIN" --help
+	run timeout "$WAIT" "$SERVER_BIN" --help
 	assert_success
 	assert_line --index 0 --regexp "^echo-$MODEL: .+"
 	local opt
@@ -96,7 +96,7 @@ concurrent() {
 }
 
 @test "${MODEL}: --workers is taken exactly when --help lists it" {
-	run timeout 5 "$SERVER_BIN" --help
+	run timeout "$WAIT" "$SERVER_BIN" --help
 	assert_success
 	if [[ "$output" == *--workers* ]]; then
 		start_server "$MODEL" --workers 2
@@ -107,7 +107,7 @@ concurrent() {
 		EOF
 		assert_success
 	else
-		run timeout 5 "$SERVER_BIN" --host 127.0.0.1 --port 0 --workers 2
+		run timeout "$WAIT" "$SERVER_BIN" --host 127.0.0.1 --port 0 --workers 2
 		assert_failure 2
 		assert_output --partial "--workers"
 		assert_output --partial "the $MODEL model has no workers"
@@ -148,7 +148,7 @@ concurrent() {
 		# The bad option comes last so that it is the one that counts; if the
 		# server started anyway, timeout ends it.
 		# shellcheck disable=SC2086
-		timeout 3 "$SERVER_BIN" --host 127.0.0.1 --port 0 $args \
+		timeout "$WAIT" "$SERVER_BIN" --host 127.0.0.1 --port 0 $args \
 			>"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" </dev/null || status=$?
 		if [ "$status" -ne 2 ]; then
 			echo "echo-$MODEL $args: exit status $status, expected 2" >&2
@@ -178,7 +178,7 @@ concurrent() {
 @test "${MODEL}: basic echo through echo-client pipe mode" {
 	start_server "$MODEL"
 	printf 'hello\nworld\n' >"$BATS_TEST_TMPDIR/in"
-	timeout 10 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" \
+	timeout "$WAIT" "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" \
 		<"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/got"
 	cmp "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/got"
 }
@@ -186,20 +186,17 @@ concurrent() {
 @test "${MODEL}: 5000 messages in one write come back byte for byte" {
 	start_server "$MODEL"
 	local t=$BATS_TEST_TMPDIR
-	probe gen lines "$t/in" --count 5000 --longest 300 --seed 5000
-	probe expected "$t/in" "$t/want"
-	cmp "$t/in" "$t/want" # all are allowed messages: the echo is the input
-	probe roundtrip "$t/in" "$t/got"
-	cmp "$t/want" "$t/got"
+	# --verify: the echo is what `probe expected` computes for the input
+	probe roundtrip "$t/in" "$t/got" --generate lines --count 5000 --longest 300 --gen-seed 5000 --verify
+	cmp "$t/in" "$t/got" # all are allowed messages: the echo is the input
 }
 
 @test "${MODEL}: the same stream in random-sized pieces gives the same echo" {
 	start_server "$MODEL"
 	local t=$BATS_TEST_TMPDIR
-	probe gen lines "$t/in" --count 3000 --longest 600 --seed 77
-	probe expected "$t/in" "$t/want"
-	probe roundtrip "$t/in" "$t/got" --seed 77 --max-chunk 700
-	cmp "$t/want" "$t/got"
+	probe roundtrip "$t/in" "$t/got" --generate lines --count 3000 --longest 600 --gen-seed 77 \
+		--seed 77 --max-chunk 700 --verify
+	cmp "$t/in" "$t/got"
 }
 
 @test "${MODEL}: a message trickled one byte at a time is echoed once whole" {
@@ -220,11 +217,8 @@ concurrent() {
 @test "${MODEL}: every byte value is data; only LF ends a message" {
 	start_server "$MODEL"
 	local t=$BATS_TEST_TMPDIR
-	probe gen allbytes "$t/in" --count 64
-	probe expected "$t/in" "$t/want"
-	cmp "$t/in" "$t/want"
-	probe roundtrip "$t/in" "$t/got" --seed 256 --max-chunk 300
-	cmp "$t/want" "$t/got"
+	probe roundtrip "$t/in" "$t/got" --generate allbytes --count 64 --seed 256 --max-chunk 300 --verify
+	cmp "$t/in" "$t/got"
 }
 
 @test "${MODEL}: CR and NUL are kept as they are" {
@@ -475,7 +469,7 @@ concurrent() {
 	all_closed() {
 		[ "$(grep -c '^open ' "$SERVER_ERR")" -eq "$(grep -c '^close ' "$SERVER_ERR")" ]
 	}
-	wait_until 3 all_closed || fail "opened and closed differ: $(cat "$SERVER_ERR")"
+	wait_until "$WAIT" all_closed || fail "opened and closed differ: $(cat "$SERVER_ERR")"
 	# a, b, d, and epipe's measuring connection and attempts
 	assert_equal "$(grep -c '^open ' "$SERVER_ERR")" $((4 + $(grep -c '^epipe: sent' <<<"$output")))
 	stop_server
@@ -625,12 +619,12 @@ ticks() {
 	if concurrent; then
 		probe_bg quiet script <<-'EOF'
 			connect q
-			expect_eof q 0.9 3.0
+			expect_eof q 0.9 6.0
 		EOF
 		run probe script <<-EOF
 			connect a
 			$(ticks a 6)
-			expect_eof a 0.9 3.0
+			expect_eof a 0.9 6.0
 		EOF
 		assert_success
 		probe_wait quiet
@@ -644,9 +638,9 @@ ticks() {
 			connect q
 			send q b"queued\n"
 			$(ticks a 6)
-			expect_eof a 0.9 3.0
+			expect_eof a 0.9 6.0
 			expect q b"queued\n"
-			expect_eof q 0.9 3.0
+			expect_eof q 0.9 6.0
 		EOF
 		assert_success
 	fi
@@ -780,21 +774,21 @@ held_clients_script() {
 	assert_success
 	# every client has gone: whatever the server started for them is gone too
 	no_children() { [ -z "$(children_of "$SERVER_PID")" ]; }
-	wait_until 3 no_children || fail "left behind: $(children_of "$SERVER_PID")"
+	wait_until "$WAIT" no_children || fail "left behind: $(children_of "$SERVER_PID")"
 
 	# now with clients connected when the server is told to stop (a serial
 	# server has only one of them)
 	local held=3
 	concurrent || held=1
 	probe_bg clients script < <(held_clients_script "$held")
-	wait_until 5 grep -q connected "$BATS_TEST_TMPDIR/clients.out"
+	wait_until "$WAIT" grep -q connected "$BATS_TEST_TMPDIR/clients.out"
 	local kids
 	kids=$(children_of "$SERVER_PID" | awk '{ print $1 }')
 	echo "children while $held clients are connected: ${kids:-none}"
 	stop_server
 	local pid
 	for pid in $kids; do
-		wait_until 2 eval "! proc_alive $pid" || fail "child $pid outlived the server"
+		wait_until "$WAIT" eval "! proc_alive $pid" || fail "child $pid outlived the server"
 	done
 	[ -z "$(live_group_members "$SERVER_PID")" ] || fail "still running: $(live_group_members "$SERVER_PID")"
 	probe_wait clients
@@ -815,7 +809,7 @@ held_clients_script() {
 	peer=$(sed -n 's/^a local //p' <<<"$output")
 	[ -n "$peer" ]
 	has_close() { grep -qE "^close ${peer//./\\.} \(.+\)$" "$SERVER_ERR"; }
-	wait_until 3 has_close || fail "no 'close $peer (reason)' line in: $(cat "$SERVER_ERR")"
+	wait_until "$WAIT" has_close || fail "no 'close $peer (reason)' line in: $(cat "$SERVER_ERR")"
 	grep -qxF "open $peer" "$SERVER_ERR" || fail "no 'open $peer' line in: $(cat "$SERVER_ERR")"
 	local open_at close_at
 	open_at=$(grep -nxF "open $peer" "$SERVER_ERR" | cut -d: -f1)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what a purpose needs, if it is missing:  deps.sh build|test|tour|bench
+# Installs what a purpose needs, if it is missing:  deps.sh build|test|tour|bench|fuzz|lint|coverage|valgrind
 # As root it uses apt-get; otherwise sudo if there is one; otherwise it names
 # the packages to install and fails.
 set -euo pipefail
@@ -30,8 +30,23 @@ bench)
 	command -v python3 >/dev/null || need+=(python3)
 	command -v g++ >/dev/null || need+=(g++)
 	;;
+fuzz) # clang's libFuzzer runtime ships in libclang-rt-14-dev
+	command -v clang >/dev/null || need+=(clang)
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
+		need+=(libclang-rt-14-dev)
+	;;
+lint)
+	command -v cppcheck >/dev/null || need+=(cppcheck)
+	command -v clang-tidy >/dev/null || need+=(clang-tidy)
+	;;
+coverage)
+	command -v gcovr >/dev/null || need+=(gcovr)
+	;;
+valgrind)
+	command -v valgrind >/dev/null || need+=(valgrind)
+	;;
 *)
-	echo "usage: $0 build|test|tour|bench" >&2
+	echo "usage: $0 build|test|tour|bench|fuzz|lint|coverage|valgrind" >&2
 	exit 2
 	;;
 esac

@@ -3,13 +3,15 @@
 
 Everything here has a deadline: every socket operation waits at most --timeout
 seconds (default 5, or $ECHOPROBE_TIMEOUT), and the whole run is aborted after
---deadline seconds (default 60), so a broken server fails a test, never hangs it.
+--deadline seconds (default 180), so a broken server fails a test, never hangs it.
 It only ever talks to 127.0.0.1 or ::1.
 
 Subcommands
   script          run steps read from stdin, one per line (see SCRIPT STEPS)
   roundtrip       send a file (in chunks if asked), half-close, write all that
-                  comes back until EOF to a file
+                  comes back until EOF to a file; --generate KIND writes the
+                  file first (as gen), --verify checks the echo against what
+                  `expected` computes (one start instead of three)
   expected        compute, independently of any server, what the protocol says
                   the echo of a byte stream is
   gen             write a deterministic test input (lines, allbytes, transcript)
@@ -73,6 +75,7 @@ import time
 
 ALLOWED_HOSTS = ("127.0.0.1", "::1")
 TOO_LONG = b"ERR line too long\n"
+GEN_KINDS = ("lines", "allbytes", "transcript", "pattern")
 BUSY = b"ERR server busy\n"
 
 
@@ -669,6 +672,9 @@ def cmd_script(args):
 
 
 def cmd_roundtrip(args):
+    if args.generate:
+        # write INPUT first: one interpreter start instead of two
+        write_generated(args.generate, args.input, args.gen_seed, args)
     with open(args.input, "rb") as f:
         data = f.read()
     sock = open_connection(args.host, args.port, args.timeout)
@@ -701,11 +707,18 @@ def cmd_roundtrip(args):
     sock.close()
     with open(args.output, "wb") as f:
         f.write(got)
+    if not errors and args.verify:
+        want = expected_echo(data, args.max_line)
+        if got != want:
+            at = first_difference(got, want)
+            errors.append("the echo differs from what the protocol says from offset %d:"
+                          "\n  expected %s\n  received %s" % (at, show(want[at: at + 64]), show(got[at: at + 64])))
     if errors:
         for e in errors:
             print("roundtrip: %s" % e, file=sys.stderr)
         return 1
-    print("sent %d bytes, received %d bytes then EOF" % (len(data), len(got)))
+    print("sent %d bytes, received %d bytes then EOF%s"
+          % (len(data), len(got), ", as the protocol says" if args.verify else ""))
     return 0
 
 
@@ -755,20 +768,24 @@ def gen_transcript(rng, max_line):
 
 
 def cmd_gen(args):
-    rng = random.Random(args.seed)
-    if args.kind == "lines":
+    write_generated(args.kind, args.output, args.seed, args)
+    return 0
+
+
+def write_generated(kind, path, seed, args):
+    rng = random.Random(seed)
+    if kind == "lines":
         data = gen_lines(rng, args.count, args.longest)
-    elif args.kind == "allbytes":
+    elif kind == "allbytes":
         data = gen_allbytes(args.count)
-    elif args.kind == "transcript":
+    elif kind == "transcript":
         data = gen_transcript(rng, args.max_line)
-    elif args.kind == "pattern":
+    elif kind == "pattern":
         data = pattern(args.count)
     else:
-        raise ProbeError("unknown kind %r" % args.kind)
-    with open(args.output, "wb") as f:
+        raise ProbeError("unknown kind %r" % kind)
+    with open(path, "wb") as f:
         f.write(data)
-    return 0
 
 
 # --------------------------------------------------------------------------
@@ -905,7 +922,7 @@ def main():
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--timeout", type=float, default=timeout, help="seconds any one wait may take")
-    p.add_argument("--deadline", type=float, default=60, help="seconds the whole run may take")
+    p.add_argument("--deadline", type=float, default=180, help="seconds the whole run may take")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     sub.add_parser("script")
@@ -917,6 +934,13 @@ def main():
     r.add_argument("--seed", type=int, default=None, help="random chunk sizes from this seed")
     r.add_argument("--max-chunk", type=int, default=4096)
     r.add_argument("--pace", type=float, default=0.0, help="seconds between sends")
+    r.add_argument("--generate", choices=GEN_KINDS, help="first write INPUT as gen KIND would "
+                   "(with --count, --longest, --gen-seed)")
+    r.add_argument("--count", type=int, default=1000)
+    r.add_argument("--longest", type=int, default=200)
+    r.add_argument("--gen-seed", dest="gen_seed", type=int, default=1)
+    r.add_argument("--verify", action="store_true", help="the echo must be what `expected` computes")
+    r.add_argument("--max-line", type=int, default=4096)
 
     e = sub.add_parser("expected")
     e.add_argument("input")
@@ -924,7 +948,7 @@ def main():
     e.add_argument("--max-line", type=int, default=4096)
 
     g = sub.add_parser("gen")
-    g.add_argument("kind", choices=("lines", "allbytes", "transcript", "pattern"))
+    g.add_argument("kind", choices=GEN_KINDS)
     g.add_argument("output")
     g.add_argument("--count", type=int, default=1000)
     g.add_argument("--longest", type=int, default=200)

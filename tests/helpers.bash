@@ -15,11 +15,13 @@
 #                                 models/models.list), and serial|concurrent
 #   children_of PID, proc_alive PID, live_group_members PGID   from /proc
 #   wait_until SECS CMD...        poll CMD every 20 ms until it succeeds (bounded)
+#   $WAIT                         the deadline for "this must happen soon" (30 s)
+#   $PYTHON                       the Python interpreter itself (no launcher)
 #   summary_field NAME            a field of the server's "summary:" line
 #
 # teardown kills every server started here and every process of its process
-# group (fork children included), and fails the test if a sanitizer reported
-# anything on a server's stderr.
+# group (fork children included), and fails the test if a sanitizer (or
+# valgrind) reported anything on a server's stderr.
 
 # shellcheck disable=SC2034 # ECHO_CLIENT and the like are for the .bats files
 
@@ -33,8 +35,22 @@ export BATS_LIB_PATH=${BATS_LIB_PATH:-/usr/lib/bats}
 bats_load_library bats-support
 bats_load_library bats-assert
 
-# Every wait in the tests is bounded by this (seconds); sanitizer builds are slower.
-export ECHOPROBE_TIMEOUT=${ECHOPROBE_TIMEOUT:-5}
+# Every wait in the tests is a deadline that costs time only when something is
+# wrong, so they are generous: on a loaded machine (CI, or several test runs on
+# two cores) a process can wait seconds for its turn. ECHOPROBE_TIMEOUT bounds
+# each socket wait of the probes; WAIT is what a case allows for something that
+# should happen at once (a log line, a process exit).
+export ECHOPROBE_TIMEOUT=${ECHOPROBE_TIMEOUT:-20}
+export WAIT=${ECHOLAB_WAIT:-30}
+
+# The interpreter itself, not a launcher: a version manager's shim (pyenv) runs
+# several shell scripts before Python starts, and the probes start hundreds of
+# times per run. tests/run.sh resolves it once and exports it.
+if [ -z "${ECHOLAB_PYTHON:-}" ]; then
+	ECHOLAB_PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || ECHOLAB_PYTHON=python3
+	export ECHOLAB_PYTHON
+fi
+PYTHON=$ECHOLAB_PYTHON
 
 SERVER_PIDS=()
 SERVER_ERRS=()
@@ -173,11 +189,16 @@ start_server() {
 	# output; a background process holding it would make bats wait forever.
 	# SERVER_NOFILE=N: start it under `ulimit -n N`; bash sets the limit and
 	# execs the server, so SERVER_PID is still the server itself.
+	# ECHOLAB_SERVER_WRAPPER="valgrind ...": run the server under it (the
+	# wrapper must exec or be the server process, as valgrind is).
+	local wrapper=()
+	# shellcheck disable=SC2206 # words on purpose
+	[ -z "${ECHOLAB_SERVER_WRAPPER:-}" ] || wrapper=($ECHOLAB_SERVER_WRAPPER)
 	if [ -n "${SERVER_NOFILE:-}" ]; then
-		setsid bash -c 'ulimit -n "$0" && exec "$@"' "$SERVER_NOFILE" "$bin" "${args[@]}" \
+		setsid bash -c 'ulimit -n "$0" && exec "$@"' "$SERVER_NOFILE" "${wrapper[@]}" "$bin" "${args[@]}" \
 			</dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
 	else
-		setsid "$bin" "${args[@]}" </dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
+		setsid "${wrapper[@]}" "$bin" "${args[@]}" </dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
 	fi
 	SERVER_PID=$!
 	SERVER_PIDS+=("$SERVER_PID")
@@ -185,22 +206,23 @@ start_server() {
 	[ -z "${ECHOLAB_RUN_DIR:-}" ] || echo "$SERVER_PID" >>"$ECHOLAB_RUN_DIR/server-pids"
 	SERVER_ERRS+=("$SERVER_ERR")
 
-	local i line=''
-	for ((i = 0; i < 250; i++)); do # 5 s
-		line=$(grep -m1 '^listening on ' "$SERVER_OUT" || true)
-		[ -z "$line" ] || break
+	local line='' start=${EPOCHREALTIME/./}
+	while :; do
+		# read, not grep: no process per round
+		{ IFS= read -r line <"$SERVER_OUT"; } 2>/dev/null || line=''
+		[[ $line != 'listening on '* ]] || break
 		if ! proc_alive "$SERVER_PID"; then
 			echo "echo-$model ${args[*]} exited before listening; stderr:" >&2
 			cat "$SERVER_ERR" >&2
 			return 1
 		fi
-		sleep 0.02
+		if (((${EPOCHREALTIME/./} - start) / 1000000 > WAIT)); then
+			echo "echo-$model ${args[*]} printed no 'listening on' line within $WAIT s" >&2
+			return 1
+		fi
+		sleep 0.01
 	done
-	if [ -z "$line" ]; then
-		echo "echo-$model ${args[*]} printed no 'listening on' line within 5 s" >&2
-		return 1
-	fi
-	if [ "$(readlink "/proc/$SERVER_PID/exe")" != "$(readlink -f "$bin")" ]; then
+	if [ -z "${ECHOLAB_SERVER_WRAPPER:-}" ] && [ "$(readlink "/proc/$SERVER_PID/exe")" != "$(readlink -f "$bin")" ]; then
 		echo "process $SERVER_PID is not $bin (did setsid fork?)" >&2
 		return 1
 	fi
@@ -213,7 +235,7 @@ start_server() {
 # exit status (also in SERVER_STATUS). If it does not exit in time it is killed
 # and the status is 124.
 wait_server_exit() {
-	local pid=${1:-$SERVER_PID} limit=${2:-$ECHOPROBE_TIMEOUT}
+	local pid=${1:-$SERVER_PID} limit=${2:-$WAIT}
 	if ! wait_until "$limit" eval "! proc_alive $pid"; then
 		echo "server $pid still running ${limit}s after being told to stop; killing it" >&2
 		kill -KILL -- "-$pid" "$pid" 2>/dev/null || true
@@ -250,7 +272,7 @@ summary_field() {
 
 # probe ARGS...: the socket driver, aimed at the last server started.
 probe() {
-	python3 -S "$ECHOLAB_TESTS/echoprobe.py" --port "${PORT:-0}" "$@"
+	"$PYTHON" -S "$ECHOLAB_TESTS/echoprobe.py" --port "${PORT:-0}" "$@"
 }
 
 # probe_bg NAME ARGS... <SCRIPT: runs the probe in the background (its script
@@ -282,6 +304,16 @@ echolab_teardown() {
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
+	# ECHOLAB_STOP_GENTLY=1 (make coverage, tests/valgrind.sh): SIGTERM first,
+	# so that a server still running exits through its own path and writes
+	# what it writes at exit (gcov counters, valgrind's leak report).
+	if [ -n "${ECHOLAB_STOP_GENTLY:-}" ]; then
+		for pid in "${SERVER_PIDS[@]}"; do
+			proc_alive "$pid" || continue
+			kill -TERM "$pid" 2>/dev/null || true
+			wait_until "$WAIT" eval "! proc_alive $pid" 2>/dev/null || true
+		done
+	fi
 	for pid in "${SERVER_PIDS[@]}"; do
 		kill -KILL -- "-$pid" 2>/dev/null || true
 		kill -KILL "$pid" 2>/dev/null || true
@@ -304,7 +336,7 @@ echolab_teardown() {
 	# Sanitizer builds: a report on any server's stderr fails the test.
 	local err
 	for err in "${SERVER_ERRS[@]}"; do
-		if grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$err" 2>/dev/null; then
+		if grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:|ERROR SUMMARY: [1-9]|==[0-9]+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination overlap)' "$err" 2>/dev/null; then
 			echo "sanitizer report in $err:" >&2
 			cat "$err" >&2
 			failed=1

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # run.sh: runs the echolab bats tests and sums them up.
 #
-#   tests/conformance.bats   once per model of models/models.list (ECHOLAB_MODEL=m)
+#   tests/conformance.bats, and every file with a line "# run.sh: per model":
+#                            once per model of models/models.list, in parallel
+#                            (ECHOLAB_MODEL=m and ECHOLAB_MODELS=m)
 #   every other tests/*.bats once (they loop over the models themselves)
+#
+# Suites start longest first, by the times the last run took (kept in
+# build/test-times), so the run ends soon after its longest suite. A case that
+# does not apply to a model says `skip "n/a: ..."`: it is counted apart ("not
+# applicable"), not as a skip.
 #
 # usage: tests/run.sh [-j JOBS] [-f REGEX] [-v] [FILE.bats...]
 #   -j JOBS   suites run at once (default $ECHOLAB_TEST_JOBS or 4); the time
@@ -11,7 +18,8 @@
 #   -v        list every case, not only failures and skips
 #   FILE      only these .bats files (default: all of tests/*.bats)
 # environment:
-#   ECHOLAB_MODELS="iterative fork"  test only these models
+#   ECHOLAB_MODELS="iterative fork"  test only these models (commas work too;
+#                                    make test MODELS=epoll,poll sets it)
 #   ECHOLAB_ALLOW_MISSING=1          a model or client binary that is not built
 #                                    is skipped instead of failing the run
 #   ECHOLAB_BIN=DIR                  test the binaries in DIR instead of bin/
@@ -59,7 +67,17 @@ fi
 export BATS_LIB_PATH=${BATS_LIB_PATH:-/usr/lib/bats}
 # A case that hangs is cut off here; every wait inside a case is bounded far
 # below this, so it only ever fires on a bug in the tests themselves.
-export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-90}
+export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-900}
+# The probes are Python; find the interpreter once, so that no launcher (a
+# pyenv shim is several shell scripts) runs before each of their hundreds of
+# starts.
+if [ -z "${ECHOLAB_PYTHON:-}" ]; then
+	ECHOLAB_PYTHON=$(python3 -c 'import sys; print(sys.executable)') || {
+		echo "run.sh: python3 does not run" >&2
+		exit 2
+	}
+	export ECHOLAB_PYTHON
+fi
 bin_dir=${ECHOLAB_BIN:-$root/bin}
 
 # ---------------------------------------------------------------- what to run
@@ -67,7 +85,7 @@ bin_dir=${ECHOLAB_BIN:-$root/bin}
 mapfile -t all_models < <(awk '!/^#/ && NF { print $1 }' models/models.list)
 if [ -n "${ECHOLAB_MODELS:-}" ]; then
 	models=()
-	for m in $ECHOLAB_MODELS; do
+	for m in ${ECHOLAB_MODELS//,/ }; do
 		if ! printf '%s\n' "${all_models[@]}" | grep -qxF -- "$m"; then
 			echo "run.sh: ECHOLAB_MODELS names '$m', which is not in models/models.list" >&2
 			exit 2
@@ -101,7 +119,8 @@ for f in "${files[@]}"; do
 		echo "run.sh: no such file: $f" >&2
 		exit 2
 	fi
-	if [ "$(basename "$f")" = conformance.bats ]; then
+	f=$(realpath "$f")
+	if [ "$(basename "$f")" = conformance.bats ] || grep -q '^# run.sh: per model' "$f"; then
 		for m in "${present[@]}"; do
 			units+=("$m|$f")
 		done
@@ -109,6 +128,18 @@ for f in "${files[@]}"; do
 		units+=("|$f")
 	fi
 done
+
+# Longest first: the times of the last run, unknown ones (new suites) first.
+times_file=$root/build/test-times
+declare -A last_ms=()
+if [ -f "$times_file" ]; then
+	while IFS=$'\t' read -r name ms; do
+		last_ms[$name]=$ms
+	done <"$times_file"
+fi
+mapfile -t units < <(for u in "${units[@]}"; do
+	printf '%s\t%s\n' "${last_ms[$u]:-999999999}" "$u"
+done | sort -t$'\t' -k1,1nr -s | cut -f2-)
 
 # ---------------------------------------------------------------- running
 
@@ -120,14 +151,29 @@ export ECHOLAB_RUN_DIR=$run_dir
 running=() # pids of the suites still running
 
 cleanup() {
-	local pid exe
+	local pid exe i alive
+	# a second signal must not cut the cleaning short
+	trap '' INT TERM
 	for pid in "${running[@]}"; do
 		kill -TERM -- "-$pid" "$pid" 2>/dev/null
+	done
+	# let the suites end first (one still running could start a server after
+	# the list below has been read); bounded, then they are killed
+	for ((i = 0; i < 500; i++)); do
+		alive=0
+		for pid in "${running[@]}"; do
+			! kill -0 "$pid" 2>/dev/null || alive=1
+		done
+		[ "$alive" -eq 1 ] || break
+		sleep 0.02
+	done
+	for pid in "${running[@]}"; do
+		kill -KILL -- "-$pid" "$pid" 2>/dev/null
 	done
 	if [ -f "$run_dir/server-pids" ]; then
 		while read -r pid; do
 			exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
-			case $exe in "$bin_dir"/echo-* | "$(readlink -f "$bin_dir")"/echo-*)
+			case $exe in "$bin_dir"/echo-* | "$(readlink -f "$bin_dir")"/echo-* | */valgrind/*)
 				kill -KILL -- "-$pid" "$pid" 2>/dev/null
 				;;
 			esac
@@ -153,7 +199,8 @@ start_unit() {
 	date +%s%N >"$run_dir/$i.start"
 	(
 		# timeout puts the suite in its own process group and ends all of it
-		ECHOLAB_MODEL=$model exec timeout -k 10 900 \
+		[ -z "$model" ] || export ECHOLAB_MODEL=$model ECHOLAB_MODELS=$model
+		exec timeout -k 10 1800 \
 			bats --tap --timing "${filter[@]}" "$file"
 	) >"$run_dir/$i.tap" 2>&1 </dev/null &
 	pid_unit[$!]=$i
@@ -163,10 +210,11 @@ start_unit() {
 passed=0
 failed=0
 skipped=0
+not_applicable=0
 
 report_unit() {
 	local i=$1 rc=$2 tap=$run_dir/$1.tap
-	local plan=-1 p=0 f=0 s=0 line in_failure=0 ms
+	local plan=-1 p=0 f=0 s=0 na=0 line in_failure=0 ms
 	ms=$((($(date +%s%N) - $(cat "$run_dir/$i.start")) / 1000000))
 	local out=()
 	while IFS= read -r line; do
@@ -176,6 +224,11 @@ report_unit() {
 			f=$((f + 1))
 			in_failure=1
 			out+=("  $line")
+			;;
+		"ok "*"# skip n/a:"*)
+			na=$((na + 1))
+			in_failure=0
+			[ "$verbose" -eq 0 ] || out+=("  $line")
 			;;
 		"ok "*"# skip"*)
 			s=$((s + 1))
@@ -200,9 +253,9 @@ report_unit() {
 	if [ "$plan" -lt 0 ]; then
 		f=$((f + 1))
 		note=" (bats did not run: status $rc)"
-	elif [ $((p + f + s)) -lt "$plan" ]; then
-		note=" ($((plan - p - f - s)) cases never reported: bats status $rc)"
-		f=$((f + plan - p - f - s))
+	elif [ $((p + f + s + na)) -lt "$plan" ]; then
+		note=" ($((plan - p - f - s - na)) cases never reported: bats status $rc)"
+		f=$((f + plan - p - f - s - na))
 	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1
 		note=" (bats exited with status $rc)"
@@ -210,10 +263,12 @@ report_unit() {
 	passed=$((passed + p))
 	failed=$((failed + f))
 	skipped=$((skipped + s))
+	not_applicable=$((not_applicable + na))
+	[ "$f" -ne 0 ] || [ "$plan" -lt 0 ] || printf '%s\t%s\n' "${units[$i]}" "$ms" >>"$run_dir/times"
 	local verdict=ok
 	[ "$f" -eq 0 ] || verdict=FAIL
 	printf '%-4s %-28s %3d passed, %d failed%s in %d.%01ds%s\n' "$verdict" "$(unit_name "${units[$i]}")" \
-		"$p" "$f" "$([ "$s" -eq 0 ] || echo ", $s skipped")" $((ms / 1000)) $((ms % 1000 / 100)) "$note"
+		"$p" "$f" "$([ "$s" -eq 0 ] || echo ", $s skipped")$([ "$na" -eq 0 ] || echo ", $na n/a")" $((ms / 1000)) $((ms % 1000 / 100)) "$note"
 	[ ${#out[@]} -eq 0 ] || printf '%s\n' "${out[@]}"
 }
 
@@ -250,6 +305,14 @@ done
 
 ms=$((($(date +%s%N) - suite_start) / 1000000))
 echo "total time $((ms / 1000)).$((ms % 1000 / 100))s"
+[ "$not_applicable" -eq 0 ] || echo "($not_applicable cases do not apply to the model they ran for)"
+# Remember how long each suite took (those that passed), for the next run's order.
+if [ -f "$run_dir/times" ] && [ -d "$root/build" ]; then
+	for u in "${!last_ms[@]}"; do
+		grep -qF -- "$u"$'\t' "$run_dir/times" || printf '%s\t%s\n' "$u" "${last_ms[$u]}" >>"$run_dir/times"
+	done
+	cp "$run_dir/times" "$times_file.tmp" && mv "$times_file.tmp" "$times_file"
+fi
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else

@@ -10,6 +10,10 @@
 #      a spinning server; it serves again afterwards
 #   5. every model: 64 MiB pushed by a client that does not read: backpressure,
 #      bounded memory, every byte back; meanwhile another client is served
+#   6. slowloris: --idle-timeout 2 and connections that trickle a byte every
+#      3 s: 10,000 on event models (1,000 under select's FD_SETSIZE), 200 on
+#      concurrent blocking ones; all closed within 3 s of their last byte, the
+#      server's CPU time low meanwhile, a well-behaved client served throughout
 #
 # Which models are "event" models: those whose source starts the server as
 # SERVER_EVENT_DRIVEN or SERVER_REUSEPORT (server_start(..., SERVER_EVENT_DRIVEN, ...)), the style
@@ -19,6 +23,10 @@
 # up without editing this file. A model whose wait set is an fd_set (its
 # source calls FD_SET()) cannot watch descriptors >= FD_SETSIZE by design
 # (select): case 2 is about exactly that, and case 3 leaves it out.
+#
+# run.sh: per model
+# (tests/run.sh runs this file once per model, in parallel, with ECHOLAB_MODELS
+# naming that one model; a case that does not apply to it is "n/a".)
 #
 # Each case runs every model it applies to, one after another, each in a
 # subshell with its own cleanup, so that one model's failure does not hide
@@ -45,7 +53,7 @@ setup() {
 # ---------------------------------------------------------------- helpers
 
 scaleprobe() {
-	python3 -S "$ECHOLAB_TESTS/scaleprobe.py" --port "${PORT:-0}" --deadline 60 "$@"
+	"$PYTHON" -S "$ECHOLAB_TESTS/scaleprobe.py" --port "${PORT:-0}" --deadline 600 "$@"
 }
 
 # server_style MODEL: event, forking or blocking, from the model's source
@@ -234,7 +242,7 @@ swarm_1000() {
 	note "$1: $out"
 	check "connections echoed" "$(field clients "$out")" 1000
 	# every client closed: the server holds only its listening sockets again
-	wait_until 5 server_sockets_are "$listening"
+	wait_until "$WAIT" server_sockets_are "$listening"
 	ping=$(scaleprobe ping)
 	stop_and_check_summary 1001 0 $(($(field messages "$out") + 1)) \
 		$(($(field bytes "$out") + $(field bytes "$ping")))
@@ -243,7 +251,7 @@ swarm_1000() {
 @test "event models: 1,000 clients connected at once, 3 interleaved messages each, every echo exact, summary exact" {
 	need_descriptors 1100
 	mapfile -t EVENT < <(event_models)
-	[ ${#EVENT[@]} -gt 0 ] || skip "no event model among: ${MODELS[*]}"
+	[ ${#EVENT[@]} -gt 0 ] || skip "n/a: no event model among: ${MODELS[*]}"
 	for_each_model swarm_1000 "${EVENT[@]}"
 }
 
@@ -269,7 +277,7 @@ beyond_fd_setsize() {
 	for m in $(event_models); do
 		! fd_set_model "$m" || capped+=("$m")
 	done
-	[ ${#capped[@]} -gt 0 ] || skip "no selected model is capped at FD_SETSIZE"
+	[ ${#capped[@]} -gt 0 ] || skip "n/a: no selected model is capped at FD_SETSIZE"
 	for_each_model beyond_fd_setsize "${capped[@]}"
 }
 
@@ -283,7 +291,7 @@ ten_thousand() {
 	# --whole: one message per client, in one piece
 	out=$(scaleprobe swarm 10000 --whole --messages 1 --window 512 --pid "$SERVER_PID" "${rss[@]}")
 	note "$1: $out"
-	wait_until 10 server_sockets_are "$listening"
+	wait_until "$WAIT" server_sockets_are "$listening"
 	ping=$(scaleprobe ping)
 	stop_and_check_summary 10001 0 10001 $(($(field bytes "$out") + $(field bytes "$ping")))
 	maxrss=$(summary_field maxrss_kb)
@@ -299,7 +307,7 @@ ten_thousand() {
 	need_descriptors 10100
 	need_ports 12000
 	mapfile -t UNCAPPED < <(uncapped_event_models)
-	[ ${#UNCAPPED[@]} -gt 0 ] || skip "no event model without a descriptor cap among: ${MODELS[*]}"
+	[ ${#UNCAPPED[@]} -gt 0 ] || skip "n/a: no event model without a descriptor cap among: ${MODELS[*]}"
 	for_each_model ten_thousand "${UNCAPPED[@]}"
 }
 
@@ -324,18 +332,18 @@ exhaust_64() {
 		# backlog; fork's children each have their own descriptor table:
 		# neither runs out, so all are served and none refused
 		check "clients served" "$served" 100
-		wait_until 5 only_the_parent_left
-		wait_until 5 fds_are "$fds0"
+		wait_until "$WAIT" only_the_parent_left
+		wait_until "$WAIT" fds_are "$fds0"
 	else
 		# one descriptor table: 64 minus 0, 1, 2, the listener and the spare
 		check_range "clients served" "$served" 1 59
 		# every descriptor comes back once the clients have gone
-		wait_until 5 fds_are "$fds0"
+		wait_until "$WAIT" fds_are "$fds0"
 		# so a second round is served exactly as the first
 		out2=$(scaleprobe exhaust 100 --pid "$SERVER_PID" --cpu-window 0)
 		note "$1: again: $out2"
 		check "clients served the second time" "$(field served "$out2")" "$served"
-		wait_until 5 fds_are "$fds0"
+		wait_until "$WAIT" fds_are "$fds0"
 		served=$((served + $(field served "$out2")))
 		refused=$((refused + $(field refused "$out2")))
 	fi
@@ -354,12 +362,12 @@ exhaust_64() {
 push_64m() {
 	local out by=() mem=() connections=1
 	if [ "$(model_kind "$1")" = concurrent ]; then
-		by=(--bystander 20 --max-latency 1)
+		by=(--bystander 20 --max-latency 5)
 		connections=2
 	fi
 	sanitized_build "$1" || mem=(--max-growth-kb "$RSS_LIMIT_KB")
 	start_server "$1"
-	out=$(scaleprobe push $((64 * MIB)) --pid "$SERVER_PID" --limit 30 "${by[@]}" "${mem[@]}")
+	out=$(scaleprobe push $((64 * MIB)) --pid "$SERVER_PID" "${by[@]}" "${mem[@]}")
 	note "$1: $out"
 	sanitized_build "$1" && note "$1: sanitizer build: RSS growth not checked"
 	stop_and_check_summary "$connections" 0 "$(field messages "$out")" "$(field bytes "$out")"
@@ -367,4 +375,39 @@ push_64m() {
 
 @test "every model: a client pushing 64 MiB without reading is throttled (RSS growth < 16 MiB), gets every byte back, and another client is served meanwhile" {
 	for_each_model push_64m "${MODELS[@]}"
+}
+
+# ---------------------------------------------------------------- 6. slowloris
+
+slowloris() {
+	local n out
+	case $(server_style "$1") in
+	event) if fd_set_model "$1"; then n=1000; else n=10000; fi ;;
+	*) n=200 ;;
+	esac
+	start_server "$1" --idle-timeout 2 --max-clients 20000
+	local listening
+	listening=$(server_sockets) # one listening socket, or one per worker (reuseport)
+	# CPU: the server's own utime+stime over the window, at most 50% of it
+	# (a server that spins on the idle connections uses 100%); the
+	# well-behaved client is echo-client's ping-pong, a process of its own
+	out=$(scaleprobe slowloris "$n" --pid "$SERVER_PID" --idle 2 --gap 3 --max-cpu 0.5 --max-latency 1 \
+		--client "$ECHO_CLIENT")
+	note "$1: $out"
+	check "trickling connections closed" "$(field closed "$out")" "$n"
+	wait_until "$WAIT" server_sockets_are "$listening"
+	stop_and_check_summary $((n + 1)) 0 "$(field messages "$out")" "$(field bytes "$out")"
+}
+
+@test "slowloris: --idle-timeout 2 closes 10,000 connections trickling a byte every 3 s (200 on blocking models) within 3 s of their last byte; low server CPU; a well-behaved client is served throughout" {
+	local m applies=()
+	for m in "${MODELS[@]}"; do
+		[ "$(model_kind "$m")" != concurrent ] || applies+=("$m")
+	done
+	# a serial model (or a fixed pool) serves a few clients at a time: each
+	# trickler holds a place up to the timeout, by design (docs/models/iterative.md)
+	[ ${#applies[@]} -gt 0 ] || skip "n/a: not a concurrent model (models.list): ${MODELS[*]}"
+	need_descriptors 10100
+	need_ports 12000
+	for_each_model slowloris "${applies[@]}"
 }

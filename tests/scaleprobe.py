@@ -59,6 +59,23 @@ group, fork children included, is measured)
       must come back in order, then EOF. With --max-growth-kb the RSS may not
       grow by that much over its value before the push.
 
+  slowloris N --pid PID --idle T --client BIN [--gap G] [--max-cpu F] [--max-latency S]
+      Slowloris against a server started with --idle-timeout T: N
+      connections each send one byte (never an LF) as soon as they are
+      connected and another every G seconds (default 3, longer than T) until
+      the server closes them. Each must get nothing but EOF, within T + 1
+      seconds of its last byte (and not before T - 0.25); the time of an EOF
+      is bounded by when the previous poll returned, so the probe's own
+      lateness on a busy machine is not blamed on the server ("seen" is when
+      the probe noticed). Meanwhile a well-behaved client (BIN --load, one
+      ping-pong connection, a process of its own) runs from before the first
+      trickler until all are closed: it must never fail, and its p99 latency
+      must stay under S seconds (default 1). The server's own CPU time
+      (utime+stime of its process group, from /proc: not wall time) from the
+      moment all N are connected until all are closed must stay under F of
+      that window (default 0.5). Prints "slowloris clients=N ... messages=P
+      bytes=B cpu=F", P and B being what the server's summary must count.
+
   ping [--until-served S]
       Connect, send a message, expect its echo. With --until-served, a
       "ERR server busy" answer is retried until S seconds have passed.
@@ -66,12 +83,15 @@ group, fork children included, is measured)
 """
 
 import argparse
+import collections
+import json
 import errno
 import os
 import resource
 import select
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -203,6 +223,12 @@ class Driver:
         self.by_fd = {}
         self.on_data = None  # callback(conn, new_bytes) to check what arrives
         self.moved = 0  # bumped whenever a byte, an EOF or a connect moves
+        self.maxevents = 1024
+        # When the previous poll returned: whatever the current one reports
+        # became ready after that (unless maxevents cut a round short), so it
+        # bounds when an event really happened, however late this process
+        # got to look at it on a busy machine.
+        self.ready_since = self.last_return = time.monotonic()
 
     def _mask(self, c):
         m = 0
@@ -268,7 +294,9 @@ class Driver:
     def poll_once(self, wait):
         """One round of the loop; returns how many connects completed."""
         connected = 0
-        for fd, ev in self.ep.poll(wait, 1024):
+        events = self.ep.poll(wait, self.maxevents)
+        self.ready_since, self.last_return = self.last_return, time.monotonic()
+        for fd, ev in events:
             c = self.by_fd.get(fd)
             if c is None:
                 continue
@@ -565,6 +593,113 @@ def cmd_ping(a):
     print("ping refusals=%d messages=1 bytes=%d" % (refusals, len(message(0, 0, "-ping"))))
 
 
+# ---------------------------------------------------------------- slowloris
+
+
+def cmd_slowloris(a):
+    want_descriptors(a.clients + 64)
+    d = Driver(a.port, a.timeout)
+    d.maxevents = a.clients + 16  # every ready event in one round: ready_since holds
+    limit_hi, limit_lo = a.idle + 1.0, a.idle - 0.25
+    last_sent = {}  # conn -> when its last byte went out
+    closed_after = {}  # conn -> (earliest, latest) seconds from its last byte to its EOF
+    trickled = [0]
+    due = collections.deque()  # (when the next byte is due, conn), in order
+
+    def on_data(c, data):
+        if data:
+            raise Fail("trickling connection %d got %r; only EOF may come" % (c.i, bytes(c.got[:60])))
+        if data == b"":
+            closed_after[c] = (d.ready_since - last_sent[c], time.monotonic() - last_sent[c])
+
+    d.on_data = on_data
+
+    def trickle(c, now):
+        d.send(c, b"x")
+        trickled[0] += 1
+        last_sent[c] = now
+        due.append((now + a.gap, c))
+
+    # The well-behaved client: echo-client's ping-pong, a process of its own
+    # (in C, every echo checked, latency measured by itself), from before the
+    # first trickler until after the last is closed; SIGINT ends its run.
+    client = subprocess.Popen(
+        [a.client, "--load", "--host", HOST, "--port", str(a.port), "--connections", "1",
+         "--depth", "1", "--size", "64", "--duration", "3600", "--warmup", "0", "--json"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        conns, pending, last_move = [], set(), time.monotonic()
+        while len(conns) < a.clients or pending:
+            while len(conns) < a.clients and len(pending) < a.window:
+                conns.append(d.start_connect(len(conns)))
+                pending.add(conns[-1])
+            if d.poll_once(0.01):
+                last_move = time.monotonic()
+            now = time.monotonic()
+            for c in [c for c in pending if c.connected]:
+                pending.discard(c)
+                trickle(c, now)
+            if now - last_move > a.timeout:
+                raise Fail("%d connections not established after %.1f s without progress" % (len(pending), a.timeout))
+        held_from = time.monotonic()
+        cpu_before = group_cpu(a.pid)
+        last_move, mark = time.monotonic(), d.moved
+        while len(closed_after) < len(conns):
+            d.poll_once(0.01)
+            now = time.monotonic()
+            while due and due[0][0] <= now:
+                _, c = due.popleft()
+                if c not in closed_after and not c.eof:
+                    trickle(c, now)
+            if d.moved != mark:
+                mark, last_move = d.moved, now
+            elif now - last_move > a.timeout:
+                raise Fail("%d of %d trickling connections still open, nothing moved for %.1f s"
+                           % (len(conns) - len(closed_after), len(conns), a.timeout))
+        window = time.monotonic() - held_from
+        cpu_after = group_cpu(a.pid)
+        for c in conns:
+            d.close(c)
+        client.send_signal(signal.SIGINT)
+        out, err = client.communicate(timeout=a.timeout + 30)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    cpu = sum(t - cpu_before.get(pid, 0) for pid, t in cpu_after.items()) / CLK_TCK / window
+    try:
+        report = json.loads(out)
+    except ValueError:
+        raise Fail("the well-behaved client (status %d) reported no JSON: %s" % (client.returncode, err.decode()))
+    lat = report["latency_us"]
+    # The close came between the two bounds; it was late only if even the
+    # earliest it can have come is late, and early only if even the latest is.
+    earliest = sorted(lo for lo, hi in closed_after.values())
+    latest = sorted(hi for lo, hi in closed_after.values())
+    print("slowloris clients=%d closed=%d trickled=%d eof_after_min=%.2f eof_after_max=%.2f "
+          "(seen %.2f) held_s=%.2f cpu=%.3f pings=%d ping_p50_ms=%.2f ping_p99_ms=%.2f ping_max_ms=%.2f "
+          "messages=%d bytes=%d"
+          % (len(conns), len(latest), trickled[0], latest[0], earliest[-1], latest[-1], window, cpu,
+             report["verified"], lat["p50"] / 1000, lat["p99"] / 1000, lat["max"] / 1000,
+             report["verified"], report["verified"] * 64))
+    if client.returncode != 0 or report["errors"]:
+        raise Fail("the well-behaved client was not served throughout: status %d, %s"
+                   % (client.returncode, report["error_detail"]))
+    late = [x for x in earliest if x > limit_hi]
+    early = [x for x in latest if x < limit_lo]
+    if late:
+        raise Fail("%d connections closed later than %.2f s after their last byte (latest %.2f s)"
+                   % (len(late), limit_hi, late[-1]))
+    if early:
+        raise Fail("%d connections closed sooner than %.2f s after their last byte (soonest %.2f s)"
+                   % (len(early), limit_lo, early[0]))
+    if cpu > a.max_cpu:
+        raise Fail("the server used %.0f%% of a CPU while holding the trickling connections (limit %.0f%%)"
+                   % (100 * cpu, 100 * a.max_cpu))
+    if lat["p99"] / 1e6 > a.max_latency:
+        raise Fail("the well-behaved client's p99 latency was %.3f s (limit %.2f s)" % (lat["p99"] / 1e6, a.max_latency))
+
+
 # ---------------------------------------------------------------- push
 
 
@@ -694,7 +829,7 @@ def cmd_push(a):
                        % (a.timeout, sent, total, rcvd))
         else:
             ep.poll(0.05)
-        if time.monotonic() - t0 > a.limit:
+        if a.limit and time.monotonic() - t0 > a.limit:
             raise Fail("push not done after %.1f s: %d of %d bytes sent, %d back"
                        % (a.limit, sent, total, rcvd))
     s.close()
@@ -747,7 +882,18 @@ def main():
     q.add_argument("--max-growth-kb", type=int, default=0)
     q.add_argument("--bystander", type=int, default=0)
     q.add_argument("--max-latency", type=float, default=1.0)
-    q.add_argument("--limit", type=float, default=30.0)
+    q.add_argument("--limit", type=float, default=0.0,
+                   help="seconds the whole push may take (0: no limit; a stall is caught by --timeout)")
+
+    q = sub.add_parser("slowloris")
+    q.add_argument("clients", type=int)
+    q.add_argument("--pid", type=int, required=True)
+    q.add_argument("--idle", type=float, required=True)
+    q.add_argument("--gap", type=float, default=3.0)
+    q.add_argument("--window", type=int, default=512)
+    q.add_argument("--max-cpu", type=float, default=0.5)
+    q.add_argument("--max-latency", type=float, default=1.0)
+    q.add_argument("--client", required=True, help="bin/echo-client, the well-behaved client")
 
     q = sub.add_parser("ping")
     q.add_argument("--until-served", type=float, default=0)
@@ -764,7 +910,7 @@ def main():
     signal.alarm(max(1, int(a.deadline)))
     try:
         {"swarm": cmd_swarm, "ordered": cmd_ordered, "exhaust": cmd_exhaust,
-         "push": cmd_push, "ping": cmd_ping}[a.cmd](a)
+         "push": cmd_push, "ping": cmd_ping, "slowloris": cmd_slowloris}[a.cmd](a)
     except Skip as e:
         print("SKIP: %s" % e)
         return 77
