@@ -19,7 +19,7 @@ start_bare_server() {
 	SERVER_PIDS+=("$SERVER_PID")
 	SERVER_ERRS+=("$SERVER_ERR")
 	[ -z "${ECHOLAB_RUN_DIR:-}" ] || echo "$SERVER_PID" >>"$ECHOLAB_RUN_DIR/server-pids"
-	wait_until 10 grep -q '^listening on port ' "$SERVER_OUT"
+	wait_until "$WAIT" grep -q '^listening on port ' "$SERVER_OUT"
 	PORT=$(sed -n 's/^listening on port //p' "$SERVER_OUT")
 }
 
@@ -96,7 +96,7 @@ start_bare_server() {
 }
 
 @test "tour: every relative link in docs/ and README.md points at a file that exists" {
-	run python3 - "$ECHOLAB_ROOT" <<-'EOF'
+	run "$PYTHON" - "$ECHOLAB_ROOT" <<-'EOF'
 		import os, re, sys
 		root = sys.argv[1]
 		bad = []
@@ -118,7 +118,7 @@ start_bare_server() {
 }
 
 @test "tour: every 'file:function' the docs cite exists in that file" {
-	run python3 - "$ECHOLAB_ROOT" <<-'EOF'
+	run "$PYTHON" - "$ECHOLAB_ROOT" <<-'EOF'
 		import os, re, sys
 		root = sys.argv[1]
 		cite = re.compile(r"\b((?:models|common|client|bench|docs/tour|tests/unit)/[\w./-]+\.(?:c|h|cc)):(\w+)\b")
@@ -213,7 +213,7 @@ start_bare_server() {
 @test "make demo: Ctrl-C ends with the summary and no make error" {
 	local m
 	m=$(any_concurrent_model)
-	run timeout 60 python3 - "$ECHOLAB_ROOT" "$m" <<-'EOF'
+	run timeout 60 "$PYTHON" - "$ECHOLAB_ROOT" "$m" <<-'EOF'
 		import fcntl, os, pty, select, subprocess, sys, termios, time
 		root, model = sys.argv[1], sys.argv[2]
 		master, slave = pty.openpty()
