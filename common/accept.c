@@ -322,3 +322,22 @@ int accept_blocking(struct listener *l, struct signals *sig, struct peer *peer)
 	}
 	return ACCEPT_STOP;
 }
+
+void listener_make_blocking(struct listener *l)
+{
+	if (fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		die("fcntl: cannot make the listening socket blocking: %s", strerror(errno));
+}
+
+int accept_sleeping(struct listener *l, struct peer *peer)
+{
+	/* No poll first: the point is to sleep in accept() itself, where the
+	 * kernel wakes one waiter per connection. accept_one gives up on EINTR
+	 * once stop_requested is set. */
+	while (!stop_requested) {
+		int fd = accept_one(l, peer);
+		if (fd >= 0)
+			return fd;
+	}
+	return -1;
+}

@@ -52,6 +52,14 @@ int accept_blocking(struct listener *l, struct signals *sig, struct peer *peer);
  * waiting (keep calling until -1 on every wake-up). */
 int accept_nonblocking(struct listener *l, struct peer *peer);
 
+/* Pools whose workers sleep in accept() itself (prefork): clears O_NONBLOCK on
+ * the listening socket, for every process that shares it. */
+void listener_make_blocking(struct listener *l);
+/* Sleeps in accept() on a listener made blocking until a client comes, and
+ * returns its descriptor; -1 once a stop is requested (run with the stop
+ * signals unblocked, so that a signal interrupts the accept). */
+int accept_sleeping(struct listener *l, struct peer *peer);
+
 /* Tells a client the server is full and closes it; never blocks. */
 void refuse_busy(int fd, struct echo_stats *stats);
 

@@ -14,4 +14,15 @@
 
 void echo_blocking(const struct server *s, int fd, const struct peer *peer);
 
+/* The stack a thread that runs echo_blocking needs. The loop keeps its buffer
+ * on the heap and its frames are small, so a thread needs little. glibc's
+ * default (8 MiB of address space, though only touched pages cost memory)
+ * would cap a model at a few thousand threads on a 32-bit machine and wastes
+ * address space everywhere. Sanitizers need more. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ECHO_BLOCKING_STACK_SIZE (1024 * 1024)
+#else
+#define ECHO_BLOCKING_STACK_SIZE (64 * 1024)
+#endif
+
 #endif

@@ -16,77 +16,21 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "children.h"
 #include "echo_blocking.h"
 #include "log.h"
 #include "server.h"
 #include "signals.h"
 
-/* The live children, by pid: what shutdown signals, and what --max-clients
- * is checked against. */
-struct children {
-	pid_t *pid;
-	unsigned slots, live;
-};
-
-static void forget_child(struct children *ch, pid_t pid)
-{
-	for (unsigned i = 0; i < ch->slots; i++) {
-		if (ch->pid[i] == pid) {
-			ch->pid[i] = 0;
-			ch->live--;
-			return;
-		}
-	}
-}
-
-/* One waitpid that finds nothing when no child has exited: cheap next to
- * the fork each client costs. */
+/* Every pass of the accept loop: the live count is then true at every
+ * accept, however busy the listener. */
 static void reap(struct children *ch)
 {
-	pid_t pid;
-
-	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-		forget_child(ch, pid);
-}
-
-static void remember_child(struct children *ch, pid_t pid)
-{
-	for (unsigned i = 0; i < ch->slots; i++) {
-		if (ch->pid[i] == 0) {
-			ch->pid[i] = pid;
-			ch->live++;
-			return;
-		}
-	}
-}
-
-/* On shutdown: ask every child to stop and reap it, so its counts and CPU
- * time are in the summary. A child stops like the iterative server does: the
- * signal interrupts its recv or send, and it finishes its connection. */
-static void stop_children(struct children *ch)
-{
-	sigset_t chld;
-	struct timespec patience = {0, 100 * 1000 * 1000};
-
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	reap(ch);
-	while (ch->live > 0) {
-		/* Ask again each round: a signal that lands just before a child
-		 * blocks in recv is only noticed when a second one interrupts it. */
-		for (unsigned i = 0; i < ch->slots; i++)
-			if (ch->pid[i] != 0)
-				kill(ch->pid[i], SIGTERM);
-		/* SIGCHLD is blocked: wait for it directly, then reap. */
-		sigtimedwait(&chld, NULL, &patience);
-		reap(ch);
-	}
-	free(ch->pid);
+	while (children_reap(ch, NULL) >= 0)
+		;
 }
 
 static void start_child(struct server *srv, struct children *ch, int fd,
@@ -109,7 +53,7 @@ static void start_child(struct server *srv, struct children *ch, int fd,
 		refuse_busy(fd, srv->stats);
 		return;
 	}
-	remember_child(ch, pid);
+	children_add(ch, children_free_slot(ch), pid);
 	close(fd); /* the child has its own copy; ours would keep the client open */
 }
 
@@ -121,16 +65,13 @@ static const struct model_info model = {
 int main(int argc, char **argv)
 {
 	struct server srv;
-	struct children ch = {0};
+	struct children ch;
 	struct peer peer;
 	int fd;
 
 	server_start(&srv, &model, SERVER_FORKING, argc, argv);
 	signals_watch_children(&srv.signals);
-	ch.slots = srv.opts.max_clients;
-	ch.pid = calloc(ch.slots, sizeof *ch.pid);
-	if (ch.pid == NULL)
-		die("out of memory for %u children", ch.slots);
+	children_init(&ch, srv.opts.max_clients);
 
 	while ((fd = accept_blocking(&srv.listener, &srv.signals, &peer)) != ACCEPT_STOP) {
 		reap(&ch); /* every pass: the live count is true at every accept */
@@ -141,6 +82,6 @@ int main(int argc, char **argv)
 		else
 			start_child(&srv, &ch, fd, &peer);
 	}
-	stop_children(&ch);
+	children_stop_all(&ch); /* their counts and CPU time in the summary */
 	return server_finish(&srv);
 }

@@ -23,16 +23,6 @@
 #include "log.h"
 #include "server.h"
 
-/* The echo loop keeps its buffer on the heap and its frames are small, so a
- * thread needs little stack. glibc's default (8 MiB of address space, though
- * only touched pages cost memory) would cap us at a few thousand threads on a
- * 32-bit machine and wastes address space everywhere. Sanitizers need more. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define WORKER_STACK_SIZE (1024 * 1024)
-#else
-#define WORKER_STACK_SIZE (64 * 1024)
-#endif
-
 struct table {
 	pthread_mutex_t lock;
 	pthread_cond_t emptied;
@@ -151,7 +141,7 @@ int main(int argc, char **argv)
 	memset(table.fd, -1, table.slots * sizeof *table.fd);
 	if (pthread_attr_init(&attr) != 0 ||
 	    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
-	    pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE) != 0)
+	    pthread_attr_setstacksize(&attr, ECHO_BLOCKING_STACK_SIZE) != 0)
 		die("cannot set up thread attributes");
 
 	while ((fd = accept_blocking(&srv.listener, &srv.signals, &peer)) >= 0)
