@@ -196,6 +196,22 @@ SUMMARY_RE = re.compile(
 LISTEN_RE = re.compile(r"listening on (?:\[[^\]]*\]|[^:\s]+):(\d+)")
 
 
+def children_of(pid):
+    """How many processes have pid as their parent."""
+    n = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if stat[stat.rindex(")") + 2:].split()[1] == str(pid):
+            n += 1
+    return n
+
+
 def tail(path, n=5):
     try:
         with open(path, errors="replace") as f:
@@ -212,7 +228,7 @@ UNAVAILABLE_RE = re.compile(r"\bunavailable\b")
 
 
 class Server:
-    def __init__(self, name, tmp, cpus, max_line=None, extra_args=()):
+    def __init__(self, name, tmp, cpus, max_line=None, extra_args=(), workers=None):
         self.name = name
         self.out = os.path.join(tmp, f"{name}.out")
         self.err = os.path.join(tmp, f"{name}.err")
@@ -224,6 +240,8 @@ class Server:
             if max_line:
                 argv += ["--max-line", str(max_line)]
             argv += list(extra_args)
+            if workers:
+                argv += ["--workers", str(workers)]
         self.argv = argv
         self.port = None
         self.pid = None
@@ -246,6 +264,8 @@ class Server:
                 m = LISTEN_RE.search(f.read())
             if m and self.pid:
                 self.port = int(m.group(1))
+                if workers:
+                    self.wait_for_workers(workers)
                 return
             if self.proc.poll() is not None:
                 break
@@ -259,6 +279,22 @@ class Server:
                 self.failure = "unavailable here: " + said[0]
                 return
         self.failure = "server did not start: " + (tail(self.err) or "no listening line in 5 s")
+
+    def wait_for_workers(self, workers):
+        """A pool listens first and then starts its workers; it is ready for a
+        cell when they all run: as threads (prethreaded: one task each, plus
+        the main one) or as child processes (prefork)."""
+        limit = 10 + workers * 0.02
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            try:
+                tasks = len(os.listdir(f"/proc/{self.pid}/task"))
+            except OSError:
+                break
+            if tasks > workers or children_of(self.pid) >= workers:
+                return
+            time.sleep(0.02)
+        self.failure = f"its {workers} workers were not all running {limit:.0f} s after it listened"
 
     def stop(self):
         """SIGTERM, wait, parse the summary. Returns the summary dict or None."""
@@ -359,7 +395,25 @@ def not_applicable(model, cell):
     """The reason a model cannot take a cell, or None."""
     if model.get("serves") == "serial" and cell["conns"] > 1:
         return "serves one client at a time"
+    if model.get("serves") == "pool" and cell["conns"] > POOL_MAX_WORKERS:
+        return (f"a pool serves --workers clients at once; {cell['conns']} held open would "
+                f"need {cell['conns']} workers (the bench sizes pools up to {POOL_MAX_WORKERS})")
     return descriptors_short(cell["conns"])
+
+
+# A pool serves at most --workers clients at once and a cell's clients never
+# leave, so a pool gets a worker per connection (at least its default 16):
+# what a pool must be sized to for that load. Past a few hundred workers a
+# pool is the wrong design (and thousands of forks at start-up would eat the
+# cell's time), so bigger cells are n/a for pools.
+POOL_MAX_WORKERS = 256
+
+
+def pool_workers(model, cell):
+    """The --workers to start a pool with for this cell; None for other models."""
+    if model and model.get("serves") == "pool":
+        return max(16, cell["conns"])
+    return None
 
 
 def descriptors_short(conns):
@@ -591,7 +645,8 @@ def run_matrix(servers, models_by_name, cells, mode, cpus, tmp, progress, step):
         for e in live:
             big = MAX_LINE_BIG if cell["size"] > 4096 and e["model"] != BASELINE else None
             srv = Server(e["model"], tmp, cpus[0], max_line=big,
-                         extra_args=models_by_name.get(e["model"], {}).get("args", ()))
+                         extra_args=models_by_name.get(e["model"], {}).get("args", ()),
+                         workers=pool_workers(models_by_name.get(e["model"]), cell))
             servers_of[e["model"]] = srv
             e["server_argv"] = " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
                                         for a in srv.argv)

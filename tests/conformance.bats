@@ -6,8 +6,11 @@
 # cases are written only here. By hand:
 #     ECHOLAB_MODEL=poll bats tests/conformance.bats
 #
-# Where the models legitimately differ (models.list says "serial" or
-# "concurrent"), a case checks the behaviour each kind promises.
+# Where the models legitimately differ (models.list says "serial",
+# "concurrent" or "pool"), a case checks the behaviour each kind promises. A
+# pool serves at most its --workers clients at once; start_server gives it
+# POOL_WORKERS (helpers.bash), more than any case holds open, so the cases
+# below see it serve concurrently, and one case is about the pool's edge.
 
 # shellcheck disable=SC2153 # SERVER_PID and the like come from helpers.bash
 load helpers
@@ -33,8 +36,9 @@ setup() {
 	fi
 }
 
+# Serves clients at the same time: concurrent, or a pool below its edge.
 concurrent() {
-	[ "$KIND" = concurrent ]
+	[ "$KIND" = concurrent ] || [ "$KIND" = pool ]
 }
 
 # ----------------------------------------------------------------- startup
@@ -604,6 +608,55 @@ concurrent() {
 	fi
 }
 
+# busy_clients_script N: N clients, each served once and left connected.
+busy_clients_script() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		printf 'connect b%d\nsend b%d b"busy %d\\n"\nexpect b%d b"busy %d\\n"\n' "$i" "$i" "$i" "$i" "$i"
+	done
+}
+
+@test "${MODEL}: the edge: N clients busy, the next waits until one leaves (pool: N = --workers; serial: 1; concurrent: served at once)" {
+	local busy=2
+	case $KIND in
+	pool) start_server "$MODEL" --workers 2 --verbose ;;
+	serial) busy=1 && start_server "$MODEL" --verbose ;;
+	*) start_server "$MODEL" --verbose ;;
+	esac
+	local next='expect n b"next\n"'
+	if [ "$KIND" != concurrent ]; then
+		# a pool or a serial server has no one free to read n: it waits (in
+		# the listen backlog, or a pool's queue) until b0 leaves
+		next='quiet n 0.3
+			close b0
+			expect n b"next\n"'
+	fi
+	run probe script <<-EOF
+		$(busy_clients_script "$busy")
+		connect n
+		send n b"next\n"
+		$next
+		send n b"again\n"
+		expect n b"again\n"
+		close n
+		# whoever is still connected is still served
+		$( ((busy < 2)) || printf 'send b1 b"still here\\n"\nexpect b1 b"still here\\n"')
+	EOF
+	assert_success
+	stop_server
+	assert_equal "$(summary_field connections)" $((busy + 1))
+	if [ "$KIND" = pool ]; then
+		# one worker served b0 and then n, the other b1
+		run grep -E '^worker [0-9]+: connections=[0-9]+$' "$SERVER_ERR"
+		assert_equal "${#lines[@]}" 2
+		assert_equal "$(sed 's/.*=//' <<<"$output" | sort -n | paste -sd' ')" "1 2"
+		assert_equal "$(summary_field spread)" 1/2
+	else
+		refute grep -q '^worker ' "$SERVER_ERR"
+		assert_equal "$(summary_field spread)" ''
+	fi
+}
+
 # ----------------------------------------------------------------- timers
 
 # tick NAME COUNT: COUNT messages 0.3 s apart, each echoed.
@@ -768,13 +821,37 @@ held_clients_script() {
 	done
 }
 
-@test "${MODEL}: no zombies, and no process outlives the server" {
+# tasks PID: how many threads the process runs
+tasks() {
+	local t=("/proc/$1/task/"*)
+	echo ${#t[@]}
+}
+
+# at_rest: what the server runs with no client is what it started with. No
+# child (a zombie included) for the others; a pool keeps its POOL_WORKERS
+# workers, as processes (and no zombie) or as threads, and no more.
+at_rest() {
+	local kids
+	kids=$(children_of "$SERVER_PID")
+	if [ "$KIND" != pool ]; then
+		[ -z "$kids" ]
+	elif [ -n "$kids" ]; then
+		! awk '$2 == "Z"' <<<"$kids" | grep -q . && [ "$(wc -l <<<"$kids")" -eq "$POOL_WORKERS" ]
+	else
+		# sanitizers may run a thread of their own
+		[ "$(tasks "$SERVER_PID")" -ge $((POOL_WORKERS + 1)) ]
+	fi
+}
+
+@test "${MODEL}: no zombies, no process outlives the server (a pool: its workers, no more)" {
 	start_server "$MODEL"
 	run probe script <<<"many 10"
 	assert_success
 	# every client has gone: whatever the server started for them is gone too
-	no_children() { [ -z "$(children_of "$SERVER_PID")" ]; }
-	wait_until "$WAIT" no_children || fail "left behind: $(children_of "$SERVER_PID")"
+	wait_until "$WAIT" at_rest || fail "left behind: $(children_of "$SERVER_PID"), $(tasks "$SERVER_PID") threads"
+	local rest_kids rest_tasks
+	rest_kids=$(children_of "$SERVER_PID" | awk '{ print $1 }' | sort)
+	rest_tasks=$(tasks "$SERVER_PID")
 
 	# now with clients connected when the server is told to stop (a serial
 	# server has only one of them)
@@ -785,6 +862,11 @@ held_clients_script() {
 	local kids
 	kids=$(children_of "$SERVER_PID" | awk '{ print $1 }')
 	echo "children while $held clients are connected: ${kids:-none}"
+	if [ "$KIND" = pool ]; then
+		# the pool's workers serve them: created once, not per client
+		assert_equal "$(sort <<<"$kids")" "$rest_kids"
+		assert_equal "$(tasks "$SERVER_PID")" "$rest_tasks"
+	fi
 	stop_server
 	local pid
 	for pid in $kids; do

@@ -103,7 +103,7 @@ sys.stdout.buffer.write(b"ok\n" * 100 + b"\x00\r\n" + b"y" * 63 + b"\n" + b"z" *
 	local m conns status
 	for m in "${MODELS[@]}"; do
 		conns=8
-		[ "$(model_kind "$m")" = concurrent ] || conns=1 # the rest would wait forever
+		serves_many "$m" || conns=1 # the rest would wait forever
 		status=0
 		timeout 60 "$ECHO_CLIENT" --load --host 127.0.0.1 --port "${PORT_OF[$m]}" \
 			--connections "$conns" --depth 4 --size 300 --duration 0.5 --warmup 0.1 --json \

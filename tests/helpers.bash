@@ -2,7 +2,8 @@
 #
 #   start_server MODEL [ARGS...]  start bin/echo-MODEL (--host 127.0.0.1 --port 0
 #                                 unless ARGS give their own; --host-default
-#                                 leaves --host out) and wait for its
+#                                 leaves --host out; a pool model gets
+#                                 --workers $POOL_WORKERS) and wait for its
 #                                 "listening on" line; sets PORT, SERVER_PID,
 #                                 SERVER_OUT, SERVER_ERR, SERVER_ADDR
 #   stop_server [SIGNAL [PID]]    signal it (TERM by default) and wait for it to
@@ -12,7 +13,9 @@
 #   probe_bg NAME ARGS... <SCRIPT the same in the background; probe_wait NAME
 #                                 waits for it and returns its status
 #   selected_models, model_kind M the models to test ($ECHOLAB_MODELS or all of
-#                                 models/models.list), and serial|concurrent
+#                                 models/models.list), and serial|concurrent|pool
+#   serves_many M                 M serves clients at the same time (concurrent, or a
+#                                 pool, which start_server gives POOL_WORKERS workers)
 #   children_of PID, proc_alive PID, live_group_members PGID   from /proc
 #   wait_until SECS CMD...        poll CMD every 20 ms until it succeeds (bounded)
 #   $WAIT                         the deadline for "this must happen soon" (30 s)
@@ -52,6 +55,12 @@ if [ -z "${ECHOLAB_PYTHON:-}" ]; then
 fi
 PYTHON=$ECHOLAB_PYTHON
 
+# A pool serves at most its workers at once, the others wait. start_server
+# gives a pool model this many (unless the test asks for its own --workers):
+# more than any case holds open at once (20), so every case that is not about
+# the pool's edge sees it serve clients concurrently.
+POOL_WORKERS=${ECHOLAB_POOL_WORKERS:-32}
+
 SERVER_PIDS=()
 SERVER_ERRS=()
 
@@ -72,7 +81,7 @@ selected_models() {
 	fi
 }
 
-# serial or concurrent
+# serial, concurrent or pool
 model_kind() {
 	local kind
 	kind=$(models_list | awk -v m="$1" '$1 == m { print $2 }')
@@ -81,6 +90,11 @@ model_kind() {
 		return 1
 	fi
 	echo "$kind"
+}
+
+# Serves many clients at once: concurrent, or a pool (with POOL_WORKERS).
+serves_many() {
+	case $(model_kind "$1") in concurrent | pool) return 0 ;; *) return 1 ;; esac
 }
 
 # The model a test that needs "some server" uses: the first selected concurrent one.
@@ -164,7 +178,7 @@ wait_until() {
 start_server() {
 	local model=$1
 	shift
-	local bin="$ECHOLAB_BIN/echo-$model" arg have_host='' have_port=''
+	local bin="$ECHOLAB_BIN/echo-$model" arg have_host='' have_port='' have_workers=''
 	if [ ! -x "$bin" ]; then
 		echo "no $bin: build it with make" >&2
 		return 1
@@ -175,11 +189,15 @@ start_server() {
 		--host-default) have_host=1 && continue ;; # ours: leave --host out
 		--host | --host=*) have_host=1 ;;
 		--port | --port=*) have_port=1 ;;
+		--workers | --workers=*) have_workers=1 ;;
 		esac
 		args+=("$arg")
 	done
 	[ -n "$have_port" ] || args=(--port 0 "${args[@]}")
 	[ -n "$have_host" ] || args=(--host 127.0.0.1 "${args[@]}")
+	if [ -z "$have_workers" ] && [ "$(model_kind "$model")" = pool ]; then
+		args=(--workers "$POOL_WORKERS" "${args[@]}")
+	fi
 
 	local n=${#SERVER_PIDS[@]}
 	SERVER_OUT=$BATS_TEST_TMPDIR/server$n.out

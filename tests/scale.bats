@@ -228,8 +228,9 @@ server_sockets_are() {
 	[ "$(server_sockets)" -eq "$1" ]
 }
 
-only_the_parent_left() {
-	[ "$(live_group_members "$SERVER_PID" | wc -l)" -eq 1 ]
+# the live processes of the server's group are N (1: only the server itself)
+group_members_are() {
+	[ "$(live_group_members "$SERVER_PID" | wc -l)" -eq "$1" ]
 }
 
 # ---------------------------------------------------------------- 1. 1,000 clients
@@ -314,11 +315,16 @@ ten_thousand() {
 # ---------------------------------------------------------------- 4. ulimit -n 64
 
 exhaust_64() {
-	local style kind out out2='' ping fds0 serial=() served refused
+	local style out out2='' ping fds0 serial=() pool=() standing=1 served refused
 	style=$(server_style "$1")
-	kind=$(model_kind "$1")
-	[ "$kind" = concurrent ] || serial=(--serial)
-	start_server_nofile 64 "$1"
+	serves_many "$1" || serial=(--serial)
+	if [ "$(model_kind "$1")" = pool ]; then
+		# a worker for every client, so all 100 are taken at once; a pool
+		# of processes keeps its workers when the clients have gone
+		pool=(--workers 100)
+		[ "$style" != forking ] || standing=101
+	fi
+	start_server_nofile 64 "$1" "${pool[@]}"
 	fds0=$(descriptors)
 	# 100 clients at once, each sends a message; then the server's CPU time
 	# over 1 s with all of them still open must stay under 20%
@@ -327,12 +333,12 @@ exhaust_64() {
 	served=$(field served "$out")
 	refused=$(field refused "$out")
 	check "served + refused" $((served + refused)) 100
-	if [ "$kind" != concurrent ] || [ "$style" = forking ]; then
+	if [ ${#serial[@]} -gt 0 ] || [ "$style" = forking ]; then
 		# iterative holds one client at a time, the others wait in the
-		# backlog; fork's children each have their own descriptor table:
-		# neither runs out, so all are served and none refused
+		# backlog; fork's and prefork's children each have their own
+		# descriptor table: neither runs out, so all are served, none refused
 		check "clients served" "$served" 100
-		wait_until "$WAIT" only_the_parent_left
+		wait_until "$WAIT" group_members_are "$standing"
 		wait_until "$WAIT" fds_are "$fds0"
 	else
 		# one descriptor table: 64 minus 0, 1, 2, the listener and the spare
@@ -361,7 +367,7 @@ exhaust_64() {
 
 push_64m() {
 	local out by=() mem=() connections=1
-	if [ "$(model_kind "$1")" = concurrent ]; then
+	if serves_many "$1"; then
 		by=(--bystander 20 --max-latency 5)
 		connections=2
 	fi

@@ -1,0 +1,204 @@
+/* prefork: a pool of processes forked once, taking turns at accept (UNP
+ * serv02-serv04, §30.6-30.8; Apache's prefork MPM).
+ *
+ * The fork model pays a fork, an exit and a wait per connection. Here the
+ * parent forks --workers children up front, before any client; each child
+ * loops: accept, serve that client with the shared blocking echo loop, close.
+ * The parent serves nobody: it only keeps the pool full, replacing a child
+ * that dies, and at SIGINT/SIGTERM stops the children and prints the summary
+ * with their counts and CPU time, as fork does.
+ *
+ * At most --workers clients are served at once; the next one waits in the
+ * kernel's listen backlog until a child is free. How the idle children take
+ * turns at accept() is ECHOLAB_ACCEPT_LOCK (common/accept_lock.h): all asleep
+ * in accept() together (none), or one at a time behind an fcntl record lock
+ * or a robust process-shared mutex.
+ *
+ * No SIGCHLD handler: SIGCHLD reaches the parent through the signalfd it
+ * sleeps on (signals.h), so a child that dies is reaped and replaced on the
+ * parent's next wake-up, and no handler can interrupt anything.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "accept_lock.h"
+#include "children.h"
+#include "echo_blocking.h"
+#include "log.h"
+#include "server.h"
+#include "signals.h"
+
+/* Who is serving a client, in a page shared with the children: --max-clients
+ * is checked against it (children accept on their own, so no one process
+ * sees them all). serving[i] lets the parent give back the seat of a child
+ * that died while serving. */
+struct seats {
+	atomic_uint busy;
+	atomic_bool serving[];
+};
+
+struct pool {
+	struct server *srv;
+	struct accept_lock lock;
+	struct seats *seats;
+	size_t seats_size;
+	struct children ch; /* slot i: worker i */
+	bool hold_off;      /* a worker failed by itself: replace it after a pause */
+};
+
+static bool take_seat(struct pool *p, unsigned id)
+{
+	if (atomic_fetch_add(&p->seats->busy, 1) >= p->srv->opts.max_clients) {
+		atomic_fetch_sub(&p->seats->busy, 1);
+		return false;
+	}
+	atomic_store(&p->seats->serving[id], true);
+	return true;
+}
+
+static void leave_seat(struct pool *p, unsigned id)
+{
+	if (atomic_exchange(&p->seats->serving[id], false))
+		atomic_fetch_sub(&p->seats->busy, 1);
+}
+
+/* A child's whole life. The stop signals are unblocked in it, so the parent's
+ * SIGTERM interrupts whatever it sleeps in: accept, the lock, recv, send. */
+_Noreturn static void worker(struct pool *p, unsigned id)
+{
+	struct server *srv = p->srv;
+	struct peer peer;
+	int fd;
+
+	signals_in_child(&srv->signals);
+	while (accept_lock_take(&p->lock)) {
+		fd = accept_sleeping(&srv->listener, &peer);
+		accept_lock_give(&p->lock);
+		if (fd < 0)
+			break;
+		if (!take_seat(p, id)) {
+			refuse_busy(fd, srv->stats);
+			continue;
+		}
+		stats_worker_served(srv->stats, id);
+		echo_blocking(srv, fd, &peer);
+		close(fd);
+		leave_seat(p, id);
+	}
+	_exit(0);
+}
+
+static void spawn(struct pool *p, unsigned id)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		worker(p, id);
+	if (pid < 0) {
+		log_error("fork: %s (the pool is one worker short; trying again)", strerror(errno));
+		return;
+	}
+	children_add(&p->ch, id, pid);
+}
+
+static void fill(struct pool *p)
+{
+	for (unsigned id = 0; id < p->ch.slots; id++)
+		if (p->ch.pid[id] == 0)
+			spawn(p, id);
+}
+
+/* Reaps every worker that has exited, without waiting, and frees its seat
+ * (it may have died serving). */
+static void reap(struct pool *p)
+{
+	int status, id;
+
+	while ((id = children_reap(&p->ch, &status)) >= 0) {
+		leave_seat(p, (unsigned)id);
+		if (stop_requested)
+			continue;
+		if (WIFSIGNALED(status)) {
+			log_error("worker %d killed by signal %d; starting another", id,
+			          WTERMSIG(status));
+		} else {
+			log_error("worker %d exited with status %d; starting another", id,
+			          WEXITSTATUS(status));
+			p->hold_off = true; /* it failed by itself: do not spin */
+		}
+	}
+}
+
+/* The parent's loop: sleep until a signal, reap, refill. */
+static void keep_pool_full(struct pool *p)
+{
+	struct pollfd pfd = {.fd = p->srv->signals.fd, .events = POLLIN};
+
+	fill(p);
+	while (!stop_requested) {
+		int n = poll(&pfd, 1, p->ch.live < p->ch.slots ? 1000 : -1);
+
+		if (n < 0 && errno != EINTR)
+			die("poll: %s", strerror(errno));
+		if (n > 0)
+			signals_take(&p->srv->signals);
+		reap(p);
+		if (n == 0)
+			p->hold_off = false; /* a second has passed */
+		if (!stop_requested && !p->hold_off)
+			fill(p);
+	}
+}
+
+static void pool_init(struct pool *p, struct server *srv, enum accept_lock_kind kind)
+{
+	unsigned workers = srv->opts.workers;
+
+	*p = (struct pool){.srv = srv};
+	accept_lock_init(&p->lock, kind);
+	children_init(&p->ch, workers);
+	p->seats_size = sizeof *p->seats + workers * sizeof p->seats->serving[0];
+	p->seats = mmap(NULL, p->seats_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	                -1, 0);
+	if (p->seats == MAP_FAILED)
+		die("mmap: no memory for the seats of %u workers", workers);
+}
+
+static void pool_destroy(struct pool *p)
+{
+	accept_lock_destroy(&p->lock);
+	munmap(p->seats, p->seats_size);
+}
+
+static const struct model_info model = {
+	.name = "prefork",
+	.summary = "a pool of processes forked once, taking turns at accept",
+	.flags = MODEL_WORKERS,
+	.default_workers = 16,
+	.env_help = "  " ACCEPT_LOCK_ENV "=none|fcntl|mutex\n"
+	            "                       how the children take turns at accept (default none)\n",
+};
+
+int main(int argc, char **argv)
+{
+	struct server srv;
+	struct pool pool;
+	enum accept_lock_kind kind = accept_lock_from_env(); /* before anything listens */
+
+	server_start(&srv, &model, SERVER_FORKING, argc, argv);
+	/* The children sleep in accept() itself (see accept_lock.h). */
+	listener_make_blocking(&srv.listener);
+	stats_track_workers(srv.stats, srv.opts.workers);
+	signals_watch_children(&srv.signals);
+	pool_init(&pool, &srv, kind);
+
+	keep_pool_full(&pool);
+	children_stop_all(&pool.ch); /* their counts and CPU time in the summary */
+	pool_destroy(&pool);
+	return server_finish(&srv);
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bats
+# pools.bats: what only the pool models have. Everything they share with the
+# other models is in conformance.bats (kind "pool" in models/models.list);
+# here: prefork's ECHOLAB_ACCEPT_LOCK (none, fcntl, mutex), a worker killed
+# and replaced, and prethreaded's bounded queue.
+
+load helpers
+
+# need_model M: skip unless M is among the models under test
+need_model() {
+	selected_models | grep -qxF "$1" || skip "$1 is not among the selected models"
+}
+
+# worker_counts: N of each "worker I: connections=N" lines of the server's --verbose log
+worker_counts() {
+	sed -n 's/^worker [0-9]*: connections=\([0-9]*\)$/\1/p' "$SERVER_ERR"
+}
+
+@test "prefork: an unknown ECHOLAB_ACCEPT_LOCK exits 2 naming it and the choices" {
+	need_model prefork
+	run env ECHOLAB_ACCEPT_LOCK=semaphore timeout 5 "$ECHOLAB_BIN/echo-prefork" --host 127.0.0.1 --port 0
+	assert_failure 2
+	assert_output --partial "ECHOLAB_ACCEPT_LOCK"
+	assert_output --partial "'semaphore'"
+	assert_output --partial "none, fcntl or mutex"
+	refute_output --partial "listening on"
+	run timeout 5 "$ECHOLAB_BIN/echo-prefork" --help
+	assert_success
+	assert_output --partial "ECHOLAB_ACCEPT_LOCK=none|fcntl|mutex"
+}
+
+# serve_and_count LOCK: 4 workers serve 40 clients; the per-worker lines add
+# up and the summary's spread is their fewest/most
+serve_and_count() {
+	export ECHOLAB_ACCEPT_LOCK=$1
+	start_server prefork --workers 4 --verbose
+	run probe script <<<"many 40"
+	assert_success
+	stop_server
+	assert_equal "$(summary_field connections)" 40
+	run worker_counts
+	assert_equal "${#lines[@]}" 4
+	assert_equal "$(awk '{ s += $1 } END { print s }' <<<"$output")" 40
+	assert_equal "$(summary_field spread)" "$(sort -n <<<"$output" | sed -n '1p;$p' | paste -sd/)"
+	echo "$1: per worker $(paste -sd' ' <<<"$output")"
+}
+
+@test "prefork, no accept lock: 4 workers serve 40 clients, count them per worker, stop on SIGTERM" {
+	need_model prefork
+	serve_and_count none
+}
+
+@test "prefork, fcntl accept lock: 4 workers serve 40 clients, count them per worker, stop on SIGTERM" {
+	need_model prefork
+	serve_and_count fcntl
+}
+
+@test "prefork, mutex accept lock: 4 workers serve 40 clients, count them per worker, stop on SIGTERM" {
+	need_model prefork
+	serve_and_count mutex
+}
+
+# kill_the_holder LOCK: with one worker, whenever it is not serving it holds
+# the lock (if any) and sleeps in accept(). SIGKILL it there: the parent
+# reaps it and starts another, which must get the lock and serve.
+kill_the_holder() {
+	local lock=$1 worker
+	export ECHOLAB_ACCEPT_LOCK=$lock
+	start_server prefork --workers 1 --verbose
+	run probe script <<-'EOF'
+		connect a
+		send a b"first\n"
+		expect a b"first\n"
+		close a
+	EOF
+	assert_success
+	wait_until 10 grep -q '^close ' "$SERVER_ERR"
+	worker=$(children_of "$SERVER_PID" | awk '{ print $1 }')
+	[ -n "$worker" ] || fail "no worker"
+	# After its close line the worker only takes the lock again and goes to
+	# sleep in accept(): asleep means holding the lock.
+	asleep() { [ "$(children_of "$SERVER_PID" | awk -v p="$worker" '$1 == p { print $2 }')" = S ]; }
+	wait_until 10 asleep
+	kill -KILL "$worker"
+	wait_until 10 grep -qF "worker 0 killed by signal 9; starting another" "$SERVER_ERR"
+	run probe script <<-'EOF'
+		connect b
+		send b b"after\n"
+		expect b b"after\n"
+	EOF
+	assert_success # else the pool froze when its worker died
+	if [ "$lock" = mutex ]; then
+		grep -qF "accept lock: its holder died holding it; recovered" "$SERVER_ERR" ||
+			fail "no recovery of the mutex: $(cat "$SERVER_ERR")"
+	fi
+	# the dead worker was reaped: no zombie, and one worker again
+	run children_of "$SERVER_PID"
+	assert_equal "${#lines[@]}" 1
+	refute_output --regexp "^[0-9]+ Z "
+	stop_server
+	assert_equal "$(summary_field connections)" 2
+}
+
+@test "prefork, no accept lock: a worker killed with SIGKILL in accept() is reaped and replaced, the pool serves on" {
+	need_model prefork
+	kill_the_holder none
+}
+
+@test "prefork, fcntl accept lock: a worker killed with SIGKILL holding the lock is replaced, the pool serves on" {
+	need_model prefork
+	kill_the_holder fcntl
+}
+
+@test "prefork, mutex accept lock: a worker killed with SIGKILL holding the mutex is replaced, the next one recovers the mutex (robust), the pool serves on" {
+	need_model prefork
+	kill_the_holder mutex
+}
+
+@test "prethreaded: --max-clients bounds served + queued: 1 worker, --max-clients 2: one served, one queued, the third refused" {
+	need_model prethreaded
+	start_server prethreaded --workers 1 --max-clients 2
+	run probe script <<-'EOF'
+		connect a
+		send a b"a\n"
+		expect a b"a\n"
+		connect b
+		send b b"b\n"
+		# queued: the one worker is busy with a
+		quiet b 0.3
+		connect c
+		expect c b"ERR server busy\n"
+		expect_eof c
+		close a
+		expect b b"b\n"
+	EOF
+	assert_success
+	stop_server
+	assert_equal "$(summary_field connections)" 2
+	assert_equal "$(summary_field refused)" 1
+}
