@@ -48,6 +48,15 @@ group, fork children included, is measured)
       as soon as it is served, so all N are served one after another. Prints
       "exhaust served=S refused=R cpu=F".
 
+  waves N --pid PID [--rounds R] [--partial L] [--max-growth-kb KB]
+      R rounds of: N connections each send an unfinished message of L bytes
+      (default 4095) and hold it; the server's RSS is read; then each
+      finishes it, gets its echo, half-closes and waits for the server's EOF;
+      the RSS with no client open is read. Prints "round K ... holding_kb=
+      idle_kb=" per round and "waves ... start_kb= worst_growth_kb=". With
+      --max-growth-kb the idle RSS after any round must stay within KB of its
+      value before the first round.
+
   push BYTES --pid PID [--max-growth-kb KB] [--bystander K] [--max-latency S]
       One client sends BYTES of numbered lines without reading until the
       socket stays unwritable for --stall seconds (the server stopped reading:
@@ -845,6 +854,55 @@ def cmd_push(a):
                    % (growth, rss0, rss_max, a.max_growth_kb))
 
 
+# ---------------------------------------------------------------- waves
+
+
+def cmd_waves(a):
+    """R rounds: N connections each hold a PARTIAL-byte unfinished message,
+    then finish it, get it back, half-close and see the server's EOF; the
+    server's RSS is read while all N hold their partial line and once all
+    are gone. The idle RSS after every round must stay within
+    --max-growth-kb of its value before the first round."""
+    want_descriptors(a.clients + 64)
+    d = Driver(a.port, a.timeout)
+    d.on_data = check_echo
+    t0 = time.monotonic()
+    start = rss_kb(a.pid)
+    worst = 0
+    for r in range(1, a.rounds + 1):
+        conns = d.connect_many(a.clients, a.window)
+        for c in conns:
+            d.send(c, b"%07d" % c.i + b"p" * (a.partial - 7))
+        d.run_until(lambda: all(not c.out for c in conns), "partial lines not sent")
+        # every partial line is at the server once it has taken them all:
+        # wait until its RSS stops growing, bounded, to read it while held
+        held = rss_kb(a.pid)
+        for _ in range(100):
+            time.sleep(0.02)  # a sampling interval, not a synchronisation
+            now = rss_kb(a.pid)
+            if now <= held:
+                break
+            held = now
+        for c in conns:
+            d.send(c, b"\n")
+        d.run_until(lambda: all(len(c.got) == len(c.sent_all) for c in conns), missing(conns))
+        for c in conns:
+            c.sock.shutdown(socket.SHUT_WR)
+        # the server closes each connection after its EOF: all closed, all freed
+        d.run_until(lambda: all(c.eof for c in conns),
+                    lambda: "%d connections not closed by the server" % sum(not c.eof for c in conns))
+        for c in conns:
+            d.close(c)
+        idle = rss_kb(a.pid)
+        worst = max(worst, idle - start)
+        print("round %d clients=%d holding_kb=%d idle_kb=%d" % (r, len(conns), held, idle), flush=True)
+    print("waves rounds=%d clients=%d partial=%d start_kb=%d worst_growth_kb=%d total_s=%.2f"
+          % (a.rounds, a.clients, a.partial, start, worst, time.monotonic() - t0))
+    if a.max_growth_kb and worst >= a.max_growth_kb:
+        raise Fail("server RSS with no client open grew by %d KiB over its start (%d KiB); "
+                   "limit %d KiB" % (worst, start, a.max_growth_kb))
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -895,6 +953,14 @@ def main():
     q.add_argument("--max-latency", type=float, default=1.0)
     q.add_argument("--client", required=True, help="bin/echo-client, the well-behaved client")
 
+    q = sub.add_parser("waves")
+    q.add_argument("clients", type=int)
+    q.add_argument("--rounds", type=int, default=3)
+    q.add_argument("--partial", type=int, default=4095)
+    q.add_argument("--window", type=int, default=256)
+    q.add_argument("--pid", type=int, required=True)
+    q.add_argument("--max-growth-kb", type=int, default=0)
+
     q = sub.add_parser("ping")
     q.add_argument("--until-served", type=float, default=0)
 
@@ -910,7 +976,8 @@ def main():
     signal.alarm(max(1, int(a.deadline)))
     try:
         {"swarm": cmd_swarm, "ordered": cmd_ordered, "exhaust": cmd_exhaust,
-         "push": cmd_push, "ping": cmd_ping, "slowloris": cmd_slowloris}[a.cmd](a)
+         "push": cmd_push, "ping": cmd_ping, "slowloris": cmd_slowloris,
+         "waves": cmd_waves}[a.cmd](a)
     except Skip as e:
         print("SKIP: %s" % e)
         return 77
