@@ -20,6 +20,7 @@
 #include "connect.h"
 #include "hold.h"
 #include "load_worker.h"
+#include "log.h"
 #include "payload.h"
 #include "report.h"
 
@@ -37,7 +38,7 @@ static bool raise_descriptor_limit(unsigned long connections)
 {
 	struct rlimit lim;
 	if (getrlimit(RLIMIT_NOFILE, &lim) < 0) {
-		fprintf(stderr, "echo-client: getrlimit: %s\n", strerror(errno));
+		fprintf(stderr, "echo-client: getrlimit: %s\n", error_text(errno));
 		return false;
 	}
 	if (lim.rlim_cur < lim.rlim_max) {
@@ -67,7 +68,7 @@ static bool prepare_first(int fd)
 {
 	int flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || !tune_socket(fd)) {
-		fprintf(stderr, "echo-client: setting up the first connection: %s\n", strerror(errno));
+		fprintf(stderr, "echo-client: setting up the first connection: %s\n", error_text(errno));
 		return false;
 	}
 	return true;
@@ -93,18 +94,18 @@ static bool start_connect(const struct connecting *c, int epfd, unsigned long i)
 {
 	int fd = socket(c->ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		connect_failed(c, i, strerror(errno));
+		connect_failed(c, i, error_text(errno));
 		return false;
 	}
 	c->fds[i] = fd;
 	if (connect(fd, (const struct sockaddr *)&c->ep->addr, c->ep->len) < 0
 	    && errno != EINPROGRESS) {
-		connect_failed(c, i, strerror(errno));
+		connect_failed(c, i, error_text(errno));
 		return false;
 	}
 	struct epoll_event ev = { .events = EPOLLOUT, .data.u64 = i };
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 || !tune_socket(fd)) {
-		connect_failed(c, i, strerror(errno));
+		connect_failed(c, i, error_text(errno));
 		return false;
 	}
 	return true;
@@ -117,7 +118,7 @@ static bool finish_connect(const struct connecting *c, int epfd, unsigned long i
 	if (getsockopt(c->fds[i], SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err != 0) {
-		connect_failed(c, i, strerror(err));
+		connect_failed(c, i, error_text(err));
 		return false;
 	}
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fds[i], NULL);
@@ -142,7 +143,7 @@ static bool connect_batch(const struct connecting *c, int epfd, unsigned long fi
 			return false;
 		}
 		if (n < 0 && errno != EINTR) {
-			fprintf(stderr, "echo-client: epoll_wait: %s\n", strerror(errno));
+			fprintf(stderr, "echo-client: epoll_wait: %s\n", error_text(errno));
 			return false;
 		}
 		for (int k = 0; k < n; k++)
@@ -159,7 +160,7 @@ static bool connect_rest(const struct connecting *c)
 {
 	int epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0) {
-		fprintf(stderr, "echo-client: epoll_create1: %s\n", strerror(errno));
+		fprintf(stderr, "echo-client: epoll_create1: %s\n", error_text(errno));
 		return false;
 	}
 	bool ok = true;
@@ -287,7 +288,7 @@ static bool start_workers(struct run *r)
 		int err = pthread_create(&r->threads[r->started], NULL, load_worker_main,
 		                         &r->workers[r->started]);
 		if (err != 0) {
-			fprintf(stderr, "echo-client: cannot start a thread: %s\n", strerror(err));
+			fprintf(stderr, "echo-client: cannot start a thread: %s\n", error_text(err));
 			atomic_store(&r->plan.stop_ns, INT64_MIN);
 			for (unsigned t = r->started; t < threads; t++)
 				for (size_t i = 0; i < r->workers[t].count; i++)
@@ -310,6 +311,7 @@ static void collect(const struct run *r, struct load_result *result)
 		end = r->finished_ns;
 	result->duration_s = end > plan->measure_from_ns
 	                     ? (double)(end - plan->measure_from_ns) / NS_PER_SEC : 0.0;
+	result->scheduled = (uint64_t)((double)plan->opts->rate * result->duration_s);
 	const char *first = "";
 	for (unsigned i = 0; i < r->started; i++) {
 		const struct load_worker *w = &r->workers[i];
@@ -317,6 +319,8 @@ static void collect(const struct run *r, struct load_result *result)
 		result->messages += w->messages;
 		result->verified += atomic_load(&w->completed);
 		result->errors += w->errors;
+		if (w->behind_ns > result->behind_ns)
+			result->behind_ns = w->behind_ns;
 		if (!*first && w->errors)
 			first = w->first_error;
 	}

@@ -54,7 +54,16 @@ struct load_result {
 	struct histogram latency;  /* nanoseconds, for those echoes */
 	uint64_t errors;
 	char error_detail[256];    /* the first error, and how many more; "" if none */
+	/* Open loop only (0 in closed loop): */
+	uint64_t scheduled;        /* messages the schedule made due in the window */
+	int64_t behind_ns;         /* how far sending lagged the schedule at its end */
 };
+
+/* The open-loop schedule counts as kept when the echoes completed in the
+ * window are at least this share of the messages it made due there. Below
+ * it the rate measured is what the client and server managed together, not
+ * the rate asked, and the report says so. */
+#define LOAD_SCHEDULE_KEPT_SHARE 0.9
 
 /* Runs the load and prints the report on stdout. Returns the exit status: 0,
  * or 1 after any error (connect failure, mismatch, unexpected close). */

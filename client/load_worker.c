@@ -37,12 +37,18 @@
 
 #include "clock.h"
 #include "io.h"
+#include "log.h"
 
 #define RX_BUFFER_SIZE (256 * 1024)
 #define MAX_EVENTS 512
 #define IOV_BATCH 64
 /* Longest sleep, so a stop requested by the main thread is seen promptly. */
 #define MAX_WAIT_MS 100
+/* Shortest gap between two wake-ups of the open-loop timer: above ~50,000
+ * messages a second per thread each wake-up releases several messages (their
+ * latency still counts from when each was due), rather than the client
+ * spinning on its timer and measuring itself. */
+#define MIN_TIMER_GAP_NS 20000
 
 struct load_conn {
 	int fd;          /* -1 once closed after an error */
@@ -321,34 +327,80 @@ static void advance_schedule(struct loop *l)
 	compute_next_due(l);
 }
 
-static bool arm_timer(struct loop *l)
+static bool arm_timer(struct loop *l, int64_t now)
 {
-	if (l->next_due_ns == l->timer_armed_for)
-		return true;
+	int64_t at = l->next_due_ns;
+
+	if (at < now + MIN_TIMER_GAP_NS)
+		at = now + MIN_TIMER_GAP_NS;
+	if (l->timer_armed_for > now && l->timer_armed_for <= at)
+		return true; /* already set to wake us in time */
 	struct itimerspec when = {
-		.it_value = { .tv_sec = l->next_due_ns / NS_PER_SEC,
-		              .tv_nsec = l->next_due_ns % NS_PER_SEC },
+		.it_value = { .tv_sec = at / NS_PER_SEC, .tv_nsec = at % NS_PER_SEC },
 	};
 	if (timerfd_settime(l->timer_fd, TFD_TIMER_ABSTIME, &when, NULL) < 0) {
-		record_error(l, "timerfd_settime: %s", strerror(errno));
+		record_error(l, "timerfd_settime: %s", error_text(errno));
 		return false;
 	}
-	l->timer_armed_for = l->next_due_ns;
+	l->timer_armed_for = at;
 	return true;
 }
 
+/* Marks a connection as having messages to send this round. */
+static void mark_dirty(struct loop *l, struct load_conn *c)
+{
+	if (!c->dirty) {
+		c->dirty = true;
+		l->dirty[l->dirty_count++] = c;
+	}
+}
+
+/* When a full round or more of the schedule fell due since the last wake-up
+ * (a rate faster than the client can wake, or a stall), walking the cursor
+ * message by message would cost O(messages due), and at a huge --rate the
+ * client would spend its time counting instead of sending. Jump instead: the
+ * run's message k is due at start + k * ns_per_message and belongs to
+ * connection k mod connections, so each connection's due count is one
+ * division, and the cursor moves straight past the last message due. */
+static void catch_up(struct loop *l, int64_t now)
+{
+	uint64_t n = l->plan->opts->connections;
+	uint64_t last = (uint64_t)((double)(now - l->plan->start_ns) / l->ns_per_message);
+	uint64_t next = l->round * n + l->conns[l->next_local].id;
+
+	if (now < l->plan->start_ns || last < next + n)
+		return; /* less than a round behind: the cursor walk is as cheap */
+	for (size_t i = 0; i < l->count; i++) {
+		struct load_conn *c = &l->conns[i];
+		uint64_t due = last >= c->id ? (last - c->id) / n + 1 : 0;
+		if (c->fd >= 0 && due > c->released) {
+			c->released = due;
+			mark_dirty(l, c);
+		}
+	}
+	/* The cursor: the first of our connections after `last` in its round. */
+	l->round = last / n;
+	l->next_local = 0;
+	while (l->next_local < l->count && l->conns[l->next_local].id <= last % n)
+		l->next_local++;
+	if (l->next_local == l->count) {
+		l->next_local = 0;
+		l->round++;
+	}
+	compute_next_due(l);
+}
+
 /* Releases every message whose time has come, then sends them: one write per
- * connection however many became due since the last wake-up. */
+ * connection however many became due since the last wake-up, and O(1) per
+ * connection however many that is (catch_up). */
 static bool release_due(struct loop *l, int64_t now)
 {
+	catch_up(l, now);
 	while (l->next_due_ns <= now) {
 		struct load_conn *c = &l->conns[l->next_local];
 		if (c->fd >= 0) {
 			c->released++;
-			if (!c->dirty) {
-				c->dirty = true;
-				l->dirty[l->dirty_count++] = c;
-			}
+			mark_dirty(l, c);
 		}
 		advance_schedule(l);
 	}
@@ -359,13 +411,39 @@ static bool release_due(struct loop *l, int64_t now)
 			conn_flush(l, c, now);
 	}
 	l->dirty_count = 0;
-	return arm_timer(l);
+	return arm_timer(l, now);
 }
 
 /* ---- the loop ----------------------------------------------------------- */
 
+/* Open loop, at the end of the window: how long the oldest message due by
+ * then has been waiting to be written (its due time to the window's end).
+ * Near zero when the schedule was kept; large when the client could not
+ * wake often enough, or the server held `depth` echoes so long that the
+ * connection could not send. */
+static int64_t behind_schedule(const struct loop *l)
+{
+	uint64_t n = l->plan->opts->connections;
+	int64_t end = l->window_end, worst = 0;
+
+	if (!l->open_loop || end <= l->plan->start_ns)
+		return 0;
+	uint64_t last = (uint64_t)((double)(end - l->plan->start_ns) / l->ns_per_message);
+	for (size_t i = 0; i < l->count; i++) {
+		const struct load_conn *c = &l->conns[i];
+		uint64_t due = last >= c->id ? (last - c->id) / n + 1 : 0;
+		if (c->fd < 0 || c->tx_seq >= due)
+			continue;
+		int64_t late = end - due_time(l, c, c->tx_seq, end);
+		if (late > worst)
+			worst = late;
+	}
+	return worst;
+}
+
 static void begin_drain(struct loop *l, int64_t now)
 {
+	l->w->behind_ns = behind_schedule(l);
 	l->stopping = true;
 	l->drain_deadline = now + LOAD_DRAIN_SECONDS * NS_PER_SEC;
 	for (size_t i = 0; i < l->count; i++)
@@ -416,7 +494,7 @@ static void run(struct loop *l)
 	while (advance(l, now)) {
 		int n = epoll_wait(l->epoll_fd, events, MAX_EVENTS, wait_ms(l, now));
 		if (n < 0 && errno != EINTR) {
-			record_error(l, "epoll_wait: %s", strerror(errno));
+			record_error(l, "epoll_wait: %s", error_text(errno));
 			return;
 		}
 		for (int i = 0; i < n; i++) {
@@ -454,7 +532,7 @@ static bool watch(struct loop *l, int fd, void *ptr)
 	};
 	if (epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0)
 		return true;
-	record_error(l, "epoll_ctl: %s", strerror(errno));
+	record_error(l, "epoll_ctl: %s", error_text(errno));
 	return false;
 }
 
@@ -480,7 +558,7 @@ static bool setup_schedule(struct loop *l)
 {
 	l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (l->timer_fd < 0) {
-		record_error(l, "timerfd_create: %s", strerror(errno));
+		record_error(l, "timerfd_create: %s", error_text(errno));
 		return false;
 	}
 	l->ns_per_message = (double)NS_PER_SEC / (double)l->plan->opts->rate;
@@ -510,7 +588,7 @@ static bool setup(struct loop *l, struct load_worker *w)
 	}
 	l->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epoll_fd < 0) {
-		record_error(l, "epoll_create1: %s", strerror(errno));
+		record_error(l, "epoll_create1: %s", error_text(errno));
 		return false;
 	}
 	return setup_conns(l) && (!l->open_loop || setup_schedule(l));

@@ -45,6 +45,7 @@ struct load_worker {
 	uint64_t messages;        /* echoes completed in the window */
 	uint64_t errors;
 	char first_error[200];
+	int64_t behind_ns;        /* open loop: how far sending lagged the schedule at the end */
 
 	/* Read by the main thread while the worker runs (progress line, end). */
 	atomic_ullong completed;  /* echoes completed so far, warm-up included */

@@ -209,19 +209,47 @@ static void parse_command_line(struct client_opts *o, int argc, char **argv)
 
 /* If we were started with stdin, stdout or stderr closed, the socket would get
  * one of those numbers and our output would go to the server. open() returns
- * the lowest free number, so each gap is filled with /dev/null in turn. */
-static void keep_standard_descriptors_taken(void)
+ * the lowest free number, so each gap is filled with /dev/null in turn.
+ * Returns which were closed (bit fd set), so that a mode that needs one can
+ * refuse instead of quietly reading or writing /dev/null. */
+static unsigned keep_standard_descriptors_taken(void)
 {
-	for (int fd = 0; fd <= 2; fd++)
-		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+	unsigned closed = 0;
+
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0)
+			continue;
+		closed |= 1u << fd;
+		if (open("/dev/null", O_RDWR) < 0)
 			exit(1);
+	}
+	return closed;
+}
+
+/* Every mode writes its results to standard output (the echo, or the load
+ * report), and pipe mode reads standard input: with one of those closed it
+ * fails at once, as `cat >&-` does, rather than throw the echo away. */
+static bool standard_descriptors_usable(unsigned closed, bool load)
+{
+	if (closed & (1u << STDOUT_FILENO)) {
+		fprintf(stderr, "%s: standard output is closed: nowhere to write the %s\n", PROG,
+		        load ? "report" : "echo");
+		return false;
+	}
+	if (!load && (closed & (1u << STDIN_FILENO))) {
+		fprintf(stderr, "%s: standard input is closed: nothing to send\n", PROG);
+		return false;
+	}
+	return true;
 }
 
 int main(int argc, char **argv)
 {
 	struct client_opts o;
-	keep_standard_descriptors_taken();
+	unsigned closed = keep_standard_descriptors_taken();
 	parse_command_line(&o, argc, argv);
+	if (!standard_descriptors_usable(closed, o.load))
+		return 1;
 	/* A server that vanishes, or a reader of stdout that does, shows up as EPIPE
 	 * from the call that wrote, where it can be handled, instead of killing us. */
 	signal(SIGPIPE, SIG_IGN);

@@ -6,11 +6,14 @@
  */
 #include "report.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct figures {
 	double messages_per_sec, mb_per_sec;
 	double p50, p90, p99, p999, max; /* microseconds */
+	bool open_loop, kept;            /* kept: the open-loop schedule was kept */
+	double behind_ms;
 };
 
 static double us(uint64_t ns)
@@ -30,6 +33,10 @@ static struct figures compute(const struct load_opts *o, const struct load_resul
 	f.p99 = us(histogram_percentile(&r->latency, 99.0));
 	f.p999 = us(histogram_percentile(&r->latency, 99.9));
 	f.max = us(histogram_max(&r->latency));
+	f.open_loop = o->rate > 0;
+	f.kept = !f.open_loop ||
+	         (double)r->messages >= LOAD_SCHEDULE_KEPT_SHARE * (double)r->scheduled;
+	f.behind_ms = (double)r->behind_ns / 1e6;
 	return f;
 }
 
@@ -62,7 +69,11 @@ static void print_json(const struct load_opts *o, const struct load_result *r,
 	       f->mb_per_sec, f->p50, f->p90, f->p99, f->p999, f->max,
 	       (unsigned long long)r->verified, (unsigned long long)r->errors);
 	print_json_string(r->error_detail);
-	printf("}\n");
+	/* Open loop: what the schedule asked and whether it was met; null and 0
+	 * in closed loop, which has no schedule. */
+	printf(",\"scheduled\":%llu,\"schedule_kept\":%s,\"behind_ms\":%.1f}\n",
+	       (unsigned long long)r->scheduled, !f->open_loop ? "null" : f->kept ? "true" : "false",
+	       f->behind_ms);
 }
 
 static void print_human(const struct load_opts *o, const struct load_result *r,
@@ -81,6 +92,17 @@ static void print_human(const struct load_opts *o, const struct load_result *r,
 	printf("  throughput   %.2f MB/s\n", f->mb_per_sec);
 	printf("  latency us   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
 	       f->p50, f->p90, f->p99, f->p999, f->max);
+	if (f->open_loop && f->kept)
+		printf("  schedule     kept: %llu echoes for %llu messages due in the window, "
+		       "%.1f ms behind at its end\n",
+		       (unsigned long long)r->messages, (unsigned long long)r->scheduled, f->behind_ms);
+	else if (f->open_loop)
+		printf("  schedule     NOT KEPT: %llu echoes for %llu messages due in the window (%.1f%%), "
+		       "%.1f ms behind at its end: the rate above is what client and server managed "
+		       "together, not %lu msg/s\n",
+		       (unsigned long long)r->messages, (unsigned long long)r->scheduled,
+		       r->scheduled ? 100.0 * (double)r->messages / (double)r->scheduled : 0.0,
+		       f->behind_ms, o->rate);
 	if (r->errors)
 		printf("  errors       %llu: %s\n", (unsigned long long)r->errors, r->error_detail);
 	else
