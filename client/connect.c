@@ -1,17 +1,20 @@
 /* connect: see connect.h. */
 #include "connect.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
+#include "peer.h"
+
 void format_host_port(char *out, size_t size, const char *host, const char *port)
 {
-	/* A bare IPv6 literal would read as more port separators. */
-	const char *fmt = strchr(host, ':') ? "[%s]:%s" : "%s:%s";
+	/* A bare IPv6 literal would read as more port separators; one given
+	 * already bracketed ("[::1]", as servers print it) is shown as given. */
+	const char *fmt = strchr(host, ':') && host[0] != '[' ? "[%s]:%s" : "%s:%s";
 	snprintf(out, size, fmt, host, port);
 }
 
@@ -19,11 +22,8 @@ static void report_failure(const char *host, const char *port, const char *why)
 {
 	char where[300];
 	format_host_port(where, sizeof where, host, port);
-	/* strerror says "Connection refused"; mid-sentence it reads better lower-case. */
-	char reason[128];
-	snprintf(reason, sizeof reason, "%s", why);
-	reason[0] = (char)tolower((unsigned char)reason[0]);
-	fprintf(stderr, "echo-client: cannot connect to %s: %s\n", where, reason);
+	/* strerror says "Connection refused"; mid-sentence it reads lower-case. */
+	fprintf(stderr, "echo-client: cannot connect to %s: %s\n", where, mid_sentence(why));
 }
 
 static const char *resolve_error(int code)
@@ -68,7 +68,8 @@ int connect_to(const char *host, const char *port, struct endpoint *used)
 		 * drop ::1 and miss a server that listens on IPv6 only. */
 	};
 	struct addrinfo *list;
-	int rc = getaddrinfo(host, port, &hints, &list);
+	char literal[256];
+	int rc = getaddrinfo(host_unbracketed(host, literal, sizeof literal), port, &hints, &list);
 	if (rc != 0) {
 		report_failure(host, port, resolve_error(rc));
 		return -1;

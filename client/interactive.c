@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "log.h"
 
 #define PROMPT "> "
 #define CHUNK 4096
@@ -53,7 +54,7 @@ static enum outcome print_or_fail(const char *bytes, size_t len)
 	if (write_all(STDOUT_FILENO, bytes, len))
 		return KEEP_GOING;
 	if (errno != EPIPE)
-		fprintf(stderr, "echo-client: writing standard output: %s\n", strerror(errno));
+		fprintf(stderr, "echo-client: writing standard output: %s\n", error_text(errno));
 	return FAILED;
 }
 
@@ -129,7 +130,7 @@ static enum outcome on_typed(int sock, struct line *line, char *buf)
 	if (n < 0 && errno == EINTR)
 		return KEEP_GOING;
 	if (n < 0) {
-		fprintf(stderr, "echo-client: reading the terminal: %s\n", strerror(errno));
+		fprintf(stderr, "echo-client: reading the terminal: %s\n", error_text(errno));
 		return FAILED;
 	}
 	if (n == 0)
@@ -165,7 +166,7 @@ static enum outcome step(int sock, struct line *line, char *buf)
 	if (poll(fds, 2, -1) < 0) {
 		if (errno == EINTR)
 			return KEEP_GOING;
-		fprintf(stderr, "echo-client: poll: %s\n", strerror(errno));
+		fprintf(stderr, "echo-client: poll: %s\n", error_text(errno));
 		return FAILED;
 	}
 	if (fds[1].revents) {
@@ -184,7 +185,7 @@ static int finish(int sock, char *buf)
 	if (print_or_fail("\n", 1) != KEEP_GOING)
 		return 1;
 	if (shutdown(sock, SHUT_WR) < 0) {
-		fprintf(stderr, "echo-client: shutdown: %s\n", strerror(errno));
+		fprintf(stderr, "echo-client: shutdown: %s\n", error_text(errno));
 		return 1;
 	}
 	return relay_until_close(sock, buf) == SERVER_ENDED ? 0 : 1;

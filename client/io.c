@@ -1,6 +1,8 @@
 /* io: see io.h. */
 #include "io.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,7 +23,7 @@ bool write_all(int fd, const void *buf, size_t len)
 	return true;
 }
 
-const char *socket_error_text(int err)
+const char *socket_error_text_into(int err, char *buf, size_t size)
 {
 	switch (err) {
 	case ECONNRESET:
@@ -31,6 +33,6 @@ const char *socket_error_text(int err)
 	case ETIMEDOUT:
 		return "connection timed out";
 	default:
-		return strerror(err);
+		return mid_sentence_into(strerror(err), buf, size);
 	}
 }

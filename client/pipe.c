@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "log.h"
 
 #define PIPE_BUFFER_SIZE (256 * 1024)
 
@@ -53,7 +54,7 @@ static bool buffer_empty(const struct buffer *b)
 
 static void fail(struct pipe_state *s, const char *what, int err)
 {
-	fprintf(stderr, "echo-client: %s: %s\n", what, strerror(err));
+	fprintf(stderr, "echo-client: %s: %s\n", what, error_text(err));
 	s->status = 1;
 }
 

@@ -82,7 +82,7 @@ void listener_announce(const struct listener *l)
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
 	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
 	                NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		die("cannot read back the listening address: %s", strerror(errno));
+		die("cannot read back the listening address: %s", error_text(errno));
 	if (ss.ss_family == AF_INET6)
 		printf("listening on [%s]:%s\n", host, port);
 	else
@@ -99,15 +99,16 @@ static int listen_on_first(const char *host, const char *port, int family, bool 
                            int *err)
 {
 	struct addrinfo hints, *list, *ai;
+	char literal[NI_MAXHOST];
 	int rc, fd = -1;
 
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = family;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(host, port, &hints, &list);
+	rc = getaddrinfo(host_unbracketed(host, literal, sizeof literal), port, &hints, &list);
 	if (rc != 0) {
-		log_error("cannot listen on %s: %s", host ? host : "*", gai_strerror(rc));
+		log_error("cannot listen on %s: %s", host ? host : "*", mid_sentence(gai_strerror(rc)));
 		*err = 0;
 		return -1;
 	}
@@ -136,7 +137,7 @@ static void listener_setup(struct listener *l, int fd, bool nonblocking_clients,
 	l->stats = stats;
 	l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (l->spare_fd < 0)
-		die("cannot open /dev/null for the spare descriptor: %s", strerror(errno));
+		die("cannot open /dev/null for the spare descriptor: %s", error_text(errno));
 }
 
 bool listener_bind(struct listener *l, const struct server_opts *o, bool nonblocking_clients,
@@ -153,11 +154,8 @@ bool listener_bind(struct listener *l, const struct server_opts *o, bool nonbloc
 	if (fd < 0 && first_errno == 0)
 		return false;
 	if (fd < 0) {
-		/* "address already in use" reads better than "Address already in use"
-		 * in the middle of our sentence; strerror is fine for the rest. */
-		const char *why = first_errno == EADDRINUSE ? "address already in use"
-		                                            : strerror(first_errno);
-		log_error("cannot listen on %s port %s: %s", o->host ? o->host : "*", o->port, why);
+		log_error("cannot listen on %s port %s: %s", o->host ? o->host : "*", o->port,
+		          error_text(first_errno));
 		return false;
 	}
 	listener_setup(l, fd, nonblocking_clients, stats);
@@ -183,7 +181,7 @@ bool listener_join(struct listener *l, const struct listener *first)
 	 * the port the kernel chose, which every sibling must share. */
 	if (getsockname(first->fd, (struct sockaddr *)&ss, &len) < 0 ||
 	    (fd = bind_and_listen(ss.ss_family, (struct sockaddr *)&ss, len, true)) < 0) {
-		log_error("cannot add a listening socket on the same port: %s", strerror(errno));
+		log_error("cannot add a listening socket on the same port: %s", error_text(errno));
 		return false;
 	}
 	listener_setup(l, fd, first->nonblocking_clients, first->stats);
@@ -281,7 +279,7 @@ static int accept_one(struct listener *l, struct peer *peer)
 		default:
 			/* ENOBUFS, ENOMEM, EPERM (firewall): this client is lost but the
 			 * next one may not be; say so and carry on. */
-			log_error("accept: %s", strerror(errno));
+			log_error("accept: %s", error_text(errno));
 			errno = EAGAIN;
 			return -1;
 		}
@@ -304,7 +302,7 @@ int accept_blocking(struct listener *l, struct signals *sig, struct peer *peer)
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			die("poll on the listening socket: %s", strerror(errno));
+			die("poll on the listening socket: %s", error_text(errno));
 		}
 		if (pfd[1].revents != 0) {
 			unsigned found = signals_take(sig);

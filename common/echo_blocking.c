@@ -56,7 +56,7 @@ static void set_idle_timeout(int fd, unsigned seconds)
 	 * idle timeout costs no timer and no extra thread. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
-		log_error("setsockopt timeout: %s", strerror(errno));
+		log_error("setsockopt timeout: %s", error_text(errno));
 }
 
 void echo_blocking(const struct server *s, int fd, const struct peer *peer)

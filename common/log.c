@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -71,4 +72,14 @@ void log_close(bool verbose, const struct peer *p, const char *why)
 {
 	if (verbose)
 		log_msg("close %s (%s)", p->text, why);
+}
+
+const char *mid_sentence_into(const char *text, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", text);
+	/* Only a capital followed by a lower-case letter: an acronym such as
+	 * "RPC ..." stays as it is. */
+	if (isupper((unsigned char)buf[0]) && islower((unsigned char)buf[1]))
+		buf[0] = (char)tolower((unsigned char)buf[0]);
+	return buf;
 }

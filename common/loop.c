@@ -85,6 +85,15 @@ void loop_close(struct loop *l, struct conn *c)
 	free(c);
 }
 
+/* A connection rejected with "ERR line too long" is being drained: whatever
+ * ends the drain (the idle timeout, the server stopping), it closes because
+ * of the line, and the blocking models log it so too. */
+static void set_close_reason(struct conn *c, const char *why)
+{
+	if (c->phase != CONN_REJECTING && c->phase != CONN_DRAINING)
+		c->close_reason = why;
+}
+
 struct conn *loop_next_expired(struct loop *l)
 {
 	struct idle_link *link = idle_first_expired(&l->idle, l->now_ms);
@@ -93,7 +102,7 @@ struct conn *loop_next_expired(struct loop *l)
 	if (link == NULL)
 		return NULL;
 	c = conn_of_idle(link);
-	c->close_reason = "idle timeout";
+	set_close_reason(c, "idle timeout");
 	return c;
 }
 
@@ -104,7 +113,7 @@ void loop_close_all(struct loop *l)
 	while ((link = idle_first(&l->idle)) != NULL) {
 		struct conn *c = conn_of_idle(link);
 
-		c->close_reason = "server stopping";
+		set_close_reason(c, "server stopping");
 		loop_close(l, c);
 	}
 }

@@ -29,3 +29,13 @@ void peer_format(struct peer *p, const struct sockaddr *sa, socklen_t len)
 		snprintf(p->text, sizeof p->text, "(unknown)");
 	}
 }
+
+const char *host_unbracketed(const char *host, char *buf, size_t size)
+{
+	size_t len = host ? strlen(host) : 0;
+
+	if (len < 2 || host[0] != '[' || host[len - 1] != ']')
+		return host;
+	snprintf(buf, size, "%.*s", (int)(len - 2), host + 1);
+	return buf;
+}

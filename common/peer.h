@@ -13,4 +13,11 @@ struct peer {
  * as plain IPv4. */
 void peer_format(struct peer *p, const struct sockaddr *sa, socklen_t len);
 
+/* "[::1]" -> "::1": the bracketed form the servers print ("listening on
+ * [::1]:P") is accepted wherever a host is given, by servers and client
+ * alike. Returns host itself when it is not bracketed, else its inside
+ * copied to buf (size bytes; truncated if it does not fit, and then no
+ * address resolves). */
+const char *host_unbracketed(const char *host, char *buf, size_t size);
+
 #endif

@@ -19,7 +19,7 @@ static void raise_descriptor_limit(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			log_error("warning: cannot raise the descriptor limit: %s", strerror(errno));
+			log_error("warning: cannot raise the descriptor limit: %s", error_text(errno));
 	}
 }
 

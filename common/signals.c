@@ -21,7 +21,7 @@ static void update_fd(struct signals *s)
 	int fd = signalfd(s->fd, &s->watched, SFD_NONBLOCK | SFD_CLOEXEC);
 
 	if (fd < 0)
-		die("signalfd: %s", strerror(errno));
+		die("signalfd: %s", error_text(errno));
 	s->fd = fd;
 }
 
@@ -78,7 +78,7 @@ unsigned signals_take(struct signals *s)
 	 * could then sleep on, never told. Left pending, it keeps the descriptor
 	 * readable until every loop has seen stop_requested. */
 	if (sigpending(&pending) < 0)
-		die("sigpending: %s", strerror(errno));
+		die("sigpending: %s", error_text(errno));
 	if (sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM)) {
 		stop_requested = 1;
 		found |= SIGNALS_STOP;

@@ -55,7 +55,7 @@ static bool watch(struct wait_set *ws, int fd, struct conn *c, enum conn_want wa
 	struct epoll_event ev = {.events = epoll_events(want), .data.ptr = c};
 
 	if (epoll_ctl(ws->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		log_error("epoll_ctl ADD: %s", strerror(errno));
+		log_error("epoll_ctl ADD: %s", error_text(errno));
 		return false;
 	}
 	c->waiting_for = want;
@@ -70,7 +70,7 @@ static bool rewatch(struct wait_set *ws, struct conn *c, enum conn_want want)
 	if (want == c->waiting_for)
 		return true;
 	if (epoll_ctl(ws->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
-		log_error("epoll_ctl MOD: %s", strerror(errno));
+		log_error("epoll_ctl MOD: %s", error_text(errno));
 		return false;
 	}
 	c->waiting_for = want;
@@ -108,7 +108,7 @@ void epoll_serve(struct loop *loop)
 
 	ws.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ws.epfd < 0)
-		die("epoll_create1: %s", strerror(errno));
+		die("epoll_create1: %s", error_text(errno));
 	if (!watch(&ws, loop->listener->fd, &ws.listener_mark, CONN_WANT_READ) ||
 	    !watch(&ws, signals->fd, &ws.signals_mark, CONN_WANT_READ))
 		die("cannot watch the listening socket and the signals");
@@ -121,7 +121,7 @@ void epoll_serve(struct loop *loop)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			die("epoll_wait: %s", strerror(errno));
+			die("epoll_wait: %s", error_text(errno));
 		}
 		loop_tick(loop);
 

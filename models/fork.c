@@ -49,7 +49,7 @@ static void start_child(struct server *srv, struct children *ch, int fd,
 		_exit(0);
 	}
 	if (pid < 0) {
-		log_error("fork: %s", strerror(errno));
+		log_error("fork: %s", error_text(errno));
 		refuse_busy(fd, srv->stats);
 		return;
 	}

@@ -103,7 +103,7 @@ int main(int argc, char **argv)
 		if (poll(ws.fds, ws.count, loop_timeout_ms(&loop)) < 0) {
 			if (errno == EINTR)
 				continue;
-			die("poll: %s", strerror(errno));
+			die("poll: %s", error_text(errno));
 		}
 		loop_tick(&loop);
 		if (ws.fds[SIGNALS].revents && (signals_take(&srv.signals) & SIGNALS_STOP))

@@ -69,7 +69,7 @@ static void name_worker(pthread_t thread, unsigned i)
 
 	snprintf(name, sizeof name, "worker %u", i);
 	if ((rc = pthread_setname_np(thread, name)) != 0)
-		log_error("cannot name worker %u: %s", i, strerror(rc)); /* only cosmetic */
+		log_error("cannot name worker %u: %s", i, error_text(rc)); /* only cosmetic */
 }
 
 static const struct model_info model = {
@@ -108,14 +108,14 @@ int main(int argc, char **argv)
 		loop_init_worker(&w->loop, &srv, i == 0 ? &srv.listener : &w->own, i);
 		rc = pthread_create(&w->thread, NULL, run_worker, w);
 		if (rc != 0)
-			die("cannot start worker %u: %s", i, strerror(rc));
+			die("cannot start worker %u: %s", i, error_text(rc));
 		name_worker(w->thread, i);
 	}
 
 	/* Each worker returns once it has seen the stop. */
 	for (unsigned i = 0; i < n; i++)
 		if ((rc = pthread_join(workers[i].thread, NULL)) != 0)
-			die("cannot wait for worker %u: %s", i, strerror(rc));
+			die("cannot wait for worker %u: %s", i, error_text(rc));
 
 	for (unsigned i = 1; i < n; i++)
 		listener_close(&workers[i].own);

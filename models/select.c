@@ -106,7 +106,7 @@ int main(int argc, char **argv)
 		if (select(ws.max_fd + 1, &rd, &wr, NULL, timeout < 0 ? NULL : &tv) < 0) {
 			if (errno == EINTR)
 				continue;
-			die("select: %s", strerror(errno));
+			die("select: %s", error_text(errno));
 		}
 		loop_tick(&loop);
 		if (FD_ISSET(ws.signal_fd, &rd) && (signals_take(&srv.signals) & SIGNALS_STOP))

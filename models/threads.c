@@ -107,7 +107,7 @@ static void start_worker(struct server *srv, struct table *t, const pthread_attr
 	err = pthread_create(&tid, attr, serve, w);
 	if (err != 0) {
 		/* Out of threads or memory is a busy server, not a dead one. */
-		log_error("pthread_create: %s", strerror(err));
+		log_error("pthread_create: %s", error_text(err));
 		pthread_mutex_lock(&t->lock);
 		t->fd[slot] = -1;
 		t->live--;

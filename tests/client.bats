@@ -76,12 +76,39 @@ client() {
 	cmp "$T/want" "$T/out"
 }
 
+@test "client: pipe mode with standard output or input closed fails with a message" {
+	start_server "$SERVER_MODEL"
+	# as `cat >&-` does: the echo has nowhere to go, so say so, exit 1
+	run bash -c 'printf "hi\n" | "$0" --host 127.0.0.1 --port "$1" >&-' "$ECHO_CLIENT" "$PORT"
+	[ "$status" -eq 1 ] || fail "exit status $status, expected 1: $output"
+	assert_output --partial "standard output is closed"
+	run bash -c '"$0" --host 127.0.0.1 --port "$1" <&- >/dev/null' "$ECHO_CLIENT" "$PORT"
+	[ "$status" -eq 1 ] || fail "exit status $status, expected 1: $output"
+	assert_output --partial "standard input is closed"
+	# --load writes its report there too
+	run bash -c '"$0" --host 127.0.0.1 --port "$1" --load --duration 0.2 --warmup 0 >&-' "$ECHO_CLIENT" "$PORT"
+	[ "$status" -eq 1 ] || fail "exit status $status, expected 1: $output"
+	assert_output --partial "standard output is closed"
+	# a full one was already an error; it stays one
+	run bash -c 'printf "hi\n" | "$0" --host 127.0.0.1 --port "$1" >/dev/full' "$ECHO_CLIENT" "$PORT"
+	[ "$status" -eq 1 ] || fail "exit status $status with stdout on /dev/full: $output"
+}
+
 # ----------------------------------------------------------------- failures
 
 @test "client: connection refused: exit 1 and 'connection refused'" {
 	run probe refusing-port -- timeout 20 "$ECHO_CLIENT" --host 127.0.0.1 --port '{port}'
 	[ "$status" -eq 1 ] || fail "exit status $status, expected 1: $output"
 	[[ ${output,,} == *"connection refused"* ]] || fail "no 'connection refused' in: $output"
+}
+
+@test "client: --host [::1] refused: the message shows [::1]:PORT once, the reason lower-case" {
+	probe has-ipv6 || skip "no IPv6 loopback on this machine"
+	# the probe reserves a port on 127.0.0.1 that nobody listens on; on ::1
+	# nobody listens on it either
+	run probe refusing-port -- timeout 20 "$ECHO_CLIENT" --host '[::1]' --port '{port}'
+	[ "$status" -eq 1 ] || fail "exit status $status, expected 1: $output"
+	assert_output --regexp '^echo-client: cannot connect to \[::1\]:[0-9]+: connection refused$'
 }
 
 @test "client: unknown host: exit 1 with a message" {
@@ -188,5 +215,42 @@ client() {
 	[ "$status" -ne 0 ] || fail "exit status 0 although every message was refused: $(cat "$T/report")"
 	[ "$status" -ne 124 ] || fail "echo-client --load hung"
 	run "$PYTHON" -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["errors"] > 0, r' "$T/report"
+	assert_success
+}
+
+@test "client: --load --rate beyond what it can send: catches up, and says the schedule was not kept" {
+	start_server "$SERVER_MODEL"
+	client --load --connections 4 --rate 1000000000 --duration 1 --warmup 0.2 --json >"$T/report"
+	run python3 - "$T/report" <<-'EOF'
+		import json, sys
+		r = json.load(open(sys.argv[1]))
+		assert r["errors"] == 0, r
+		# a schedule walked one due message at a time managed ~30 msg/s
+		assert r["messages"] >= 1000, "only %d echoes: the client measured itself" % r["messages"]
+		assert r["scheduled"] >= 10 ** 8, r
+		assert r["schedule_kept"] is False, r
+		assert r["behind_ms"] > 0, r
+		print("ok: %d msg/s against 1e9 asked, %.0f ms behind" % (r["messages_per_sec"], r["behind_ms"]))
+	EOF
+	assert_success
+	client --load --connections 4 --rate 1000000000 --duration 0.5 --warmup 0 >"$T/text"
+	run grep -E '^  schedule +NOT KEPT: [0-9]+ echoes for [0-9]+ messages due' "$T/text"
+	assert_success
+}
+
+@test "client: --load --json: schedule keys (open loop: counted; closed loop: null and 0)" {
+	start_server "$SERVER_MODEL"
+	client --load --connections 2 --rate 200 --duration 1 --warmup 0.2 --json >"$T/open"
+	client --load --connections 2 --duration 0.5 --warmup 0.1 --json >"$T/closed"
+	run python3 - "$T/open" "$T/closed" <<-'EOF'
+		import json, sys
+		o = json.load(open(sys.argv[1]))
+		c = json.load(open(sys.argv[2]))
+		# 200 msg/s over the measured window
+		assert abs(o["scheduled"] - 200 * o["duration_s"]) <= 1, o
+		assert o["schedule_kept"] in (True, False) and o["behind_ms"] >= 0, o
+		assert (o["schedule_kept"] is True) == (o["messages"] >= 0.9 * o["scheduled"]), o
+		assert c["scheduled"] == 0 and c["schedule_kept"] is None and c["behind_ms"] == 0, c
+	EOF
 	assert_success
 }

@@ -67,6 +67,15 @@ concurrent() {
 	assert_success
 }
 
+@test "${MODEL}: --host [::1], the form it prints, is accepted, and echo-client takes it too" {
+	probe has-ipv6 || skip "no IPv6 loopback on this machine"
+	start_server "$MODEL" --host '[::1]'
+	assert_equal "$(cat "$SERVER_OUT")" "listening on [::1]:$PORT"
+	run bash -c 'printf "bracketed\n" | "$0" --host "[::1]" --port "$1"' "$ECHO_CLIENT" "$PORT"
+	assert_success
+	assert_output "bracketed"
+}
+
 @test "${MODEL}: with no --host it listens on every address, IPv6 and IPv4" {
 	start_server "$MODEL" --host-default
 	if probe has-ipv6; then
@@ -175,6 +184,14 @@ concurrent() {
 	[ "$status" -eq 1 ] || fail "exit status $status, expected 1; output: $output"
 	assert_output --partial "address already in use"
 	refute_output --partial "listening on"
+}
+
+@test "${MODEL}: an address not on this machine: exit 1, the reason lower-case mid-sentence" {
+	# 192.0.2.1 is reserved for documentation (RFC 5737): never local, and
+	# bind() fails without a packet being sent
+	run "$SERVER_BIN" --host 192.0.2.1 --port 0
+	[ "$status" -eq 1 ] || fail "exit status $status, expected 1; output: $output"
+	assert_output "echo-$MODEL: cannot listen on 192.0.2.1 port 0: cannot assign requested address"
 }
 
 # ----------------------------------------------------------------- echo
@@ -697,6 +714,30 @@ ticks() {
 		EOF
 		assert_success
 	fi
+}
+
+@test "${MODEL}: a connection drained after 'ERR line too long' and closed by the idle timeout is logged 'line too long'" {
+	start_server "$MODEL" --idle-timeout 1 --max-line 8 --verbose
+	# The client reads the error and the server's FIN, then neither closes
+	# nor sends: only the idle timeout ends the server's drain. The probe
+	# holds the connection until the test is over (teardown ends it).
+	probe_bg held script <<-'EOF'
+		connect a
+		local a
+		send a b"x" * 20 + b"\n"
+		expect a b"ERR line too long\n"
+		expect_eof a
+		say rejected
+		pause 60
+	EOF
+	wait_until 10 grep -q rejected "$BATS_TEST_TMPDIR/held.out"
+	local peer
+	peer=$(sed -n 's/^a local //p' "$BATS_TEST_TMPDIR/held.out")
+	[ -n "$peer" ]
+	has_close() { grep -q "^close ${peer//./\\.} " "$SERVER_ERR"; }
+	wait_until 10 has_close || fail "not closed by the idle timeout: $(cat "$SERVER_ERR")"
+	run grep "^close ${peer//./\\.} " "$SERVER_ERR"
+	assert_output "close $peer (line too long)"
 }
 
 # ----------------------------------------------------------------- stopping
