@@ -220,13 +220,20 @@ client() {
 
 @test "client: --load --rate beyond what it can send: catches up, and says the schedule was not kept" {
 	start_server "$SERVER_MODEL"
+	# what this machine manages right now, closed loop, as the yardstick
+	client --load --connections 4 --duration 1 --warmup 0.2 --json >"$T/closed"
 	client --load --connections 4 --rate 1000000000 --duration 1 --warmup 0.2 --json >"$T/report"
-	run python3 - "$T/report" <<-'EOF'
+	run python3 - "$T/report" "$T/closed" <<-'EOF'
 		import json, sys
 		r = json.load(open(sys.argv[1]))
+		closed = json.load(open(sys.argv[2]))
 		assert r["errors"] == 0, r
-		# a schedule walked one due message at a time managed ~30 msg/s
-		assert r["messages"] >= 1000, "only %d echoes: the client measured itself" % r["messages"]
+		# A schedule walked one due message at a time managed ~30 msg/s
+		# where closed loop did ~20,000: the client measured itself.
+		# Caught up in one step, it sends whenever depth allows, as closed
+		# loop does; a tenth leaves room for a busy machine.
+		assert r["messages"] >= closed["messages"] / 10, \
+		    "%d echoes against %d in closed loop: the client measured itself" % (r["messages"], closed["messages"])
 		assert r["scheduled"] >= 10 ** 8, r
 		assert r["schedule_kept"] is False, r
 		assert r["behind_ms"] > 0, r
