@@ -19,10 +19,10 @@
  */
 #include <ev.h>
 #include <stddef.h>
-#include <sys/mman.h>
 
 #include "log.h"
 #include "loop.h"
+#include "mapped.h"
 #include "server.h"
 #include "signals.h"
 
@@ -41,36 +41,18 @@ struct echo_loop {
 	ev_io signal_watcher;
 };
 
-/* libev's own memory, outside malloc's heap. libev keeps arrays that grow
- * with the busiest moment so far and never shrink (watchers per descriptor,
- * pending events, descriptor changes). From malloc, each growth lands at the
- * top of the heap, above that moment's connections; a heap only gives memory
- * back from its top, so after the wave every freed page below stays
- * resident: 10 waves of 10,000 clients ratcheted RSS with no client open up
- * from 2 MB to 182 MB, while epoll.c went back to 2 MB every time. Mapped
- * separately (realloc semantics, as ev_set_allocator asks), they pin
- * nothing. */
+/* libev's own memory, outside malloc's heap (common/mapped.h says why).
+ * Its arrays grow with the busiest moment so far and never shrink; from
+ * malloc, one grown in the middle of a wave of connections pinned every page
+ * below it: RSS with no client open ratcheted from 2 MB to 182 MB over 10
+ * waves of 10,000, while epoll.c went back to 2 MB every time. */
 static void *libev_realloc(void *ptr, long size)
 {
-	const size_t header = 16; /* the mapping's length; keeps 16-byte alignment */
-	char *block = ptr ? (char *)ptr - header : NULL;
-	size_t len = (size_t)size + header, old = block ? *(size_t *)block : 0;
+	void *p = mapped_realloc(ptr, (size_t)size);
 
-	if (size == 0) {
-		if (block != NULL)
-			munmap(block, old);
-		return NULL;
-	}
-	if (block == NULL)
-		block = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	else if (len > old || len < old / 2)
-		block = mremap(block, old, len, MREMAP_MAYMOVE);
-	else
-		return ptr; /* fits, and not worth moving */
-	if (block == MAP_FAILED)
+	if (p == NULL && size != 0)
 		die("libev: out of memory for %ld bytes", size);
-	*(size_t *)block = len;
-	return block + header;
+	return p;
 }
 
 static int libev_events(enum conn_want want)
