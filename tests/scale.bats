@@ -14,7 +14,7 @@
 #      3 s: 10,000 on event models (1,000 under select's FD_SETSIZE), 200 on
 #      concurrent blocking ones; all closed within 3 s of their last byte, the
 #      server's CPU time low meanwhile, a well-behaved client served throughout
-#   7. event models without a descriptor cap: waves of 2,000 connections each
+#   7. event models without a descriptor cap: waves of 1,500 connections each
 #      holding a 4,095-byte partial line; RSS with no client open returns to
 #      near its start after every wave (no ratchet)
 #
@@ -431,17 +431,21 @@ slowloris() {
 WAVE_GROWTH_KB=$((4 * 1024))
 
 waves() {
-	local out growth=()
-	sanitized_build "$1" || growth=(--max-growth-kb "$WAVE_GROWTH_KB")
+	local out
+	if sanitized_build "$1"; then
+		# its shadow memory is not the server's: nothing to measure
+		note "$1: sanitizer build: memory not checked, case skipped"
+		return 0
+	fi
 	start_server "$1" --max-clients 20000
-	out=$(scaleprobe waves 2000 --rounds 3 --partial 4095 --pid "$SERVER_PID" "${growth[@]}")
+	out=$(scaleprobe waves 1500 --rounds 3 --partial 4095 --pid "$SERVER_PID" \
+		--max-growth-kb "$WAVE_GROWTH_KB")
 	note "$1: $(tr '\n' ' ' <<<"$out")"
-	sanitized_build "$1" && note "$1: sanitizer build: RSS not checked"
-	stop_and_check_summary 6000 0 6000 $((6000 * 4096))
+	stop_and_check_summary 4500 0 4500 $((4500 * 4096))
 }
 
-@test "event models: 3 waves of 2,000 connections holding a 4,095-byte partial line; RSS with none open returns near its start (< 4 MiB growth)" {
-	need_descriptors 2100
+@test "event models: 3 waves of 1,500 connections holding a 4,095-byte partial line; RSS with none open returns near its start (< 4 MiB growth)" {
+	need_descriptors 1600
 	mapfile -t UNCAPPED < <(uncapped_event_models)
 	[ ${#UNCAPPED[@]} -gt 0 ] || skip "no event model without a descriptor cap among: ${MODELS[*]}"
 	for_each_model waves "${UNCAPPED[@]}"
