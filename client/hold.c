@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "log.h"
 #include "connect.h"
 #include "io.h"
 
@@ -26,7 +27,7 @@ static void connect_failed(const char *host, const char *port, unsigned long i,
 	char where[300];
 	format_host_port(where, sizeof where, host, port);
 	fprintf(stderr, "echo-client: --hold: cannot connect to %s: %s (connection %lu of %lu)\n",
-	        where, strerror(err), i + 1, n);
+	        where, error_text(err), i + 1, n);
 }
 
 /* A blocking connect to the address the first connection found; bounded, so a
