@@ -324,7 +324,7 @@ int accept_blocking(struct listener *l, struct signals *sig, struct peer *peer)
 void listener_make_blocking(struct listener *l)
 {
 	if (fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) & ~O_NONBLOCK) < 0)
-		die("fcntl: cannot make the listening socket blocking: %s", strerror(errno));
+		die("fcntl: cannot make the listening socket blocking: %s", error_text(errno));
 }
 
 int accept_sleeping(struct listener *l, struct peer *peer)

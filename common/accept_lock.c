@@ -60,7 +60,7 @@ void accept_lock_init(struct accept_lock *l, enum accept_lock_kind kind)
 		 * the file system (UNP uses mkstemp and unlink for the same end). */
 		l->fd = memfd_create("echolab-accept-lock", MFD_CLOEXEC);
 		if (l->fd < 0)
-			die("memfd_create: cannot create the accept lock file: %s", strerror(errno));
+			die("memfd_create: cannot create the accept lock file: %s", error_text(errno));
 	} else if (kind == ACCEPT_LOCK_MUTEX) {
 		mutex_init(l);
 	}
@@ -75,7 +75,7 @@ static bool fcntl_lock(int fd, short type)
 
 	while (fcntl(fd, type == F_UNLCK ? F_SETLK : F_SETLKW, &fl) < 0) {
 		if (errno != EINTR)
-			die("fcntl: the accept lock: %s", strerror(errno));
+			die("fcntl: the accept lock: %s", error_text(errno));
 		if (stop_requested)
 			return false;
 	}
@@ -97,7 +97,7 @@ static void mutex_lock(pthread_mutex_t *m)
 		err = pthread_mutex_consistent(m);
 	}
 	if (err != 0)
-		die("the accept mutex: %s", strerror(err));
+		die("the accept mutex: %s", error_text(err));
 }
 
 bool accept_lock_take(struct accept_lock *l)

@@ -100,7 +100,7 @@ static void spawn(struct pool *p, unsigned id)
 	if (pid == 0)
 		worker(p, id);
 	if (pid < 0) {
-		log_error("fork: %s (the pool is one worker short; trying again)", strerror(errno));
+		log_error("fork: %s (the pool is one worker short; trying again)", error_text(errno));
 		return;
 	}
 	children_add(&p->ch, id, pid);
@@ -144,7 +144,7 @@ static void keep_pool_full(struct pool *p)
 		int n = poll(&pfd, 1, p->ch.live < p->ch.slots ? 1000 : -1);
 
 		if (n < 0 && errno != EINTR)
-			die("poll: %s", strerror(errno));
+			die("poll: %s", error_text(errno));
 		if (n > 0)
 			signals_take(&p->srv->signals);
 		reap(p);

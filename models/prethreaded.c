@@ -147,7 +147,7 @@ static struct worker *start_workers(const struct server *srv, struct pool *p, un
 		w[i] = (struct worker){.srv = srv, .pool = p, .id = i};
 		err = pthread_create(&w[i].tid, &attr, worker_main, &w[i]);
 		if (err != 0)
-			die("cannot start worker %u of %u: %s", i + 1, n, strerror(err));
+			die("cannot start worker %u of %u: %s", i + 1, n, error_text(err));
 	}
 	pthread_attr_destroy(&attr);
 	return w;
