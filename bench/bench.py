@@ -61,13 +61,20 @@ MAX_CLIENTS = 20000          # passed to every model: fork/threads at 1,000 need
 MAX_LINE_BIG = 65536         # --max-line for the 64 KiB cell (a message is 65536 bytes, LF included)
 
 # The matrix. id: stable key for files; label: what the tables show.
+# datagram: the cell also measures the datagram models (echo-client --udp:
+# round trips of one datagram per socket); churn: a new connection per message
+# (echo-client --churn: connect, one message, its echo, close, in 10 loops).
 CELLS = [
-    dict(id="c1", label="1c 64B", conns=1, size=64, depth=1),
-    dict(id="c10", label="10c 64B", conns=10, size=64, depth=1),
+    dict(id="c1", label="1c 64B", conns=1, size=64, depth=1, datagram=True),
+    dict(id="c10", label="10c 64B", conns=10, size=64, depth=1, datagram=True),
     dict(id="c100", label="100c 64B", conns=100, size=64, depth=1),
     dict(id="c1000", label="1000c 64B", conns=1000, size=64, depth=1),
     dict(id="d16", label="10c 64B d16", conns=10, size=64, depth=16),
     dict(id="k64", label="1c 64KiB", conns=1, size=65536, depth=1),
+    # Trimmed to fit make bench in 5 minutes: at most 0.5 s measured after at
+    # most 0.2 s of warm-up (fork completes ~1,000-2,000 connections in that).
+    dict(id="churn", label="churn 10c", conns=10, size=64, depth=1, churn=True,
+         max_duration=0.5, max_warmup=0.2),
 ]
 PLOT_CELLS = ["c1", "c10", "c100", "c1000"]   # 64-byte ping-pong against connections
 
@@ -228,15 +235,17 @@ UNAVAILABLE_RE = re.compile(r"\bunavailable\b")
 
 
 class Server:
-    def __init__(self, name, tmp, cpus, max_line=None, extra_args=(), workers=None):
+    def __init__(self, name, tmp, cpus, max_line=None, extra_args=(), workers=None,
+                 datagram=False):
         self.name = name
         self.out = os.path.join(tmp, f"{name}.out")
         self.err = os.path.join(tmp, f"{name}.err")
         if name == BASELINE:
             argv = [os.path.join(ROOT, "build/bench/echo-baseline"), "--host", HOST, "--port", "0"]
         else:
-            argv = [os.path.join(ROOT, f"bin/echo-{name}"), "--host", HOST, "--port", "0",
-                    "--max-clients", str(MAX_CLIENTS)]
+            argv = [os.path.join(ROOT, f"bin/echo-{name}"), "--host", HOST, "--port", "0"]
+            if not datagram:   # no connections, no --max-clients
+                argv += ["--max-clients", str(MAX_CLIENTS)]
             if max_line:
                 argv += ["--max-line", str(max_line)]
             argv += list(extra_args)
@@ -331,7 +340,7 @@ class Server:
         return self.summary
 
 
-def run_client(port, cell, duration, warmup, cpu, tmp, rate=0):
+def run_client(port, cell, duration, warmup, cpu, tmp, rate=0, udp=False):
     """One load run. Returns a dict: the client's JSON plus exit status, the
     client's CPU seconds (from our RUSAGE_CHILDREN, as only this child is reaped
     meanwhile) and wall time; 'failure' says why the run does not count."""
@@ -341,6 +350,10 @@ def run_client(port, cell, duration, warmup, cpu, tmp, rate=0):
             "--warmup", f"{warmup:g}", "--json"]
     if rate:
         argv += ["--rate", str(rate)]
+    if cell.get("churn"):
+        argv += ["--churn"]
+    if udp:
+        argv += ["--udp"]
     out, err = os.path.join(tmp, "client.out"), os.path.join(tmp, "client.err")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -391,9 +404,17 @@ def read_models():
     return models
 
 
+def is_datagram(model):
+    return model.get("serves") == "datagram"
+
+
 def not_applicable(model, cell):
     """The reason a model cannot take a cell, or None."""
-    if model.get("serves") == "serial" and cell["conns"] > 1:
+    if is_datagram(model) and cell.get("churn"):
+        return "UDP has no connections to open and close"
+    if is_datagram(model) and not cell.get("datagram"):
+        return "a datagram server: measured in the 64-byte round-trip cells only"
+    if model.get("serves") == "serial" and cell["conns"] > 1 and not cell.get("churn"):
         return "serves one client at a time"
     if model.get("serves") == "pool" and cell["conns"] > POOL_MAX_WORKERS:
         return (f"a pool serves --workers clients at once; {cell['conns']} held open would "
@@ -538,6 +559,12 @@ def summarize(entry, cell):
         # over the time its clients ran (it idles while the other servers' runs go)
         loaded = sum(r["client_wall_s"] for r in runs)
         entry["server_cpu_util"] = round((s["user_s"] + s["sys_s"]) / loaded, 3) if loaded else None
+        if cell.get("churn"):
+            # UNP Figure 30.1's measure: server CPU (children included) per connection
+            entry["connections_per_sec"] = med
+            entry["server_connections"] = s["connections"]
+            entry["cpu_us_per_conn"] = ((s["user_s"] + s["sys_s"]) / s["connections"] * 1e6
+                                        if s["connections"] else None)
 
 
 def check_bytes(entry, cell):
@@ -618,12 +645,17 @@ class Progress:
         self.expected_done += expected
 
 
-def warmup_of(mode, run):
-    return mode["warmup"] if run == 0 else mode["rewarmup"]
+def duration_of(mode, cell):
+    return min(mode["duration"], cell.get("max_duration", mode["duration"]))
+
+
+def warmup_of(mode, run, cell=None):
+    w = mode["warmup"] if run == 0 else mode["rewarmup"]
+    return min(w, cell.get("max_warmup", w)) if cell else w
 
 
 def expected_run_s(cell, mode, run):
-    return warmup_of(mode, run) + mode["duration"] + 0.05 + cell["conns"] * 0.0005
+    return warmup_of(mode, run, cell) + duration_of(mode, cell) + 0.05 + cell["conns"] * 0.0005
 
 
 def run_matrix(servers, models_by_name, cells, mode, cpus, tmp, progress, step):
@@ -644,9 +676,11 @@ def run_matrix(servers, models_by_name, cells, mode, cpus, tmp, progress, step):
         servers_of = {}
         for e in live:
             big = MAX_LINE_BIG if cell["size"] > 4096 and e["model"] != BASELINE else None
+            datagram = e["model"] != BASELINE and is_datagram(models_by_name[e["model"]])
             srv = Server(e["model"], tmp, cpus[0], max_line=big,
                          extra_args=models_by_name.get(e["model"], {}).get("args", ()),
-                         workers=pool_workers(models_by_name.get(e["model"]), cell))
+                         workers=pool_workers(models_by_name.get(e["model"]), cell),
+                         datagram=datagram)
             servers_of[e["model"]] = srv
             e["server_argv"] = " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
                                         for a in srv.argv)
@@ -670,8 +704,10 @@ def run_matrix(servers, models_by_name, cells, mode, cpus, tmp, progress, step):
                     progress.done(exp)
                     continue
                 progress.line(idx, f"{e['model']} {cell['label']} run {run + 1}/{mode['runs']}")
-                r = run_client(servers_of[e["model"]].port, cell, mode["duration"],
-                               warmup_of(mode, run), cpus[1], tmp)
+                r = run_client(servers_of[e["model"]].port, cell, duration_of(mode, cell),
+                               warmup_of(mode, run, cell), cpus[1], tmp,
+                               udp=e["model"] != BASELINE
+                               and is_datagram(models_by_name[e["model"]]))
                 e["runs"].append(r)
                 progress.done(exp)
                 if "failure" in r:
@@ -845,6 +881,7 @@ def markdown(results, mem, servers, cells, meta):
           "maxrss_kb", lambda v: "-" if v is None else f"{v:.0f}")
 
     targets_table(out, by, cells)
+    churn_table(out, by, servers, cells, mode)
     notes = [(e["model"], e["label"], e["status"], e["reason"]) for e in results
              if e["status"] != "ok"]
     if notes:
@@ -915,6 +952,39 @@ def targets_table(out, by, cells):
     out.append("| target | cell | ratio | met |")
     out.append("|---|---|---:|---|")
     out.extend(rows)
+def churn_table(out, by, servers, cells, mode):
+    """UNP Figure 30.1's table: what a connection costs each server."""
+    cell = next((c for c in cells if c.get("churn")), None)
+    if not cell:
+        return
+    base = by.get(("iterative", cell["id"]))
+    base_cpu = base.get("cpu_us_per_conn") if base and base["status"] == "ok" else None
+    out.append("## Connection churn: the cost of a connection (UNP Figure 30.1)")
+    out.append("")
+    out.append(f"{cell['conns']} client loops, each: connect, one {cell['size']}-byte message, "
+               "its echo checked, close (echo-client --load --churn). CPU per connection: the "
+               "server's user + sys time over its whole life, reaped children included, / the "
+               "connections it accepted (warm-ups included). *Over iterative*: minus the "
+               "iterative server's CPU per connection, which does nothing per connection but "
+               "accept, serve and close: UNP's \"process control CPU time\". Runs trimmed to "
+               f"{duration_of(mode, cell):g} s measured after at most "
+               f"{warmup_of(mode, 0, cell):g} s of warm-up.")
+    out.append("")
+    out.append("| model | connections/s | CPU µs per connection | over iterative "
+               "| p99 connection time |")
+    out.append("|---|---:|---:|---:|---:|")
+    for name in servers:
+        e = by.get((name, cell["id"]))
+        if e is None:
+            continue
+        if e["status"] != "ok":
+            out.append(f"| {name} | {'n/a' if e['status'] == 'n/a' else '**FAILED**'} | | | |")
+            continue
+        cpu = e.get("cpu_us_per_conn")
+        over = cpu - base_cpu if cpu is not None and base_cpu is not None else None
+        out.append(f"| {name} | {k(e.get('connections_per_sec'))} | "
+                   f"{'-' if cpu is None else f'{cpu:.1f}'} | "
+                   f"{'-' if over is None else f'{over:+.1f}'} | {us(e.get('p99_us'))} |")
     out.append("")
 
 
@@ -923,7 +993,7 @@ CSV_FIELDS = ["model", "cell", "label", "conns", "size", "depth", "status", "rea
               "mb_per_sec", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "ratio_p99",
               "cpu_us_per_msg", "ratio_cpu", "maxrss_kb", "ratio_maxrss", "errors",
               "client_messages", "server_messages_echoed", "client_cpu_util", "server_cpu_util",
-              "others_cpu_cores"]
+              "others_cpu_cores", "connections_per_sec", "cpu_us_per_conn"]
 
 
 def write_csv(path, results):

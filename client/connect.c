@@ -59,11 +59,12 @@ static int connect_one(const struct addrinfo *ai)
 	return fd;
 }
 
-int connect_to(const char *host, const char *port, struct endpoint *used)
+/* Resolves host:port for one socket type; NULL after saying why. */
+static struct addrinfo *resolve(const char *host, const char *port, int socktype)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_STREAM,
+		.ai_socktype = socktype,
 		/* No AI_ADDRCONFIG: on a host with only loopback configured it would
 		 * drop ::1 and miss a server that listens on IPv6 only. */
 	};
@@ -72,21 +73,52 @@ int connect_to(const char *host, const char *port, struct endpoint *used)
 	int rc = getaddrinfo(host_unbracketed(host, literal, sizeof literal), port, &hints, &list);
 	if (rc != 0) {
 		report_failure(host, port, resolve_error(rc));
-		return -1;
+		return NULL;
 	}
+	return list;
+}
+
+static void remember(struct endpoint *used, const struct addrinfo *ai)
+{
+	if (used) {
+		memcpy(&used->addr, ai->ai_addr, ai->ai_addrlen);
+		used->len = ai->ai_addrlen;
+	}
+}
+
+int connect_to(const char *host, const char *port, struct endpoint *used)
+{
+	struct addrinfo *list = resolve(host, port, SOCK_STREAM);
+	if (!list)
+		return -1;
 	int fd = -1;
 	int last_error = 0;
 	for (const struct addrinfo *ai = list; ai && fd < 0; ai = ai->ai_next) {
 		fd = connect_one(ai);
-		if (fd < 0) {
+		if (fd < 0)
 			last_error = errno;
-		} else if (used) {
-			memcpy(&used->addr, ai->ai_addr, ai->ai_addrlen);
-			used->len = ai->ai_addrlen;
-		}
+		else
+			remember(used, ai);
 	}
 	freeaddrinfo(list);
 	if (fd < 0)
 		report_failure(host, port, strerror(last_error ? last_error : EHOSTUNREACH));
 	return fd;
+}
+
+int connect_datagram(const char *host, const char *port, unsigned skip, struct endpoint *used)
+{
+	struct addrinfo *list = resolve(host, port, SOCK_DGRAM);
+	if (!list)
+		return -1;
+	const struct addrinfo *ai = list;
+	for (unsigned i = 0; ai && i < skip; i++)
+		ai = ai->ai_next;
+	int fd = ai ? connect_one(ai) : -1;
+	if (fd >= 0)
+		remember(used, ai);
+	else if (ai)
+		report_failure(host, port, strerror(errno));
+	freeaddrinfo(list);
+	return ai ? fd : -2;
 }

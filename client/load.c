@@ -324,18 +324,7 @@ static void collect(const struct run *r, struct load_result *result)
 		if (!*first && w->errors)
 			first = w->first_error;
 	}
-	/* A window in which not one echo completed measured nothing: whatever
-	 * the reason (a stalled server, a window shorter than one round trip),
-	 * it must not pass for a result. */
-	if (result->messages == 0 && result->errors == 0) {
-		result->errors = 1;
-		first = "no echo completed in the measured window";
-	}
-	if (result->errors > 1)
-		snprintf(result->error_detail, sizeof result->error_detail, "%s (and %llu more)",
-		         first, (unsigned long long)(result->errors - 1));
-	else
-		snprintf(result->error_detail, sizeof result->error_detail, "%s", first);
+	load_result_errors(result, result->errors, first);
 }
 
 /* Runs the connected sockets through warm-up, window and drain. */
@@ -375,6 +364,20 @@ static void run_load(const struct load_opts *o, const struct payload *payload, i
 	free(by_thread);
 	free(r.threads);
 	free(r.workers);
+}
+
+void load_result_errors(struct load_result *r, uint64_t errors, const char *first)
+{
+	if (r->messages == 0 && errors == 0) {
+		errors = 1;
+		first = "no echo completed in the measured window";
+	}
+	r->errors = errors;
+	if (errors > 1)
+		snprintf(r->error_detail, sizeof r->error_detail, "%s (and %llu more)", first,
+		         (unsigned long long)(errors - 1));
+	else
+		snprintf(r->error_detail, sizeof r->error_detail, "%s", first);
 }
 
 int load_run(const char *host, const char *port, const struct load_opts *o)

@@ -36,6 +36,8 @@ struct load_opts {
 	unsigned threads;
 	unsigned long hold;    /* idle connections held open beside the load (hold.h) */
 	bool json;
+	bool churn;            /* a new connection per message (churn.h) */
+	bool udp;              /* datagram round trips (udp_load.h) */
 };
 
 #define LOAD_DEFAULT_CONNECTIONS 10
@@ -57,6 +59,8 @@ struct load_result {
 	/* Open loop only (0 in closed loop): */
 	uint64_t scheduled;        /* messages the schedule made due in the window */
 	int64_t behind_ns;         /* how far sending lagged the schedule at its end */
+	uint64_t lost;             /* --udp: datagrams whose echo did not come in time */
+	uint64_t late;             /* --udp: echoes that came after being counted lost */
 };
 
 /* The open-loop schedule counts as kept when the echoes completed in the
@@ -64,6 +68,11 @@ struct load_result {
  * it the rate measured is what the client and server managed together, not
  * the rate asked, and the report says so. */
 #define LOAD_SCHEDULE_KEPT_SHARE 0.9
+
+/* Sets errors and error_detail from a count and the first error's text, and
+ * makes a window in which nothing completed an error of its own: whatever the
+ * reason, it must not pass for a result. */
+void load_result_errors(struct load_result *r, uint64_t errors, const char *first);
 
 /* Runs the load and prints the report on stdout. Returns the exit status: 0,
  * or 1 after any error (connect failure, mismatch, unexpected close). */

@@ -38,6 +38,7 @@
 #include "clock.h"
 #include "io.h"
 #include "log.h"
+#include "mismatch.h"
 
 #define RX_BUFFER_SIZE (256 * 1024)
 #define MAX_EVENTS 512
@@ -214,28 +215,11 @@ static void complete_message(struct loop *l, struct load_conn *c, int64_t now)
 	c->rx_off = 0;
 }
 
-/* Says what went wrong as usefully as possible: a server refusing us sends an
- * "ERR ..." line in place of the echo, and that line is the best explanation. */
 static void explain_mismatch(struct loop *l, struct load_conn *c, const char *got, size_t len)
 {
 	char why[160];
-	if (c->rx_off == 0 && len >= 4 && memcmp(got, "ERR ", 4) == 0) {
-		size_t shown = 0;
-		char line[100];
-		while (shown < len && shown < sizeof line - 1 && got[shown] != '\n') {
-			unsigned char ch = (unsigned char)got[shown];
-			line[shown++] = (char)(ch >= 0x20 && ch < 0x7f ? ch : '?');
-		}
-		line[shown] = '\0';
-		snprintf(why, sizeof why, "server sent \"%s\"", line);
-	} else {
-		const char *want = message_at(l, c->id, c->rx_seq) + c->rx_off;
-		size_t at = 0;
-		while (got[at] == want[at])
-			at++;
-		snprintf(why, sizeof why, "echo of message %llu differs from what was sent at byte %zu",
-		         (unsigned long long)c->rx_seq, c->rx_off + at);
-	}
+	mismatch_text(why, sizeof why, got, len, message_at(l, c->id, c->rx_seq) + c->rx_off,
+	              c->rx_off, c->rx_seq);
 	conn_fail(l, c, why);
 }
 

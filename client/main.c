@@ -21,6 +21,9 @@
 #include "load.h"
 #include "options.h"
 #include "pipe.h"
+#include "churn.h"
+#include "udp_load.h"
+#include "udp_pipe.h"
 
 #define PROG "echo-client"
 #define DEFAULT_HOST "localhost"
@@ -36,8 +39,8 @@
 #define MAX_THREADS 1024
 
 static const char usage_text[] =
-	"usage: " PROG " [--host HOST] [--port PORT]\n"
-	"       " PROG " --load [--host HOST] [--port PORT] [load options]\n"
+	"usage: " PROG " [--host HOST] [--port PORT] [--udp]\n"
+	"       " PROG " --load [--host HOST] [--port PORT] [--churn | --udp] [load options]\n"
 	"\n"
 	"Without --load: if standard input is a terminal, prompts for lines and prints\n"
 	"each echo; otherwise copies standard input to the server and everything the\n"
@@ -45,6 +48,10 @@ static const char usage_text[] =
 	"\n"
 	"  --host HOST        server name or address (default " DEFAULT_HOST ")\n"
 	"  --port PORT        server port (default " OPTIONS_DEFAULT_PORT ")\n"
+	"  --udp              talk to a UDP echo server (bin/echo-udp): each input line is\n"
+	"                     one datagram (without its LF), each reply is printed with an\n"
+	"                     LF; a reply missing for 1 s is asked for again, 3 times,\n"
+	"                     then reported (exit 1)\n"
 	"  --help             show this help\n"
 	"\n"
 	"Load generator (--load): connects everything first, runs a warm-up that is\n"
@@ -63,6 +70,14 @@ static const char usage_text[] =
 	"  --hold N           first open N more connections, send one line on each, and\n"
 	"                     keep them open and idle during the run (default 0)\n"
 	"  --json             print one JSON object instead of the text report\n"
+	"  --churn            a new connection per message: each of --connections loops\n"
+	"                     connects, sends one message, checks its echo, closes, again;\n"
+	"                     reports connections/s (\"connections_per_sec\" in --json)\n"
+	"  --udp              datagram round trips: --connections UDP sockets, one datagram\n"
+	"                     of --size bytes (at most 65507) in flight each; an echo not\n"
+	"                     back within 250 ms is counted lost (\"lost\" in --json)\n"
+	"  --churn and --udp run in one thread, one message in flight per loop or socket:\n"
+	"  --depth, --rate, --threads and --hold do not apply to them.\n"
 	"\n"
 	"Exit status: 0 success, 1 connection failure or any error, 2 bad usage.\n";
 
@@ -92,7 +107,8 @@ static double seconds_option(const char *name, const char *text, double min, boo
 
 enum {
 	OPT_HOST = 1, OPT_PORT, OPT_HELP, OPT_LOAD, OPT_CONNECTIONS, OPT_SIZE, OPT_DEPTH,
-	OPT_DURATION, OPT_WARMUP, OPT_RATE, OPT_THREADS, OPT_JSON, OPT_HOLD,
+	OPT_DURATION, OPT_WARMUP, OPT_RATE, OPT_THREADS, OPT_JSON, OPT_HOLD, OPT_CHURN,
+	OPT_UDP,
 };
 
 static const struct cmdline_option client_options[] = {
@@ -109,6 +125,8 @@ static const struct cmdline_option client_options[] = {
 	{ "threads", true, OPT_THREADS },
 	{ "json", false, OPT_JSON },
 	{ "hold", true, OPT_HOLD },
+	{ "churn", false, OPT_CHURN },
+	{ "udp", false, OPT_UDP },
 	{ NULL, false, 0 },
 };
 
@@ -143,6 +161,9 @@ static void load_option(struct load_opts *l, int opt, const char *arg)
 	case OPT_HOLD:
 		l->hold = option_number(PROG, "hold", arg, 0, MAX_CONNECTIONS);
 		break;
+	case OPT_CHURN:
+		l->churn = true;
+		break;
 	}
 }
 
@@ -162,11 +183,37 @@ static void one_option(struct client_opts *o, int opt, const struct cmdline *cl)
 	case OPT_LOAD:
 		o->load = true;
 		break;
+	case OPT_UDP:
+		/* Both modes: pipe mode over datagrams, or datagram round trips. */
+		o->load_opts.udp = true;
+		break;
 	default:
 		load_option(&o->load_opts, opt, cl->value);
 		if (o->load_option_name == NULL)
 			o->load_option_name = cl->name;
 	}
+}
+
+/* --churn and --udp keep one message in flight per loop, in one thread. */
+static void check_one_in_flight(const struct load_opts *l, const struct cmdline *cl)
+{
+	if (!l->churn && !l->udp)
+		return;
+	const char *mode = l->churn ? "--churn" : "--udp";
+	if (l->churn && l->udp)
+		cmdline_usage_error(cl, "--churn measures TCP connections; it does not go with --udp");
+	if (l->depth != 1)
+		cmdline_usage_error(cl, "%s keeps one message in flight per loop: --depth does not "
+		                    "apply", mode);
+	if (l->rate != 0)
+		cmdline_usage_error(cl, "%s is closed loop: --rate does not apply", mode);
+	if (l->threads != 1)
+		cmdline_usage_error(cl, "%s runs in one thread: --threads does not apply", mode);
+	if (l->hold != 0)
+		cmdline_usage_error(cl, "%s holds no idle connections: --hold does not apply", mode);
+	if (l->udp && l->size > UDP_MAX_DATAGRAM)
+		cmdline_usage_error(cl, "--size %zu is more than one UDP datagram can carry (%d)",
+		                    l->size, UDP_MAX_DATAGRAM);
 }
 
 /* Combinations each option alone cannot judge. */
@@ -180,6 +227,7 @@ static void check_combination(const struct client_opts *o, const struct cmdline 
 	if (l->threads > l->connections)
 		cmdline_usage_error(cl, "--threads %u is more than --connections %lu", l->threads,
 		                    l->connections);
+	check_one_in_flight(l, cl);
 	if ((unsigned long long)l->connections * l->depth > MAX_IN_FLIGHT)
 		cmdline_usage_error(cl, "--connections x --depth is more than %llu messages in flight",
 		                    MAX_IN_FLIGHT);
@@ -253,8 +301,14 @@ int main(int argc, char **argv)
 	/* A server that vanishes, or a reader of stdout that does, shows up as EPIPE
 	 * from the call that wrote, where it can be handled, instead of killing us. */
 	signal(SIGPIPE, SIG_IGN);
+	if (o.load && o.load_opts.churn)
+		return churn_run(o.host, o.port, &o.load_opts);
+	if (o.load && o.load_opts.udp)
+		return udp_load_run(o.host, o.port, &o.load_opts);
 	if (o.load)
 		return load_run(o.host, o.port, &o.load_opts);
+	if (o.load_opts.udp)
+		return udp_pipe_run(o.host, o.port);
 	int sock = connect_to(o.host, o.port, NULL);
 	if (sock < 0)
 		return 1;

@@ -71,14 +71,29 @@ static void print_json(const struct load_opts *o, const struct load_result *r,
 	print_json_string(r->error_detail);
 	/* Open loop: what the schedule asked and whether it was met; null and 0
 	 * in closed loop, which has no schedule. */
-	printf(",\"scheduled\":%llu,\"schedule_kept\":%s,\"behind_ms\":%.1f}\n",
+	printf(",\"scheduled\":%llu,\"schedule_kept\":%s,\"behind_ms\":%.1f",
 	       (unsigned long long)r->scheduled, !f->open_loop ? "null" : f->kept ? "true" : "false",
 	       f->behind_ms);
+	if (o->churn)
+		printf(",\"mode\":\"churn\",\"connections_per_sec\":%.1f", f->messages_per_sec);
+	if (o->udp)
+		printf(",\"mode\":\"udp\",\"lost\":%llu,\"late\":%llu", (unsigned long long)r->lost,
+		       (unsigned long long)r->late);
+	printf("}\n");
 }
 
-static void print_human(const struct load_opts *o, const struct load_result *r,
-                        const struct figures *f)
+static void print_shape(const struct load_opts *o)
 {
+	if (o->churn) {
+		printf("load: %lu loops of connect, one %zu-byte message, close (churn)\n",
+		       o->connections, o->size);
+		return;
+	}
+	if (o->udp) {
+		printf("load: %lu UDP socket%s, %zu-byte datagrams, one in flight each\n",
+		       o->connections, o->connections == 1 ? "" : "s", o->size);
+		return;
+	}
 	printf("load: %lu connection%s, %zu-byte messages, depth %u, %u thread%s, ",
 	       o->connections, o->connections == 1 ? "" : "s", o->size, o->depth,
 	       o->threads, o->threads == 1 ? "" : "s");
@@ -86,9 +101,22 @@ static void print_human(const struct load_opts *o, const struct load_result *r,
 		printf("open loop at %lu msg/s\n", o->rate);
 	else
 		printf("closed loop\n");
+}
+
+static void print_human(const struct load_opts *o, const struct load_result *r,
+                        const struct figures *f)
+{
+	print_shape(o);
 	printf("  measured     %.2f s after %.2f s of warm-up\n", r->duration_s, o->warmup_s);
-	printf("  messages     %llu (%.0f msg/s)\n", (unsigned long long)r->messages,
-	       f->messages_per_sec);
+	if (o->churn)
+		printf("  connections  %llu (%.0f connections/s), each echo checked\n",
+		       (unsigned long long)r->messages, f->messages_per_sec);
+	else
+		printf("  messages     %llu (%.0f msg/s)\n", (unsigned long long)r->messages,
+		       f->messages_per_sec);
+	if (o->udp)
+		printf("  lost         %llu (no echo within the timeout; %llu came later)\n",
+		       (unsigned long long)r->lost, (unsigned long long)r->late);
 	printf("  throughput   %.2f MB/s\n", f->mb_per_sec);
 	printf("  latency us   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
 	       f->p50, f->p90, f->p99, f->p999, f->max);

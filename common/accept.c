@@ -16,17 +16,20 @@
 
 static const char busy_line[] = "ERR server busy\n";
 
-static int bind_and_listen(int family, const struct sockaddr *addr, socklen_t addrlen,
-                           bool reuseport)
+/* Binds, and for a stream socket listens. */
+static int bind_and_listen(int family, int socktype, const struct sockaddr *addr,
+                           socklen_t addrlen, bool reuseport)
 {
-	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(family, socktype | SOCK_CLOEXEC, 0);
 	int on = 1, off = 0;
 
 	if (fd < 0)
 		return -1;
 	/* SO_REUSEADDR lets a restarted server bind while old connections sit in
-	 * TIME_WAIT; it does not let two servers share a port. */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
+	 * TIME_WAIT; it does not let two TCP servers share a port. On a UDP
+	 * socket it would (two servers bound alike, the newer one taking the
+	 * datagrams), and UDP has no TIME_WAIT to wait out, so not there. */
+	if (socktype == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
 		goto fail;
 	/* SO_REUSEPORT does: every socket of a reuseport server sets it before
 	 * bind, and the kernel then spreads incoming connections over all of
@@ -37,7 +40,7 @@ static int bind_and_listen(int family, const struct sockaddr *addr, socklen_t ad
 	 * one socket serves both families. */
 	if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0)
 		goto fail;
-	if (bind(fd, addr, addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
+	if (bind(fd, addr, addrlen) < 0 || (socktype == SOCK_STREAM && listen(fd, SOMAXCONN) < 0))
 		goto fail;
 	return fd;
 fail:
@@ -57,7 +60,8 @@ fail:
  * kernel picks a port no socket uses.) */
 static bool port_is_free(const struct addrinfo *ai)
 {
-	int fd = bind_and_listen(ai->ai_family, ai->ai_addr, ai->ai_addrlen, false);
+	int fd = bind_and_listen(ai->ai_family, ai->ai_socktype, ai->ai_addr, ai->ai_addrlen,
+	                         false);
 
 	if (fd < 0)
 		return false;
@@ -69,7 +73,8 @@ static int bind_first(const struct addrinfo *ai, bool reuseport)
 {
 	if (reuseport && !port_is_free(ai))
 		return -1;
-	return bind_and_listen(ai->ai_family, ai->ai_addr, ai->ai_addrlen, reuseport);
+	return bind_and_listen(ai->ai_family, ai->ai_socktype, ai->ai_addr, ai->ai_addrlen,
+	                       reuseport);
 }
 
 void listener_announce(const struct listener *l)
@@ -95,8 +100,8 @@ void listener_announce(const struct listener *l)
 /* Binds the first address of host:port (in the family asked) that works.
  * Returns the socket, or -1 with *err set to an errno value, or to 0 after a
  * name resolution failure, which has already been reported. */
-static int listen_on_first(const char *host, const char *port, int family, bool reuseport,
-                           int *err)
+static int listen_on_first(const char *host, const char *port, int family, int socktype,
+                           bool reuseport, int *err)
 {
 	struct addrinfo hints, *list, *ai;
 	char literal[NI_MAXHOST];
@@ -104,7 +109,7 @@ static int listen_on_first(const char *host, const char *port, int family, bool 
 
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = family;
-	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_socktype = socktype;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	rc = getaddrinfo(host_unbracketed(host, literal, sizeof literal), port, &hints, &list);
 	if (rc != 0) {
@@ -140,25 +145,50 @@ static void listener_setup(struct listener *l, int fd, bool nonblocking_clients,
 		die("cannot open /dev/null for the spare descriptor: %s", error_text(errno));
 }
 
-bool listener_bind(struct listener *l, const struct server_opts *o, bool nonblocking_clients,
-                   bool reuseport, struct echo_stats *stats)
+/* A socket bound to --host/--port (listening, for a stream), or -1 after
+ * saying why. */
+static int open_bound(const struct server_opts *o, int socktype, bool reuseport)
 {
 	int first_errno, fd;
 
 	/* No --host: the IPv6 wildcard, which takes IPv4 too (see above); on a
 	 * kernel without IPv6, the IPv4 wildcard is the next best thing. */
-	fd = listen_on_first(o->host, o->port, o->host ? AF_UNSPEC : AF_INET6, reuseport,
-	                     &first_errno);
+	fd = listen_on_first(o->host, o->port, o->host ? AF_UNSPEC : AF_INET6, socktype,
+	                     reuseport, &first_errno);
 	if (fd < 0 && o->host == NULL && first_errno == EAFNOSUPPORT)
-		fd = listen_on_first(NULL, o->port, AF_INET, reuseport, &first_errno);
+		fd = listen_on_first(NULL, o->port, AF_INET, socktype, reuseport, &first_errno);
 	if (fd < 0 && first_errno == 0)
-		return false;
+		return -1;
 	if (fd < 0) {
 		log_error("cannot listen on %s port %s: %s", o->host ? o->host : "*", o->port,
 		          error_text(first_errno));
-		return false;
 	}
+	return fd;
+}
+
+bool listener_bind(struct listener *l, const struct server_opts *o, bool nonblocking_clients,
+                   bool reuseport, struct echo_stats *stats)
+{
+	int fd = open_bound(o, SOCK_STREAM, reuseport);
+
+	if (fd < 0)
+		return false;
 	listener_setup(l, fd, nonblocking_clients, stats);
+	return true;
+}
+
+bool listener_open_datagram(struct listener *l, const struct server_opts *o,
+                            struct echo_stats *stats)
+{
+	int fd = open_bound(o, SOCK_DGRAM, false);
+
+	if (fd < 0)
+		return false;
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		die("fcntl: cannot make the UDP socket non-blocking");
+	/* Nothing to accept, so no spare descriptor: one socket serves everyone. */
+	*l = (struct listener){ .fd = fd, .spare_fd = -1, .stats = stats };
+	listener_announce(l);
 	return true;
 }
 
@@ -180,7 +210,7 @@ bool listener_join(struct listener *l, const struct listener *first)
 	/* The first socket's own address, port included: with --port 0 that is
 	 * the port the kernel chose, which every sibling must share. */
 	if (getsockname(first->fd, (struct sockaddr *)&ss, &len) < 0 ||
-	    (fd = bind_and_listen(ss.ss_family, (struct sockaddr *)&ss, len, true)) < 0) {
+	    (fd = bind_and_listen(ss.ss_family, SOCK_STREAM, (struct sockaddr *)&ss, len, true)) < 0) {
 		log_error("cannot add a listening socket on the same port: %s", error_text(errno));
 		return false;
 	}

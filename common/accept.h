@@ -39,6 +39,10 @@ bool listener_bind(struct listener *l, const struct server_opts *o, bool nonbloc
                    bool reuseport, struct echo_stats *stats);
 bool listener_join(struct listener *l, const struct listener *first);
 void listener_announce(const struct listener *l);
+/* The same for a datagram (UDP) socket: bound to --host/--port, non-blocking,
+ * the same "listening on" line; there is nothing to accept. */
+bool listener_open_datagram(struct listener *l, const struct server_opts *o,
+                            struct echo_stats *stats);
 void listener_close(struct listener *l);
 
 /* Blocking models: waits for a client or a signal (the listening socket and

@@ -32,7 +32,9 @@ void server_start(struct server *s, const struct model_info *model, enum server_
 	raise_descriptor_limit();
 	s->stats = stats_create(style == SERVER_FORKING);
 	signals_install(&s->signals);
-	if (style == SERVER_REUSEPORT
+	if ((model->flags & MODEL_DATAGRAM)
+	        ? !listener_open_datagram(&s->listener, &s->opts, s->stats)
+	        : style == SERVER_REUSEPORT
 	        ? !listener_bind(&s->listener, &s->opts, true, true, s->stats)
 	        : !listener_open(&s->listener, &s->opts, style == SERVER_EVENT_DRIVEN, s->stats))
 		exit(1);

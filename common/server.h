@@ -33,7 +33,9 @@ enum server_style {
 	                      * (listener_join); the model announces it when all are bound */
 };
 
-/* Exits 2 on bad usage, 0 after --help, 1 when the server cannot listen. */
+/* Exits 2 on bad usage, 0 after --help, 1 when the server cannot listen. A
+ * MODEL_DATAGRAM model gets a bound UDP socket in s->listener.fd instead of a
+ * listening TCP one (see datagram.h). */
 void server_start(struct server *s, const struct model_info *model, enum server_style style,
                   int argc, char **argv);
 /* Prints the summary on stderr and releases what server_start took; returns the
