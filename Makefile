@@ -58,7 +58,8 @@ BASELINE   := build/bench/echo-baseline
 # Step 0 of docs/TOUR.md: a bare server and client, on purpose without common/.
 BARE       := bin/bare-server bin/bare-client
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
-              build/tests/test_stats build/tests/test_mapped
+              build/tests/test_stats build/tests/test_mapped \
+              build/tests/test_conn
 
 .PHONY: all deps bench-deps test unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
 .DELETE_ON_ERROR:

@@ -4,17 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "protocol.h"
 #include "stats.h"
 
-static const char too_long_line[] = "ERR line too long\n";
-
-/* Past this much owed echo the connection stops reading: a client that sends
- * without reading then fills its own socket buffers, and is throttled by TCP. */
-#define CONN_OWED_LIMIT (CONN_READ_CHUNK / 2)
+/* The smallest buffer worth allocating: below it malloc's own overhead
+ * dominates, and a short unfinished line fits. */
+#define CONN_MIN_CAP 64
 
 void conn_init(struct conn *c, int fd, size_t max_line, const struct peer *peer)
 {
@@ -22,167 +20,323 @@ void conn_init(struct conn *c, int fd, size_t max_line, const struct peer *peer)
 	c->fd = fd;
 	c->phase = CONN_ECHOING;
 	framer_init(&c->framer, max_line);
-	c->cap = max_line + CONN_READ_CHUNK;
 	c->peer = *peer;
 	c->close_reason = "client closed";
 }
 
-static size_t owed(const struct conn *c)
+size_t conn_owed(const struct conn *c)
 {
 	return c->owed_end - c->sent;
 }
 
-static size_t trailer_left(const struct conn *c)
-{
-	return c->phase == CONN_REJECTING ? sizeof too_long_line - 1 - c->trailer_sent : 0;
-}
-
 enum conn_want conn_wants(const struct conn *c)
 {
-	bool writing = owed(c) > 0 || trailer_left(c) > 0;
-	bool reading = (c->phase == CONN_ECHOING && owed(c) < CONN_OWED_LIMIT) ||
+	bool writing = conn_owed(c) > 0;
+	bool reading = (c->phase == CONN_ECHOING && conn_owed(c) < CONN_OWED_LIMIT) ||
 	               c->phase == CONN_DRAINING;
 
-	if (!writing && !reading)
+	if (c->phase == CONN_FAILED || (!writing && !reading))
 		return CONN_CLOSE;
 	return (writing ? CONN_WANT_WRITE : 0) | (reading ? CONN_WANT_READ : 0);
 }
 
-/* Gives the buffer back once it holds nothing: ten thousand quiet connections
- * then cost ten thousand small structs, not ten thousand buffers. */
-static void release_if_empty(struct conn *c)
+void conn_fail(struct conn *c, const char *why)
 {
-	if (c->buf != NULL && c->len == c->sent) {
+	c->phase = CONN_FAILED;
+	c->close_reason = why;
+}
+
+/* ---- the buffer --------------------------------------------------------- */
+
+/* Moves what is kept to a new buffer of `cap` bytes, dropping the bytes
+ * already sent. The old buffer is freed, unless a send in flight still reads
+ * from it (lent bytes); then it waits in `retired` for conn_sent. Only the
+ * buffer current when conn_to_send was called can be lent, so a second move
+ * during the same send frees its predecessor at once. */
+static bool move_to(struct conn *c, size_t cap)
+{
+	char *fresh = malloc(cap);
+	size_t kept = c->len - c->sent;
+
+	if (fresh == NULL)
+		return false;
+	if (kept > 0)
+		memcpy(fresh, c->buf + c->sent, kept);
+	if (c->lent > 0 && c->retired == NULL)
+		c->retired = c->buf;
+	else
+		free(c->buf);
+	c->buf = fresh;
+	c->cap = cap;
+	c->owed_end -= c->sent;
+	c->len = kept;
+	c->sent = 0;
+	return true;
+}
+
+/* Makes room for `extra` more bytes after len. Sliding the kept bytes to the
+ * front is preferred to growing (and impossible while a send reads them);
+ * growth doubles, for amortised O(1) appends, but never past owed + max_line,
+ * the most a connection may hold (see conn.h). */
+static bool reserve(struct conn *c, size_t extra)
+{
+	size_t kept = c->len - c->sent, need = kept + extra, cap;
+
+	if (c->cap - c->len >= extra)
+		return true;
+	if (c->lent == 0 && c->cap >= need) {
+		memmove(c->buf, c->buf + c->sent, kept);
+		c->owed_end -= c->sent;
+		c->len = kept;
+		c->sent = 0;
+		return true;
+	}
+	cap = c->cap * 2 > CONN_MIN_CAP ? c->cap * 2 : CONN_MIN_CAP;
+	if (cap > conn_owed(c) + extra + c->framer.max_line)
+		cap = conn_owed(c) + extra + c->framer.max_line;
+	return move_to(c, cap > need ? cap : need);
+}
+
+static bool append(struct conn *c, const char *data, size_t n)
+{
+	if (n == 0)
+		return true;
+	if (!reserve(c, n)) {
+		conn_fail(c, "out of memory");
+		return false;
+	}
+	memcpy(c->buf + c->len, data, n);
+	c->len += n;
+	return true;
+}
+
+/* Once nothing is owed: free the buffer if it holds nothing either, or shrink
+ * it to the unfinished message if a burst of echo left it large. */
+static void tidy(struct conn *c)
+{
+	size_t kept = c->len - c->sent;
+
+	if (conn_owed(c) > 0 || c->lent > 0)
+		return;
+	if (kept == 0) {
 		free(c->buf);
 		c->buf = NULL;
-		c->sent = c->owed_end = c->len = 0;
+		c->cap = c->sent = c->owed_end = c->len = 0;
+	} else if (c->cap > c->framer.max_line && c->cap / 4 > kept) {
+		/* Best effort: keeping the larger buffer is still correct. */
+		(void)move_to(c, kept * 2 > CONN_MIN_CAP ? kept * 2 : CONN_MIN_CAP);
 	}
 }
 
-/* Makes room for a read: drops the bytes already sent from the front. Only
- * done when the free space runs short, so the copy is amortised over many
- * reads, and what is moved is bounded by the buffer's size. */
-static void compact(struct conn *c)
+/* ---- taking input ------------------------------------------------------- */
+
+/* The unfinished message held so far and the complete messages of the new
+ * chunk become owed echo. Called before the chunk's bytes are stored. */
+static void owe_completed(struct conn *c, const struct framed *f)
 {
-	if (c->sent > 0 && c->cap - c->len < CONN_READ_CHUNK / 2) {
-		memmove(c->buf, c->buf + c->sent, c->len - c->sent);
-		c->owed_end -= c->sent;
-		c->len -= c->sent;
-		c->sent = 0;
+	if (f->complete == 0)
+		return;
+	c->echo_owed += c->len - c->owed_end + f->complete;
+	c->owed_messages += f->messages;
+	c->owed_end = c->len;
+}
+
+/* Stores the part of a framed chunk the connection must keep: `owe` bytes of
+ * owed echo (already counted by owe_completed), then the unfinished rest, or,
+ * after an over-long line, the error line instead of the rest. */
+static bool store(struct conn *c, const char *data, size_t n, size_t owe, bool too_long)
+{
+	if (!append(c, data, too_long ? owe : n))
+		return false;
+	c->owed_end += owe;
+	if (!too_long)
+		return true;
+	/* Echo what was complete, then the error; the unfinished over-long
+	 * message is dropped here, and everything after it is discarded. */
+	c->len = c->owed_end;
+	if (!append(c, PROTOCOL_ERR_TOO_LONG, PROTOCOL_LEN(PROTOCOL_ERR_TOO_LONG)))
+		return false;
+	c->owed_end = c->len;
+	c->phase = CONN_REJECTING;
+	c->close_reason = "line too long";
+	return true;
+}
+
+static void received_eof(struct conn *c)
+{
+	if (c->phase == CONN_ECHOING) {
+		/* Half-close: the unfinished message is still the client's data and
+		 * goes back as it is, without an LF; then we close. */
+		c->echo_owed += c->len - c->owed_end;
+		c->owed_end = c->len;
+	}
+	if (c->phase != CONN_FAILED)
+		c->phase = CONN_FINISHING;
+}
+
+bool conn_received(struct conn *c, const char *data, size_t n)
+{
+	struct framed f;
+
+	if (n == 0) {
+		received_eof(c);
+		return true;
+	}
+	if (c->phase != CONN_ECHOING)
+		return true; /* rejecting, draining, finished or failed: discarded */
+	f = framer_feed(&c->framer, data, n);
+	owe_completed(c, &f);
+	return store(c, data, n, f.complete, f.too_long);
+}
+
+/* ---- giving output ------------------------------------------------------ */
+
+struct iovec conn_to_send(struct conn *c)
+{
+	struct iovec iov = {NULL, 0};
+
+	if (c->lent == 0 && conn_owed(c) > 0) {
+		iov.iov_base = c->buf + c->sent;
+		iov.iov_len = conn_owed(c);
+		c->lent = iov.iov_len;
+	}
+	return iov;
+}
+
+/* Counts n sent bytes: echo in the byte count, the error line not; the
+ * messages once their whole echo is out (as the blocking loop does). */
+static void count_sent(struct conn *c, size_t n, struct echo_stats *st)
+{
+	size_t echoed = n < c->echo_owed ? n : c->echo_owed;
+
+	c->echo_owed -= echoed;
+	stats_add(&st->bytes, echoed);
+	if (c->echo_owed == 0 && c->owed_messages > 0) {
+		stats_add(&st->messages, c->owed_messages);
+		c->owed_messages = 0;
 	}
 }
 
-enum conn_want conn_on_writable(struct conn *c, struct echo_stats *st)
+void conn_sent(struct conn *c, size_t n, struct echo_stats *st)
 {
-	while (owed(c) > 0 || trailer_left(c) > 0) {
-		/* The owed echo and, after a rejected line, the error line go out in
-		 * one system call. */
-		struct iovec iov[2] = {
-			{c->buf + c->sent, owed(c)},
-			{(char *)too_long_line + c->trailer_sent, trailer_left(c)},
-		};
-		int first = owed(c) > 0 ? 0 : 1, last = trailer_left(c) > 0 ? 1 : 0;
-		size_t asked = owed(c) + trailer_left(c);
-		ssize_t n = writev(c->fd, iov + first, last - first + 1);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return conn_wants(c); /* the kernel buffer is full: wait */
-			c->close_reason = "write failed";
-			return CONN_CLOSE;
-		}
-		size_t echoed = (size_t)n < owed(c) ? (size_t)n : owed(c);
-		c->sent += echoed;
-		c->trailer_sent += (size_t)n - echoed;
-		stats_add(&st->bytes, echoed);
-		if (owed(c) == 0 && c->owed_messages > 0) {
-			/* Counted once fully sent, as the blocking loop does. */
-			stats_add(&st->messages, c->owed_messages);
-			c->owed_messages = 0;
-		}
-		/* A short write means the socket buffer is full: trying again now
-		 * would only fetch EAGAIN; keep the rest and wait to be writable. */
-		if ((size_t)n < asked)
-			return conn_wants(c);
-	}
-	release_if_empty(c);
+	c->lent = 0;
+	free(c->retired); /* the send that read it is over */
+	c->retired = NULL;
+	c->sent += n;
+	count_sent(c, n, st);
+	if (conn_owed(c) > 0)
+		return;
 	if (c->phase == CONN_REJECTING) {
-		/* The error line is out. FIN now, then read until the client closes,
-		 * so that closing never meets unread input (which would make the
-		 * kernel send RST and could destroy the error line in flight). */
-		shutdown(c->fd, SHUT_WR);
+		/* The error line is out: FIN, then read until the client closes. */
+		protocol_finish(c->fd);
 		c->phase = CONN_DRAINING;
 	}
-	return conn_wants(c);
-}
-
-static enum conn_want discard_input(struct conn *c)
-{
-	char sink[4096];
-	ssize_t n = read(c->fd, sink, sizeof sink);
-
-	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
-		return CONN_WANT_READ;
-	return CONN_CLOSE;
-}
-
-enum conn_want conn_on_readable(struct conn *c, struct echo_stats *st)
-{
-	if (c->phase == CONN_DRAINING)
-		return discard_input(c);
-	if (conn_wants(c) & CONN_WANT_READ) {
-		if (c->buf == NULL) {
-			c->buf = malloc(c->cap);
-			if (c->buf == NULL) {
-				c->close_reason = "out of memory";
-				return CONN_CLOSE;
-			}
-		}
-		compact(c);
-
-		ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return conn_wants(c);
-			c->close_reason = "connection reset";
-			return CONN_CLOSE;
-		}
-		if (n == 0) {
-			/* Half-close: the unfinished message is still the client's data
-			 * and goes back as it is, without an LF; then we close. */
-			c->owed_end = c->len;
-			c->phase = CONN_FINISHING;
-		} else {
-			struct framed f = framer_feed(&c->framer, c->buf + c->len, (size_t)n);
-
-			if (f.complete > 0)
-				c->owed_end = c->len + f.complete;
-			c->len += (size_t)n;
-			c->owed_messages += f.messages;
-			if (f.too_long) {
-				/* Echo what was complete, then the error; the rest of the
-				 * over-long message is dropped here. */
-				c->len = c->owed_end;
-				c->phase = CONN_REJECTING;
-				c->close_reason = "line too long";
-			}
-		}
-	}
-	/* Write at once rather than waiting for the next round of the loop: the
-	 * socket is almost always writable, and this saves a wake-up per read. */
-	if (owed(c) > 0 || trailer_left(c) > 0)
-		return conn_on_writable(c, st);
-	release_if_empty(c);
-	return conn_wants(c);
+	tidy(c);
 }
 
 void conn_close(struct conn *c, bool verbose)
 {
 	log_close(verbose, &c->peer, c->close_reason);
 	free(c->buf);
-	c->buf = NULL;
+	free(c->retired);
+	c->buf = c->retired = NULL;
 	close(c->fd);
 	c->fd = -1;
+}
+
+/* ---- readiness loops ---------------------------------------------------- */
+
+/* send/sendmsg with MSG_NOSIGNAL: a client that vanished is an EPIPE to
+ * handle, never a SIGPIPE, whoever runs this code (servers also ignore it). */
+static ssize_t send_iov(int fd, struct iovec *iov, int count)
+{
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)count};
+
+	return sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+enum conn_want conn_on_writable(struct conn *c, struct echo_stats *st)
+{
+	while (conn_owed(c) > 0) {
+		struct iovec iov = conn_to_send(c);
+		ssize_t n = send_iov(c->fd, &iov, 1);
+
+		conn_sent(c, n > 0 ? (size_t)n : 0, st);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			conn_fail(c, CONN_WHY_WRITE);
+		/* EAGAIN, or a short write (the socket buffer is full: trying again
+		 * now would only fetch EAGAIN): keep the rest, wait to be writable. */
+		if (n < 0 || (size_t)n < iov.iov_len)
+			break;
+	}
+	return conn_wants(c);
+}
+
+/* The common case: nothing is owed, so the complete messages of this read go
+ * out straight from the loop's buffer, after the unfinished message this
+ * connection held (which they complete), in one sendmsg. Only what the kernel
+ * did not take, and the new unfinished message, are copied. */
+static enum conn_want echo_direct(struct conn *c, struct echo_stats *st, const char *data,
+                                  size_t n)
+{
+	struct framed f = framer_feed(&c->framer, data, n);
+	size_t held = c->len - c->sent, tried = 0, done = 0, from_held, from_data;
+
+	owe_completed(c, &f);
+	if (f.complete > 0) {
+		struct iovec iov[2] = {{c->buf + c->sent, held}, {(char *)data, f.complete}};
+		ssize_t w = send_iov(c->fd, held > 0 ? iov : iov + 1, held > 0 ? 2 : 1);
+
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_fail(c, CONN_WHY_WRITE);
+			return CONN_CLOSE;
+		}
+		tried = held + f.complete;
+		done = w > 0 ? (size_t)w : 0;
+	}
+	from_held = done < held ? done : held;
+	from_data = done - from_held;
+	c->sent += from_held;
+	count_sent(c, done, st);
+	if (!store(c, data + from_data, n - from_data, f.complete - from_data, f.too_long))
+		return CONN_CLOSE;
+	if (conn_owed(c) > 0 && done == tried)
+		return conn_on_writable(c, st); /* the error line after a too-long line */
+	tidy(c);
+	return conn_wants(c);
+}
+
+enum conn_want conn_on_readable(struct conn *c, struct echo_stats *st, char *rbuf,
+                                size_t rbuf_size)
+{
+	bool was_owing = conn_owed(c) > 0;
+	ssize_t n;
+
+	if (c->phase == CONN_DRAINING) {
+		if (protocol_discard_input(c->fd, 16, false))
+			received_eof(c);
+		return conn_wants(c);
+	}
+	/* Readable but not reading (backpressure, finishing, rejecting): an EOF
+	 * or error the kernel reports anyway; the write path will meet it. */
+	if (!(conn_wants(c) & CONN_WANT_READ))
+		return conn_on_writable(c, st);
+	n = recv(c->fd, rbuf, rbuf_size, 0);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_fail(c, CONN_WHY_RESET);
+		return conn_wants(c);
+	}
+	if (n > 0 && !was_owing && c->phase == CONN_ECHOING)
+		return echo_direct(c, st, rbuf, (size_t)n);
+	if (!conn_received(c, rbuf, (size_t)n))
+		return CONN_CLOSE;
+	/* Send at once rather than wait for the next round of the loop: the
+	 * socket is almost always writable, and this saves a wake-up. Unless it
+	 * was already owing, i.e. waiting to become writable. */
+	if (conn_owed(c) > 0 && !was_owing)
+		return conn_on_writable(c, st);
+	return conn_wants(c);
 }

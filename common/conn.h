@@ -1,25 +1,93 @@
-/* conn: one client of an event loop, as a state machine over a non-blocking socket.
+/* conn: one client's side of the protocol, for any event loop.
  *
- * The loop tells the connection its socket is readable or writable; the
- * connection does the I/O and answers what it wants to wait for next. All the
- * protocol lives here, so select, poll, epoll and libev differ only in how
- * they wait.
+ * All the protocol of the event-driven models lives here, in two layers:
  *
- * The bytes live in one buffer, allocated on the first read and freed whenever
- * it empties (an idle connection costs only this struct):
+ *   the core      bytes in, bytes out, no waiting. The loop reads the client's
+ *                 bytes into a buffer the connection does NOT own (a readiness
+ *                 loop's one shared read buffer, or an io_uring provided
+ *                 buffer) and hands them over with conn_received; the core
+ *                 frames them and keeps only what it must: the complete
+ *                 messages it now owes, and the unfinished message. The loop
+ *                 asks conn_to_send what to send next and reports with
+ *                 conn_sent how much went out. conn_wants says what the
+ *                 connection needs next.
+ *   readiness     conn_on_readable / conn_on_writable: the read and write
+ *                 system calls for loops that wait for readiness (select,
+ *                 poll, epoll, libev), built on the core.
  *
- *     buf: [ already sent | echo owed | unfinished message |   free   ]
- *          0             sent       owed_end              len       cap
+ * The bytes a connection keeps live in a buffer of its own, allocated when
+ * there is something to keep and freed as soon as there is nothing: an idle
+ * connection costs only this struct, and one holding an unfinished line costs
+ * that line, not a read buffer.
  *
- * cap is max_line plus one read chunk and never grows, so memory per connection
- * is bounded: while the owed echo is large the connection stops asking to read
- * (backpressure), and the client's extra bytes wait in the kernel, not here.
+ *     buf: [ already sent | owed                  | unfinished message | free ]
+ *          0              sent                    owed_end             len    cap
+ *                         [ echo ... | error line ]
+ *
+ * Owed bytes are the echo of complete messages and, after an over-long line,
+ * the "ERR line too long" line: an error is just more owed bytes (echo_owed
+ * tells the echo apart, for the byte count). Memory is bounded: the
+ * unfinished message is shorter than max_line (the framer rejects it at that
+ * length), and the connection stops asking for input while CONN_OWED_LIMIT or
+ * more bytes are owed, so a client that sends without reading fills its own
+ * socket buffers and is throttled by TCP. The buffer is sized to what it
+ * holds, never beyond owed + max_line, and shrinks back when the owed bytes
+ * are gone.
+ *
+ * Phases (conn_wants in brackets; R = CONN_WANT_READ, W = CONN_WANT_WRITE when
+ * bytes are owed):
+ *
+ *                        received(complete messages): owes their echo
+ *                        sent(all owed): frees the buffer if nothing is left
+ *                     +------+
+ *                     v      |                        received(EOF)
+ *   init --> ECHOING [R while owed < OWED_LIMIT, W] -----------------> FINISHING [W]
+ *               |                                                         ^    |
+ *               | received(max_line bytes, no LF):                        |    | sent(all owed)
+ *               | unfinished message dropped,                            |    v
+ *               | "ERR line too long" owed                  received(EOF)|  CLOSE
+ *               v                                                         |
+ *            REJECTING [W] -------------------------------------------------+
+ *               |        (input received here is discarded)
+ *               | sent(all owed): shutdown(SHUT_WR)
+ *               v
+ *            DRAINING [R] --- received(EOF) ---> FINISHING, nothing owed: CLOSE
+ *                        (input discarded; the client reads our error line and
+ *                        EOF, then closes; see protocol_finish)
+ *
+ *   any phase --- conn_fail (receive or send failed) ---> FAILED [CLOSE]
+ *
+ * On EOF in ECHOING the unfinished message is still the client's data: it is
+ * owed as it is, without an LF (counted in bytes, not in messages).
+ * Messages are counted in the stats when their echo has been sent in full.
+ *
+ * Using the core from a completion loop (io_uring):
+ *   - keep a receive armed while conn_wants() has CONN_WANT_READ; when one
+ *     completes with n >= 0 bytes at p: conn_received(c, p, n) (n == 0 is the
+ *     client's EOF), then the provided buffer can go straight back to the
+ *     kernel: the core has copied what it keeps. A receive that completes
+ *     after the want went away (backpressure, rejecting) is still handed
+ *     over; the core takes it (bounded by one buffer) or discards it.
+ *   - with no send in flight, iov = conn_to_send(c): if iov.iov_len > 0, send
+ *     exactly that (it is every complete message owed, in one piece); when it
+ *     completes with n >= 0: conn_sent(c, n, stats) (a short send leaves the
+ *     rest owed: conn_to_send offers it again). Between conn_to_send and
+ *     conn_sent the bytes offered stay where they are, whatever
+ *     conn_received adds meanwhile (the core moves to a new buffer rather
+ *     than move them, and frees the old one in conn_sent).
+ *   - a failed receive or send: conn_fail(c, CONN_WHY_RESET or
+ *     CONN_WHY_WRITE). A send that fails must still be reported with
+ *     conn_sent(c, 0, stats) first, to end the loan.
+ *   - conn_wants() == CONN_CLOSE and nothing in flight: loop_close (or
+ *     conn_close) it. Idle timeouts and the busy refusal are the loop's
+ *     (common/loop.h), not the connection's.
  */
 #ifndef ECHOLAB_CONN_H
 #define ECHOLAB_CONN_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "framer.h"
 #include "idle.h"
@@ -28,45 +96,78 @@
 struct echo_stats;
 
 enum conn_want {
-	CONN_CLOSE = 0,
-	CONN_WANT_READ = 1,
-	CONN_WANT_WRITE = 2,
-	CONN_WANT_BOTH = CONN_WANT_READ | CONN_WANT_WRITE,
+	CONN_CLOSE = 0,      /* done: close the connection */
+	CONN_WANT_READ = 1,  /* take input: keep a read or receive going */
+	CONN_WANT_WRITE = 2, /* bytes are owed: send them (may be set with READ) */
 };
 
 enum conn_phase {
 	CONN_ECHOING,   /* normal service */
 	CONN_FINISHING, /* client half-closed: send what is owed, then close */
-	CONN_REJECTING, /* line too long: send what is owed and the error, then drain */
+	CONN_REJECTING, /* line too long: send what is owed, the error included */
 	CONN_DRAINING,  /* we sent FIN; discard input until the client closes */
+	CONN_FAILED,    /* the socket failed: close */
 };
+
+/* Past this many owed bytes the connection asks for no more input. */
+#define CONN_OWED_LIMIT (32 * 1024)
+
+/* close_reason values for conn_fail (also shown in the --verbose log). */
+#define CONN_WHY_RESET "connection reset" /* a receive failed */
+#define CONN_WHY_WRITE "write failed"     /* a send failed */
 
 struct conn {
 	int fd;
 	enum conn_phase phase;
 	struct framer framer;
-	char *buf;
+	char *buf;          /* what the connection keeps (diagram above); NULL: nothing */
 	size_t cap, sent, owed_end, len;
-	size_t owed_messages;   /* complete messages in the owed echo */
-	size_t trailer_sent;    /* bytes of the error line already sent */
-	struct idle_link idle;  /* position in the loop's idle list */
+	size_t echo_owed;     /* owed bytes that are echo; the rest is the error line */
+	size_t owed_messages; /* complete messages in the owed echo */
+	size_t lent;          /* owed bytes offered by conn_to_send, not yet reported */
+	char *retired;        /* an old buffer a send in flight still reads */
+	struct idle_link idle; /* position in the loop's idle list */
 	struct peer peer;
 	const char *close_reason; /* for the --verbose log */
 	/* The event loop's own bookkeeping, untouched by conn.c: */
 	enum conn_want waiting_for; /* what the loop last registered interest in */
-	size_t slot;                /* poll: index in the pollfd array */
 };
 
-/* Largest single read; also the slack that keeps a read possible beside a
- * partial message. */
-#define CONN_READ_CHUNK (64 * 1024)
+/* ---- the core: no waiting, usable by any loop -------------------------- */
 
 void conn_init(struct conn *c, int fd, size_t max_line, const struct peer *peer);
-enum conn_want conn_on_readable(struct conn *c, struct echo_stats *st);
-enum conn_want conn_on_writable(struct conn *c, struct echo_stats *st);
-/* What to wait for when nothing happened yet (a new connection). */
+/* Hands over n bytes received into a buffer the connection does not own; n == 0
+ * is the client's EOF. Copies what must be kept. Returns false only when out
+ * of memory, with the connection FAILED (close it). */
+bool conn_received(struct conn *c, const char *data, size_t n);
+/* The next bytes to send: every owed byte, in one piece; iov_len 0 when none
+ * are owed or a send of them is already in flight. */
+struct iovec conn_to_send(struct conn *c);
+/* n bytes of the last conn_to_send went out (0..iov_len; 0 also for a send that
+ * failed). Counts them in the stats; once everything owed is sent, counts the
+ * messages, ends a rejection with FIN (shutdown SHUT_WR) and frees or shrinks
+ * the buffer. */
+void conn_sent(struct conn *c, size_t n, struct echo_stats *st);
+/* Marks the connection FAILED with the reason for the log. */
+void conn_fail(struct conn *c, const char *why);
+/* What the connection needs next (see the diagram). */
 enum conn_want conn_wants(const struct conn *c);
-/* Closes the socket and frees the buffer; logs when verbose. */
+/* Bytes owed and not yet sent (the echo and any error line). */
+size_t conn_owed(const struct conn *c);
+/* Closes the socket and frees what the connection holds; logs when verbose. */
 void conn_close(struct conn *c, bool verbose);
+
+/* ---- readiness loops ---------------------------------------------------- */
+
+/* The socket is readable: reads once into rbuf (the loop's shared buffer of
+ * rbuf_size bytes, which the connection uses only during this call), frames
+ * it, and sends what is owed at once: usually straight from rbuf, so a client
+ * whose messages arrive whole never costs a copy or an allocation. Returns
+ * what to wait for next. */
+enum conn_want conn_on_readable(struct conn *c, struct echo_stats *st, char *rbuf,
+                                size_t rbuf_size);
+/* The socket is writable: sends what is owed until done or the kernel's
+ * buffer is full. */
+enum conn_want conn_on_writable(struct conn *c, struct echo_stats *st);
 
 #endif

@@ -2,12 +2,15 @@
 
 #include <stdlib.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "log.h"
+#include "protocol.h"
 #include "stats.h"
 
-#define conn_of_idle(link) \
-	((struct conn *)((char *)(link) - offsetof(struct conn, idle)))
+#define conn_of_idle(link) container_of(link, struct conn, idle)
 
 void loop_init_worker(struct loop *l, struct server *srv, struct listener *listener,
                       unsigned worker)
@@ -15,7 +18,11 @@ void loop_init_worker(struct loop *l, struct server *srv, struct listener *liste
 	l->srv = srv;
 	l->listener = listener;
 	l->worker = worker;
+	l->rbuf = malloc(PROTOCOL_READ_CHUNK);
+	if (l->rbuf == NULL)
+		die("out of memory for the read buffer");
 	idle_init(&l->idle, srv->opts.idle_timeout);
+	l->heap_dirty = false;
 	loop_tick(l);
 }
 
@@ -24,40 +31,75 @@ void loop_init(struct loop *l, struct server *srv)
 	loop_init_worker(l, srv, &srv->listener, 0);
 }
 
+/* Called on every opening, serving and closing. */
+static void busy(struct loop *l)
+{
+	l->last_busy_ms = l->now_ms;
+	l->heap_dirty = true;
+}
+
 void loop_tick(struct loop *l)
 {
 	l->now_ms = monotonic_ms();
+	if (l->heap_dirty && l->now_ms - l->last_busy_ms >= LOOP_TRIM_AFTER_MS) {
+		/* glibc keeps freed memory in its heap for reuse; after a burst that
+		 * is the burst's peak, for ever. malloc_trim returns the free pages
+		 * (the top of the heap and whole free pages inside it). It walks the
+		 * heap, so it runs once per quiet spell, never while busy. */
+#ifdef __GLIBC__
+		malloc_trim(0);
+#endif
+		l->heap_dirty = false;
+	}
 }
 
 int loop_timeout_ms(const struct loop *l)
 {
-	return idle_wait_ms(&l->idle, l->now_ms);
+	int ms = idle_wait_ms(&l->idle, l->now_ms);
+
+	if (l->heap_dirty) {
+		int64_t left = l->last_busy_ms + LOOP_TRIM_AFTER_MS - l->now_ms;
+		int trim_ms = left < 0 ? 0 : (int)left;
+
+		if (ms < 0 || trim_ms < ms)
+			ms = trim_ms;
+	}
+	return ms;
+}
+
+struct conn *loop_adopt(struct loop *l, int fd, const struct peer *peer, size_t size,
+                        int fd_limit)
+{
+	struct echo_stats *st = l->srv->stats;
+	struct conn *c;
+
+	busy(l);
+	if (fd >= fd_limit || !stats_admit(st, l->srv->opts.max_clients)) {
+		refuse_busy(fd, st);
+		return NULL;
+	}
+	if ((c = malloc(size)) == NULL) {
+		stats_release(st);
+		refuse_busy(fd, st);
+		return NULL;
+	}
+	conn_init(c, fd, l->srv->opts.max_line, peer);
+	idle_touch(&l->idle, &c->idle, l->now_ms);
+	stats_add(&st->connections, 1);
+	stats_worker_served(st, l->worker);
+	log_open(l->srv->opts.verbose, peer);
+	return c;
 }
 
 struct conn *loop_accept(struct loop *l, size_t size, int fd_limit)
 {
-	struct echo_stats *st = l->srv->stats;
 	struct peer peer;
 	struct conn *c;
 	int fd;
 
-	while ((fd = accept_nonblocking(l->listener, &peer)) >= 0) {
-		if (fd >= fd_limit || !stats_admit(st, l->srv->opts.max_clients)) {
-			refuse_busy(fd, st);
-			continue;
-		}
-		if ((c = malloc(size)) == NULL) {
-			stats_release(st);
-			refuse_busy(fd, st);
-			continue;
-		}
-		conn_init(c, fd, l->srv->opts.max_line, &peer);
-		idle_touch(&l->idle, &c->idle, l->now_ms);
-		stats_add(&st->connections, 1);
-		stats_worker_served(st, l->worker);
-		log_open(l->srv->opts.verbose, &peer);
-		return c;
-	}
+	while ((fd = accept_nonblocking(l->listener, &peer)) >= 0)
+		if ((c = loop_adopt(l, fd, &peer, size, fd_limit)) != NULL)
+			return c;
 	return NULL;
 }
 
@@ -68,8 +110,9 @@ enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool wr
 	/* Any readiness is activity: the client sent something, or it read
 	 * enough of its echo to make room for more. */
 	idle_touch(&l->idle, &c->idle, l->now_ms);
+	busy(l);
 	if (readable)
-		want = conn_on_readable(c, l->srv->stats);
+		want = conn_on_readable(c, l->srv->stats, l->rbuf, PROTOCOL_READ_CHUNK);
 	/* The read may already have written everything; only write again if
 	 * the connection still owes echo. */
 	if (writable && (want & CONN_WANT_WRITE))
@@ -79,6 +122,7 @@ enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool wr
 
 void loop_close(struct loop *l, struct conn *c)
 {
+	busy(l);
 	idle_remove(&c->idle);
 	conn_close(c, l->srv->opts.verbose);
 	stats_release(l->srv->stats);
@@ -116,4 +160,6 @@ void loop_close_all(struct loop *l)
 		set_close_reason(c, "server stopping");
 		loop_close(l, c);
 	}
+	free(l->rbuf);
+	l->rbuf = NULL;
 }

@@ -18,12 +18,24 @@
 #include "idle.h"
 #include "server.h"
 
+/* From a pointer to a struct's member back to the struct: how a model that
+ * wraps struct conn in its own struct (poll, libev) gets from the connection
+ * loop.c hands it to its own bookkeeping. */
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
 struct loop {
 	struct server *srv;
 	struct listener *listener; /* where loop_accept takes clients from */
 	struct idle_list idle;
 	unsigned worker; /* counted as this worker in the stats (stats_worker_served) */
-	int64_t now_ms; /* the time of the last wake-up: one clock read per wake */
+	int64_t now_ms;  /* the time of the last wake-up: one clock read per wake */
+	/* The one read buffer of the loop (PROTOCOL_READ_CHUNK bytes): every
+	 * connection reads into it and keeps only what it must (see conn.h). */
+	char *rbuf;
+	/* Giving the heap back: the last time a connection was served, opened or
+	 * closed, and whether anything happened since the last malloc_trim. */
+	int64_t last_busy_ms;
+	bool heap_dirty;
 };
 
 /* A loop over the server's listening socket. */
@@ -33,9 +45,14 @@ void loop_init(struct loop *l, struct server *srv);
  * together (stats_admit). */
 void loop_init_worker(struct loop *l, struct server *srv, struct listener *listener,
                       unsigned worker);
-/* Reads the clock; call once after every wake-up. */
+/* Reads the clock; call once after every wake-up. Once the loop has been
+ * quiet for LOOP_TRIM_AFTER_MS after some activity, it also gives the heap's
+ * free memory back to the system (malloc_trim), so a burst of clients does
+ * not leave the server's RSS at its peak for ever. */
 void loop_tick(struct loop *l);
-/* How long the wait may last before the next idle expiry: -1 for ever. */
+#define LOOP_TRIM_AFTER_MS 1000
+/* How long the wait may last: until the next idle expiry or the heap trim;
+ * -1 for ever. */
 int loop_timeout_ms(const struct loop *l);
 
 /* Accepts the next waiting client and returns it as a new connection of
@@ -47,12 +64,18 @@ int loop_timeout_ms(const struct loop *l);
  * wake-up would let the backlog grow under a burst of connects. */
 struct conn *loop_accept(struct loop *l, size_t size, int fd_limit);
 #define LOOP_ANY_FD INT_MAX
+/* Takes an accepted client fd (non-blocking) as a new connection of `size`
+ * bytes, or refuses it ("ERR server busy", closed, counted) and returns NULL:
+ * the one place an event loop decides. For loops that accept by other means
+ * (io_uring's accept); loop_accept uses it. */
+struct conn *loop_adopt(struct loop *l, int fd, const struct peer *peer, size_t size,
+                        int fd_limit);
 /* Delivers readiness to the connection, returns what it wants next. */
 enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable);
 void loop_close(struct loop *l, struct conn *c);
 /* The connection that has been idle too long, if any (marked for the log). */
 struct conn *loop_next_expired(struct loop *l);
-/* Shutdown: closes every connection still open. */
+/* Shutdown: closes every connection still open and frees the read buffer. */
 void loop_close_all(struct loop *l);
 
 #endif

@@ -26,8 +26,10 @@
 #include "server.h"
 #include "signals.h"
 
+/* loop_accept allocates the whole struct client (it is told its size), and
+ * container_of gets from its conn or its io watcher back to it. */
 struct client {
-	struct conn conn; /* first, so loop_accept can allocate a struct client */
+	struct conn conn;
 	ev_io io;
 };
 
@@ -60,14 +62,22 @@ static int libev_events(enum conn_want want)
 	return ((want & CONN_WANT_READ) ? EV_READ : 0) | ((want & CONN_WANT_WRITE) ? EV_WRITE : 0);
 }
 
+/* The one timer serves the loop's deadlines (loop_timeout_ms): the idle
+ * expiry, and the heap trim after a quiet second. Re-armed only when the
+ * deadline comes sooner than the armed one. */
 static void arm_idle_timer(struct echo_loop *el)
 {
 	int ms = loop_timeout_ms(&el->loop);
 
-	if (ms >= 0 && !ev_is_active(&el->idle_timer)) {
-		ev_timer_set(&el->idle_timer, ms / 1000.0, 0.);
-		ev_timer_start(el->ev, &el->idle_timer);
+	if (ms < 0)
+		return;
+	if (ev_is_active(&el->idle_timer)) {
+		if (ev_timer_remaining(el->ev, &el->idle_timer) * 1000.0 <= ms)
+			return;
+		ev_timer_stop(el->ev, &el->idle_timer);
 	}
+	ev_timer_set(&el->idle_timer, ms / 1000.0, 0.);
+	ev_timer_start(el->ev, &el->idle_timer);
 }
 
 static void forget(struct echo_loop *el, struct client *cl)
@@ -79,7 +89,7 @@ static void forget(struct echo_loop *el, struct client *cl)
 static void on_client_ready(struct ev_loop *ev, ev_io *w, int revents)
 {
 	struct echo_loop *el = ev_userdata(ev);
-	struct client *cl = (struct client *)((char *)w - offsetof(struct client, io));
+	struct client *cl = container_of(w, struct client, io);
 
 	enum conn_want want = loop_serve(&el->loop, &cl->conn, revents & EV_READ,
 	                                 revents & EV_WRITE);
@@ -93,16 +103,19 @@ static void on_client_ready(struct ev_loop *ev, ev_io *w, int revents)
 		ev_io_start(ev, w);
 		cl->conn.waiting_for = want;
 	}
+	arm_idle_timer(el);
 }
 
 static void on_listener_ready(struct ev_loop *ev, ev_io *w, int revents)
 {
 	struct echo_loop *el = ev_userdata(ev);
 	struct client *cl;
+	struct conn *c;
 
 	(void)w;
 	(void)revents;
-	while ((cl = (struct client *)loop_accept(&el->loop, sizeof *cl, LOOP_ANY_FD)) != NULL) {
+	while ((c = loop_accept(&el->loop, sizeof *cl, LOOP_ANY_FD)) != NULL) {
+		cl = container_of(c, struct client, conn);
 		cl->conn.waiting_for = conn_wants(&cl->conn);
 		ev_io_init(&cl->io, on_client_ready, cl->conn.fd, libev_events(cl->conn.waiting_for));
 		ev_io_start(ev, &cl->io);
@@ -118,7 +131,7 @@ static void on_idle_timer(struct ev_loop *ev, ev_timer *w, int revents)
 	(void)w;
 	(void)revents;
 	while ((expired = loop_next_expired(&el->loop)) != NULL)
-		forget(el, (struct client *)expired);
+		forget(el, container_of(expired, struct client, conn));
 	arm_idle_timer(el);
 }
 

@@ -21,12 +21,19 @@
 #include "signals.h"
 
 /* fds[0] is the listening socket, fds[1] the signals (signals.h); fds[i]
- * for i >= FIRST_CLIENT is conns[i]'s socket. */
+ * for i >= FIRST_CLIENT is clients[i]'s socket. */
 enum { LISTENER, SIGNALS, FIRST_CLIENT };
+
+/* A connection and where it sits in the pollfd array: loop_accept allocates
+ * the whole struct (it is told its size), container_of gets back to it. */
+struct client {
+	struct conn conn; /* first: loop_accept and loop_close see only this */
+	size_t slot;      /* index in fds[] and clients[] */
+};
 
 struct wait_set {
 	struct pollfd *fds;
-	struct conn **conns;
+	struct client **clients;
 	size_t count, cap;
 };
 
@@ -36,25 +43,25 @@ static short poll_events(enum conn_want want)
 	               ((want & CONN_WANT_WRITE) ? POLLOUT : 0));
 }
 
-static void watch(struct wait_set *ws, int fd, struct conn *c, enum conn_want want)
+static void watch(struct wait_set *ws, int fd, struct client *cl, enum conn_want want)
 {
 	if (ws->count == ws->cap) {
 		/* Doubling keeps the cost of growing to n clients O(n) overall. */
 		size_t cap = ws->cap ? ws->cap * 2 : 64;
 		struct pollfd *fds = realloc(ws->fds, cap * sizeof *fds);
-		struct conn **conns = fds ? realloc(ws->conns, cap * sizeof *conns) : NULL;
+		struct client **clients = fds ? realloc(ws->clients, cap * sizeof *clients) : NULL;
 
-		if (fds == NULL || conns == NULL)
+		if (fds == NULL || clients == NULL)
 			die("out of memory for %zu pollfds", cap);
 		ws->fds = fds;
-		ws->conns = conns;
+		ws->clients = clients;
 		ws->cap = cap;
 	}
 	ws->fds[ws->count] = (struct pollfd){.fd = fd, .events = poll_events(want)};
-	ws->conns[ws->count] = c;
-	if (c != NULL) {
-		c->slot = ws->count;
-		c->waiting_for = want;
+	ws->clients[ws->count] = cl;
+	if (cl != NULL) {
+		cl->slot = ws->count;
+		cl->conn.waiting_for = want;
 	}
 	ws->count++;
 }
@@ -63,11 +70,11 @@ static void watch(struct wait_set *ws, int fd, struct conn *c, enum conn_want wa
  * slot i again: it now holds a client that has not been served this round. */
 static void forget(struct wait_set *ws, struct loop *loop, size_t i)
 {
-	loop_close(loop, ws->conns[i]);
+	loop_close(loop, &ws->clients[i]->conn);
 	if (i != --ws->count) {
 		ws->fds[i] = ws->fds[ws->count];
-		ws->conns[i] = ws->conns[ws->count];
-		ws->conns[i]->slot = i;
+		ws->clients[i] = ws->clients[ws->count];
+		ws->clients[i]->slot = i;
 	}
 }
 
@@ -75,8 +82,8 @@ static void accept_clients(struct loop *loop, struct wait_set *ws)
 {
 	struct conn *c;
 
-	while ((c = loop_accept(loop, sizeof *c, LOOP_ANY_FD)) != NULL)
-		watch(ws, c->fd, c, conn_wants(c));
+	while ((c = loop_accept(loop, sizeof(struct client), LOOP_ANY_FD)) != NULL)
+		watch(ws, c->fd, container_of(c, struct client, conn), conn_wants(c));
 }
 
 static const struct model_info model = {
@@ -121,7 +128,7 @@ int main(int argc, char **argv)
 			}
 			/* An error or hang-up is reported as readable: the read that
 			 * follows returns the error or EOF and the connection decides. */
-			enum conn_want want = loop_serve(&loop, ws.conns[i],
+			enum conn_want want = loop_serve(&loop, &ws.clients[i]->conn,
 			                                 ev & (POLLIN | POLLERR | POLLHUP),
 			                                 ev & POLLOUT);
 			if (want == CONN_CLOSE) {
@@ -129,14 +136,14 @@ int main(int argc, char **argv)
 				continue;
 			}
 			ws.fds[i].events = poll_events(want);
-			ws.conns[i]->waiting_for = want;
+			ws.clients[i]->conn.waiting_for = want;
 			i++;
 		}
 		while ((expired = loop_next_expired(&loop)) != NULL)
-			forget(&ws, &loop, expired->slot);
+			forget(&ws, &loop, container_of(expired, struct client, conn)->slot);
 	}
 	loop_close_all(&loop);
 	free(ws.fds);
-	free(ws.conns);
+	free(ws.clients);
 	return server_finish(&srv);
 }

@@ -23,7 +23,12 @@ group, fork children included, is measured)
       message starts (so N partial messages are pending at the server at
       once, and all N are served while all N are open). With --max-rss-kb the
       server's VmRSS, read while all N are open and echoed, must stay below
-      it. Then all close. Prints "swarm clients=N messages=M bytes=B ...".
+      it. With --partial P each message is P+20 bytes and its first part is
+      P bytes; once the server has read every first part (no server-side
+      socket on the port has unread input, from /proc/net/tcp*) the server's
+      VmRSS is read with N unfinished lines held ("partial_rss_kb"), and must
+      stay below --max-rss-kb too. Then all close. Prints "swarm clients=N
+      messages=M bytes=B ...".
 
   ordered N [--close C]
       Open N connections one after another (each handshake completes before
@@ -414,6 +419,51 @@ def missing(conns):
 # ---------------------------------------------------------------- swarm
 
 
+def unread_server_input(port, client_ports):
+    """(sockets, bytes): the server's side of our connections (established,
+    local port `port`, remote port one of client_ports) and the input they
+    hold unread."""
+    count = unread = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    # local_address is ADDR:PORT in hex; st 01 is ESTABLISHED;
+                    # tx_queue:rx_queue in hex
+                    if (fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port
+                            and int(fields[2].rsplit(":", 1)[1], 16) in client_ports):
+                        count += 1
+                        unread += int(fields[4].split(":")[1], 16)
+        except OSError:
+            pass
+    return count, unread
+
+
+def wait_server_read(d, client_ports, n):
+    """Until the server has read everything our n connections sent: fails
+    once the server's unread input stops shrinking for d.timeout seconds."""
+    last, last_change = None, time.monotonic()
+    while True:
+        now = unread_server_input(d.port, client_ports)
+        if now == (n, 0):
+            return
+        if now != last:
+            last, last_change = now, time.monotonic()
+        elif time.monotonic() - last_change > d.timeout:
+            raise Fail("the server stopped reading: %d of %d sockets seen, %d bytes unread"
+                       % (now[0], n, now[1]))
+        d.poll_once(0.05)
+
+
+def partial_message(i, j, n):
+    """A distinct message of n + 20 bytes whose first n bytes make no line."""
+    head = ("c%05d-m%d:" % (i, j)).encode()
+    body = bytes((i * 7 + j * 13 + k) % 94 + 33 for k in range(n + 19 - len(head)))
+    return head + body + b"\n"
+
+
 def cmd_swarm(a):
     want_descriptors(a.clients + 64)
     d = Driver(a.port, a.timeout)
@@ -422,14 +472,23 @@ def cmd_swarm(a):
     conns = d.connect_many(a.clients, a.window)
     t_conn = time.monotonic() - t0
     total = 0
+    partial_rss = None
     for j in range(a.messages):
-        msgs = [message(c.i, j) for c in conns]
-        cut = (lambda m: 0) if a.whole else (lambda m: len(m) // 2)
+        if a.partial:
+            msgs = [partial_message(c.i, j, a.partial) for c in conns]
+        else:
+            msgs = [message(c.i, j) for c in conns]
+        cut = (lambda m: 0) if a.whole else (lambda m: a.partial or len(m) // 2)
         if not a.whole:
             for c, m in zip(conns, msgs):
                 d.send(c, m[:cut(m)])
             # the halves are on their way before any second half is sent
             d.run_until(lambda: all(not c.out for c in conns), "first halves not sent")
+        if a.partial and j == 0:
+            # The server has read every first part: each connection now holds
+            # an unfinished line, and that is the memory measured.
+            wait_server_read(d, {c.sock.getsockname()[1] for c in conns}, len(conns))
+            partial_rss = group_rss_kb(a.pid) if a.pid else 0
         for c, m in zip(conns, msgs):
             d.send(c, m[cut(m):])
             total += len(m)
@@ -440,11 +499,16 @@ def cmd_swarm(a):
     for c in conns:
         d.close(c)
     elapsed = time.monotonic() - t0
-    print("swarm clients=%d messages=%d bytes=%d connect_s=%.2f total_s=%.2f rss_kb=%d"
-          % (len(conns), len(conns) * a.messages, total, t_conn, elapsed, rss))
+    print("swarm clients=%d messages=%d bytes=%d connect_s=%.2f total_s=%.2f rss_kb=%d%s"
+          % (len(conns), len(conns) * a.messages, total, t_conn, elapsed, rss,
+             "" if partial_rss is None else " partial_rss_kb=%d" % partial_rss))
     if a.max_rss_kb and rss >= a.max_rss_kb:
         raise Fail("server VmRSS with %d connections open is %d KiB, not under %d KiB"
                    % (len(conns), rss, a.max_rss_kb))
+    if a.max_rss_kb and partial_rss is not None and partial_rss >= a.max_rss_kb:
+        raise Fail("server VmRSS with %d connections each holding a %d-byte unfinished line"
+                   " is %d KiB, not under %d KiB"
+                   % (len(conns), a.partial, partial_rss, a.max_rss_kb))
 
 
 # ---------------------------------------------------------------- served or refused
@@ -919,6 +983,8 @@ def main():
     q.add_argument("--messages", type=int, default=3)
     q.add_argument("--window", type=int, default=256)
     q.add_argument("--whole", action="store_true", help="send each message in one piece")
+    q.add_argument("--partial", type=int, default=0,
+                   help="first part of each message: this many bytes, measured while held")
     q.add_argument("--pid", type=int, default=0)
     q.add_argument("--max-rss-kb", type=int, default=0)
 
