@@ -282,9 +282,16 @@ static enum conn_want echo_direct(struct conn *c, struct echo_stats *st, const c
                                   size_t n)
 {
 	struct framed f = framer_feed(&c->framer, data, n);
-	size_t held = c->len - c->sent, tried = 0, done = 0, from_held, from_data;
+	size_t held = c->len - c->sent, done = 0, from_held, from_data;
 
 	owe_completed(c, &f);
+	if (f.too_long) {
+		/* Rare: keep it all, so that the echo and the error line go out
+		 * together in one send. */
+		if (!store(c, data, n, f.complete, true))
+			return CONN_CLOSE;
+		return conn_on_writable(c, st);
+	}
 	if (f.complete > 0) {
 		struct iovec iov[2] = {{c->buf + c->sent, held}, {(char *)data, f.complete}};
 		ssize_t w = send_iov(c->fd, held > 0 ? iov : iov + 1, held > 0 ? 2 : 1);
@@ -293,17 +300,14 @@ static enum conn_want echo_direct(struct conn *c, struct echo_stats *st, const c
 			conn_fail(c, CONN_WHY_WRITE);
 			return CONN_CLOSE;
 		}
-		tried = held + f.complete;
 		done = w > 0 ? (size_t)w : 0;
 	}
 	from_held = done < held ? done : held;
 	from_data = done - from_held;
 	c->sent += from_held;
 	count_sent(c, done, st);
-	if (!store(c, data + from_data, n - from_data, f.complete - from_data, f.too_long))
+	if (!store(c, data + from_data, n - from_data, f.complete - from_data, false))
 		return CONN_CLOSE;
-	if (conn_owed(c) > 0 && done == tried)
-		return conn_on_writable(c, st); /* the error line after a too-long line */
 	tidy(c);
 	return conn_wants(c);
 }
