@@ -11,10 +11,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "protocol.h"
 #include "signals.h"
 #include "stats.h"
-
-static const char busy_line[] = "ERR server busy\n";
 
 /* Binds, and for a stream socket listens. */
 static int bind_and_listen(int family, int socktype, const struct sockaddr *addr,
@@ -229,20 +228,15 @@ void refuse_busy(int fd, struct echo_stats *stats)
 {
 	/* A fresh socket's send buffer is empty, so this never blocks or comes up
 	 * short in practice; MSG_DONTWAIT guarantees the first. */
-	if (send(fd, busy_line, sizeof busy_line - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+	if (send(fd, PROTOCOL_ERR_BUSY, PROTOCOL_LEN(PROTOCOL_ERR_BUSY),
+	         MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		/* The client is already gone; closing is all that is left. */
 	}
-	/* FIN after the line, so the client reads the whole line and then EOF.
-	 * Closing with unread input would send RST instead, which may destroy
-	 * the line in flight; so take whatever the client already sent first
-	 * (without waiting: a refusal must never block the server). */
-	shutdown(fd, SHUT_WR);
-	{
-		char sink[4096];
-		int budget = 16;
-		while (budget-- > 0 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0)
-			;
-	}
+	/* FIN after the line, then take what the client already sent (see
+	 * protocol.h), but without waiting and at most 16 reads: a refusal must
+	 * never block the server or cost it much. */
+	protocol_finish(fd);
+	(void)protocol_discard_input(fd, 16, false);
 	close(fd);
 	stats_add(&stats->refused, 1);
 }

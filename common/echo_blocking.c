@@ -9,10 +9,9 @@
 
 #include "framer.h"
 #include "log.h"
+#include "protocol.h"
 #include "signals.h"
 #include "stats.h"
-
-static const char too_long_line[] = "ERR line too long\n";
 
 /* Writes all of buf. A blocking send returns short only when a signal or the
  * send timeout interrupts it, so those are the cases to continue or give up. */
@@ -34,20 +33,6 @@ static bool send_all(int fd, const char *buf, size_t len, const char **why)
 	return true;
 }
 
-/* After an error line the client may still be sending. Closing a socket with
- * unread input makes the kernel send RST, which can destroy the error line
- * before the client reads it; so say FIN first and read until the client
- * closes too (or the idle timeout gives up on it). */
-static void drain_until_closed(int fd, char *buf, size_t cap)
-{
-	shutdown(fd, SHUT_WR);
-	while (!stop_requested) {
-		ssize_t n = recv(fd, buf, cap, 0);
-		if (n == 0 || (n < 0 && errno != EINTR))
-			break;
-	}
-}
-
 static void set_idle_timeout(int fd, unsigned seconds)
 {
 	struct timeval tv = {.tv_sec = seconds, .tv_usec = 0};
@@ -62,7 +47,7 @@ static void set_idle_timeout(int fd, unsigned seconds)
 void echo_blocking(const struct server *s, int fd, const struct peer *peer)
 {
 	/* Room for the longest allowed unfinished message plus a full read. */
-	size_t cap = s->opts.max_line + 64 * 1024;
+	size_t cap = s->opts.max_line + PROTOCOL_READ_CHUNK;
 	char *buf = malloc(cap);
 	size_t held = 0; /* bytes of an unfinished message at the start of buf */
 	struct framer framer;
@@ -115,8 +100,12 @@ void echo_blocking(const struct server *s, int fd, const struct peer *peer)
 		}
 		if (f.too_long) {
 			why = "line too long";
-			if (send_all(fd, too_long_line, sizeof too_long_line - 1, &why))
-				drain_until_closed(fd, buf, cap);
+			if (send_all(fd, PROTOCOL_ERR_TOO_LONG, PROTOCOL_LEN(PROTOCOL_ERR_TOO_LONG), &why)) {
+				/* FIN, then read until the client closes (or the idle
+				 * timeout gives up on it): see protocol.h. */
+				protocol_finish(fd);
+				protocol_discard_input(fd, -1, true);
+			}
 			break;
 		}
 		/* Keep the unfinished tail for the next read. */
