@@ -103,14 +103,19 @@ struct conn *loop_accept(struct loop *l, size_t size, int fd_limit)
 	return NULL;
 }
 
+void loop_touch(struct loop *l, struct conn *c)
+{
+	idle_touch(&l->idle, &c->idle, l->now_ms);
+	busy(l);
+}
+
 enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable)
 {
 	enum conn_want want = c->waiting_for;
 
 	/* Any readiness is activity: the client sent something, or it read
 	 * enough of its echo to make room for more. */
-	idle_touch(&l->idle, &c->idle, l->now_ms);
-	busy(l);
+	loop_touch(l, c);
 	if (readable)
 		want = conn_on_readable(c, l->srv->stats, l->rbuf, PROTOCOL_READ_CHUNK);
 	/* The read may already have written everything; only write again if

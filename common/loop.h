@@ -20,7 +20,9 @@
 
 /* From a pointer to a struct's member back to the struct: how a model that
  * wraps struct conn in its own struct (poll, libev) gets from the connection
- * loop.c hands it to its own bookkeeping. */
+ * loop.c hands it to its own bookkeeping. The wrapper's first member must be
+ * the struct conn: loop_accept allocates the whole wrapper and loop_close
+ * frees it through the conn. */
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 struct loop {
@@ -56,8 +58,8 @@ void loop_tick(struct loop *l);
 int loop_timeout_ms(const struct loop *l);
 
 /* Accepts the next waiting client and returns it as a new connection of
- * `size` bytes (at least sizeof(struct conn): a model may wrap struct conn as
- * the first member of its own struct). Clients it cannot take are told
+ * `size` bytes (at least sizeof(struct conn): a model may wrap struct conn,
+ * as its first member, in a struct of its own; see container_of). Clients it cannot take are told
  * "ERR server busy" and closed on the way: over --max-clients, or on a
  * descriptor >= fd_limit (LOOP_ANY_FD: no such limit). NULL once no client is
  * waiting; call it until then on every wake-up, since taking one client per
@@ -70,6 +72,10 @@ struct conn *loop_accept(struct loop *l, size_t size, int fd_limit);
  * (io_uring's accept); loop_accept uses it. */
 struct conn *loop_adopt(struct loop *l, int fd, const struct peer *peer, size_t size,
                         int fd_limit);
+/* Activity on the connection (it sent something, or made room for more echo):
+ * pushes back its idle deadline. loop_serve does it; a completion loop calls
+ * it for every receive or send that completes. */
+void loop_touch(struct loop *l, struct conn *c);
 /* Delivers readiness to the connection, returns what it wants next. */
 enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable);
 void loop_close(struct loop *l, struct conn *c);

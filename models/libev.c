@@ -29,7 +29,7 @@
 /* loop_accept allocates the whole struct client (it is told its size), and
  * container_of gets from its conn or its io watcher back to it. */
 struct client {
-	struct conn conn;
+	struct conn conn; /* first: loop_accept and loop_close see only this */
 	ev_io io;
 };
 
