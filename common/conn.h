@@ -34,28 +34,31 @@
  * holds, never beyond owed + max_line, and shrinks back when the owed bytes
  * are gone.
  *
- * Phases (conn_wants in brackets; R = CONN_WANT_READ, W = CONN_WANT_WRITE when
- * bytes are owed):
+ * Phases, with what conn_wants answers in each ([R] CONN_WANT_READ, [W]
+ * CONN_WANT_WRITE while bytes are owed, [-] CONN_CLOSE); the arrows are
+ * conn_received (input, or EOF) and conn_sent (everything owed is out):
  *
- *                        received(complete messages): owes their echo
- *                        sent(all owed): frees the buffer if nothing is left
- *                     +------+
- *                     v      |                        received(EOF)
- *   init --> ECHOING [R while owed < OWED_LIMIT, W] -----------------> FINISHING [W]
- *               |                                                         ^    |
- *               | received(max_line bytes, no LF):                        |    | sent(all owed)
- *               | unfinished message dropped,                            |    v
- *               | "ERR line too long" owed                  received(EOF)|  CLOSE
- *               v                                                         |
- *            REJECTING [W] -------------------------------------------------+
- *               |        (input received here is discarded)
- *               | sent(all owed): shutdown(SHUT_WR)
- *               v
- *            DRAINING [R] --- received(EOF) ---> FINISHING, nothing owed: CLOSE
- *                        (input discarded; the client reads our error line and
- *                        EOF, then closes; see protocol_finish)
+ *            complete messages: their echo is owed
+ *            all owed sent: buffer freed if nothing is left
+ *               +----+
+ *               |    v
+ *   init ---> ECHOING [R W]  (R only while owed < CONN_OWED_LIMIT)
+ *               |    |
+ *               |    +--- EOF: the unfinished message is owed too ---+
+ *               |                                                    v
+ *               | max_line bytes with no LF:              +---> FINISHING [W]
+ *               | unfinished message dropped,             |          |
+ *               | "ERR line too long" owed                |          | all owed sent
+ *               v                                         |          v
+ *            REJECTING [W] --- EOF ----------------------+        [-] close
+ *               |     (other input: discarded)            ^
+ *               | all owed sent: shutdown(SHUT_WR)        | EOF (nothing is
+ *               v                                         | owed: [-] at once)
+ *            DRAINING [R] --------------------------------+
+ *                   (input discarded until the client, having read the
+ *                   error line and our EOF, closes; see protocol_finish)
  *
- *   any phase --- conn_fail (receive or send failed) ---> FAILED [CLOSE]
+ *   any phase --- conn_fail (a receive or send failed) ---> FAILED [-]
  *
  * On EOF in ECHOING the unfinished message is still the client's data: it is
  * owed as it is, without an LF (counted in bytes, not in messages).
