@@ -775,9 +775,56 @@ def run_memory(names, models_by_name, mode, cpus, tmp, progress, step):
             if s and s["bytes"]:
                 # includes accepting the 10,000 connections
                 e["cpu_us_per_msg"] = (s["user_s"] + s["sys_s"]) / (s["bytes"] / cell["size"]) * 1e6
+        if e["status"] == "ok":
+            e.update(memory_of_lines(name, cpus, tmp))
         progress.done(exp)
         out.append(e)
     return out
+
+
+def vmrss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def memory_of_lines(name, cpus, tmp):
+    """A fresh server's VmRSS before any client, with 10,000 idle connections,
+    with each of them holding a 100-byte unfinished line, at peak (maxrss),
+    and after they all left and the loop went quiet (glibc's heap given back).
+    Driven by tests/scaleprobe.py swarm --partial, which waits for the server
+    to hold the connections and to have read every partial line."""
+    srv = Server(name, tmp, cpus[0])
+    if srv.failure:
+        return dict(lines_status="FAILED", lines_reason=srv.failure)
+    r = dict(rss_before_kb=vmrss_kb(srv.pid))
+    argv = [sys.executable, "-S", os.path.join(ROOT, "tests/scaleprobe.py"), "--port",
+            str(srv.port), "--deadline", "120", "swarm", str(MEM_CONNS), "--partial", "100",
+            "--messages", "1", "--window", "512", "--pid", str(srv.pid)]
+    out = os.path.join(tmp, "lines.out")
+    with open(out, "wb") as o:
+        p = PROCS.start(argv, cpus[1], o, subprocess.STDOUT)
+        p.wait()
+    PROCS.reaped(p)
+    with open(out, errors="replace") as f:
+        text = f.read()
+    m = re.search(r"idle_rss_kb=(\d+) partial_rss_kb=(\d+)", text)
+    if p.returncode != 0 or not m:
+        r.update(lines_status="FAILED", lines_reason=text.strip()[-200:])
+    else:
+        r.update(lines_status="ok", rss_idle_kb=int(m.group(1)), rss_lines_kb=int(m.group(2)))
+        # The connections are closed; the loop trims its heap once quiet for a
+        # second (common/loop.h LOOP_TRIM_AFTER_MS). Measure after that.
+        time.sleep(2.5)
+        r["rss_after_kb"] = vmrss_kb(srv.pid)
+    s = srv.stop()
+    if s:
+        # The kernel's high-water mark may lag what was just sampled.
+        r["rss_peak_kb"] = max([s["maxrss_kb"]] + [r[k] for k in ("rss_idle_kb", "rss_lines_kb")
+                                                     if r.get(k) is not None])
+    return r
 
 
 # ---------------------------------------------------------------- output
@@ -909,6 +956,24 @@ def markdown(results, mem, servers, cells, meta):
                     "-" if kb is None else f"{kb / MEM_CONNS:.2f}",
                     "-" if kb is None else ("yes" if kb < MEM_TARGET_KB else "NO"),
                     us(e.get("p99_us")), "-" if cpu is None else f"{cpu:.1f}"]
+            out.append("| " + " | ".join(cols) + " |")
+        out.append("")
+        out.append(f"### {MEM_CONNS:,} connections: idle, then each holding a 100-byte "
+                   f"unfinished line")
+        out.append("")
+        out.append("Server VmRSS (KiB) of a fresh server: before any client, with every "
+                   "connection open and idle, with each holding 100 bytes of a line (read by "
+                   "the server, not yet complete), peak (the summary's maxrss_kb or a larger "
+                   "sample), and 2.5 s after all left.")
+        out.append("")
+        out.append("| model | status | before | idle | 100-byte lines | peak | after |")
+        out.append("|---|---|---:|---:|---:|---:|---:|")
+        for e in mem:
+            if "lines_status" not in e:
+                continue
+            st = e["lines_status"] + (": " + e["lines_reason"] if e.get("lines_reason") else "")
+            cols = [e["model"], st] + ["-" if e.get(key) is None else str(e[key]) for key in (
+                "rss_before_kb", "rss_idle_kb", "rss_lines_kb", "rss_peak_kb", "rss_after_kb")]
             out.append("| " + " | ".join(cols) + " |")
         out.append("")
     client = [e["client_cpu_util"] for e in results if e.get("client_cpu_util") is not None]

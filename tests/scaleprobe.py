@@ -27,7 +27,8 @@ group, fork children included, is measured)
       P bytes; once the server has read every first part (no server-side
       socket on the port has unread input, from /proc/net/tcp*) the server's
       VmRSS is read with N unfinished lines held ("partial_rss_kb"), and must
-      stay below --max-rss-kb too. Then all close. Prints "swarm clients=N
+      stay below --max-rss-kb too; with --pid, also before any byte is sent,
+      once the server holds all N ("idle_rss_kb"). Then all close. Prints "swarm clients=N
       messages=M bytes=B ...".
 
   ordered N [--close C]
@@ -181,7 +182,9 @@ def rss_kb(pid):
 
 
 def group_rss_kb(pgid):
-    return sum(rss_kb(pid) for pid in group_pids(pgid))
+    """VmRSS of process group pgid; of process pgid alone if it leads no
+    group (a server started by make bench)."""
+    return sum(rss_kb(pid) for pid in group_pids(pgid) or [pgid])
 
 
 def measure_cpu(pgid, window):
@@ -457,6 +460,28 @@ def wait_server_read(d, client_ports, n):
         d.poll_once(0.05)
 
 
+def count_fds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError as e:
+        raise Fail("cannot count the server's descriptors: %s" % e)
+
+
+def wait_accepted(d, pid, n):
+    """Until server process pid holds n descriptors or more (it has accepted
+    our connections); fails once the count stops growing for d.timeout s."""
+    last, last_change = -1, time.monotonic()
+    while True:
+        now = count_fds(pid)
+        if now >= n:
+            return
+        if now != last:
+            last, last_change = now, time.monotonic()
+        elif time.monotonic() - last_change > d.timeout:
+            raise Fail("the server holds %d descriptors, not the %d connections" % (now, n))
+        d.poll_once(0.05)
+
+
 def partial_message(i, j, n):
     """A distinct message of n + 20 bytes whose first n bytes make no line."""
     head = ("c%05d-m%d:" % (i, j)).encode()
@@ -468,11 +493,16 @@ def cmd_swarm(a):
     want_descriptors(a.clients + 64)
     d = Driver(a.port, a.timeout)
     d.on_data = check_echo
+    base_fds = count_fds(a.pid) if a.partial and a.pid else 0
     t0 = time.monotonic()
     conns = d.connect_many(a.clients, a.window)
     t_conn = time.monotonic() - t0
     total = 0
-    partial_rss = None
+    partial_rss = idle_rss = None
+    if a.partial and a.pid:
+        wait_server_read(d, {c.sock.getsockname()[1] for c in conns}, len(conns))
+        wait_accepted(d, a.pid, base_fds + len(conns))
+        idle_rss = group_rss_kb(a.pid)
     for j in range(a.messages):
         if a.partial:
             msgs = [partial_message(c.i, j, a.partial) for c in conns]
@@ -501,7 +531,8 @@ def cmd_swarm(a):
     elapsed = time.monotonic() - t0
     print("swarm clients=%d messages=%d bytes=%d connect_s=%.2f total_s=%.2f rss_kb=%d%s"
           % (len(conns), len(conns) * a.messages, total, t_conn, elapsed, rss,
-             "" if partial_rss is None else " partial_rss_kb=%d" % partial_rss))
+             "" if partial_rss is None else " idle_rss_kb=%d partial_rss_kb=%d"
+             % (idle_rss or 0, partial_rss)))
     if a.max_rss_kb and rss >= a.max_rss_kb:
         raise Fail("server VmRSS with %d connections open is %d KiB, not under %d KiB"
                    % (len(conns), rss, a.max_rss_kb))
