@@ -42,8 +42,3 @@ struct framed framer_feed(struct framer *f, const char *chunk, size_t len)
 	}
 	return out;
 }
-
-size_t framer_partial(const struct framer *f)
-{
-	return f->partial;
-}

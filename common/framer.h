@@ -29,8 +29,5 @@ struct framed {
 
 void framer_init(struct framer *f, size_t max_line);
 struct framed framer_feed(struct framer *f, const char *chunk, size_t len);
-/* Bytes of the unfinished message held by the caller (they end the stream when the
- * peer half-closes). */
-size_t framer_partial(const struct framer *f);
 
 #endif

@@ -1,15 +1,6 @@
 #include "idle.h"
 
 #include <stddef.h>
-#include <time.h>
-
-int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void idle_init(struct idle_list *l, unsigned timeout_seconds)
 {

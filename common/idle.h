@@ -23,8 +23,6 @@ struct idle_list {
 	int64_t timeout_ms;      /* 0: connections never expire */
 };
 
-int64_t monotonic_ms(void);
-
 void idle_init(struct idle_list *l, unsigned timeout_seconds);
 /* Marks activity now: (re)links the connection at the tail. */
 void idle_touch(struct idle_list *l, struct idle_link *c, int64_t now_ms);

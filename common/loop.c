@@ -1,11 +1,12 @@
 #include "loop.h"
 
-#include <stdlib.h>
-#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <stdlib.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "protocol.h"
 #include "stats.h"

@@ -8,8 +8,9 @@ void peer_format(struct peer *p, const struct sockaddr *sa, socklen_t len)
 {
 	char host[INET6_ADDRSTRLEN];
 
-	(void)len;
-	if (sa->sa_family == AF_INET6) {
+	/* len says how much of *sa the kernel filled: trust the family only
+	 * if the whole address of that family is there. */
+	if (len >= (socklen_t)sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
 		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
@@ -20,7 +21,7 @@ void peer_format(struct peer *p, const struct sockaddr *sa, socklen_t len)
 			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
 			snprintf(p->text, sizeof p->text, "[%s]:%u", host, ntohs(in6->sin6_port));
 		}
-	} else if (sa->sa_family == AF_INET) {
+	} else if (len >= (socklen_t)sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
 
 		inet_ntop(AF_INET, &in4->sin_addr, host, sizeof host);

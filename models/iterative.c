@@ -10,10 +10,10 @@
  * strategy: serve clients one after another.
  */
 #include <signal.h>
+#include <unistd.h>
 
 #include "echo_blocking.h"
 #include "server.h"
-#include <unistd.h>
 
 static const struct model_info model = {
 	.name = "iterative",
