@@ -59,7 +59,7 @@ BASELINE   := build/bench/echo-baseline
 BARE       := bin/bare-server bin/bare-client
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats build/tests/test_mapped \
-              build/tests/test_conn
+              build/tests/test_conn build/tests/test_echo_blocking
 
 .PHONY: all deps bench-deps test unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
 .DELETE_ON_ERROR:
