@@ -35,6 +35,7 @@ endif
 ECHO_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon $(SANFLAGS)
 ECHO_LDLIBS := -pthread
 LIBEV_LDLIBS := -lev
+URING_LDLIBS := -luring
 
 # Objects are rebuilt whenever the flags change (say, a sanitizer is switched on),
 # so bin/ always holds binaries built the way the last make asked.
@@ -60,6 +61,7 @@ BARE       := bin/bare-server bin/bare-client
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats build/tests/test_mapped \
               build/tests/test_conn build/tests/test_echo_blocking
+TEST_TOOLS := build/tests/without-io-uring
 
 .PHONY: all deps bench-deps test unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
 .DELETE_ON_ERROR:
@@ -85,7 +87,8 @@ build/libechocommon.a: $(COMMON_OBJ)
 
 bin/echo-%: build/models/%.o build/libechocommon.a
 	@mkdir -p bin
-	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS) $(if $(filter libev,$*),$(LIBEV_LDLIBS))
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS) $(if $(filter libev,$*),$(LIBEV_LDLIBS)) \
+	  $(if $(filter uring,$*),$(URING_LDLIBS))
 
 # reuseport runs the epoll model's loop in every thread: models/epoll.c is
 # built a second time, without its main().
@@ -110,13 +113,16 @@ build/tests/%: build/tests/unit/%.o build/libechocommon.a
 
 build/tests/test_load_histogram: build/client/histogram.o build/client/payload.o
 
+build/tests/without-io-uring: build/tests/tools/without_io_uring.o
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
+
 $(BASELINE): build/bench/baseline.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
 
 unit: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do $$t || exit 1; done
 
-test: all unit
+test: all unit $(TEST_TOOLS)
 	@tests/deps.sh test
 	@$(if $(MODELS),ECHOLAB_MODELS="$(subst $(comma), ,$(MODELS))") tests/run.sh
 

@@ -156,16 +156,24 @@ struct conn *loop_next_expired(struct loop *l)
 	return c;
 }
 
+struct conn *loop_next_to_stop(struct loop *l)
+{
+	struct idle_link *link = idle_first(&l->idle);
+	struct conn *c;
+
+	if (link == NULL)
+		return NULL;
+	c = conn_of_idle(link);
+	set_close_reason(c, "server stopping");
+	return c;
+}
+
 void loop_close_all(struct loop *l)
 {
-	struct idle_link *link;
+	struct conn *c;
 
-	while ((link = idle_first(&l->idle)) != NULL) {
-		struct conn *c = conn_of_idle(link);
-
-		set_close_reason(c, "server stopping");
+	while ((c = loop_next_to_stop(l)) != NULL)
 		loop_close(l, c);
-	}
 	free(l->rbuf);
 	l->rbuf = NULL;
 }

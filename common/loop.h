@@ -81,6 +81,11 @@ enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool wr
 void loop_close(struct loop *l, struct conn *c);
 /* The connection that has been idle too long, if any (marked for the log). */
 struct conn *loop_next_expired(struct loop *l);
+/* Shutdown, one connection at a time: the quietest one still in the idle
+ * list (marked for the log), NULL when none is left. A loop that cannot close
+ * a connection at once (io_uring: requests in flight) takes it off the list
+ * with idle_remove and closes it later. */
+struct conn *loop_next_to_stop(struct loop *l);
 /* Shutdown: closes every connection still open and frees the read buffer. */
 void loop_close_all(struct loop *l);
 

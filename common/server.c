@@ -23,8 +23,8 @@ static void raise_descriptor_limit(void)
 	}
 }
 
-void server_start(struct server *s, const struct model_info *model, enum server_style style,
-                  int argc, char **argv)
+void server_prepare(struct server *s, const struct model_info *model, enum server_style style,
+                    int argc, char **argv)
 {
 	memset(s, 0, sizeof *s);
 	s->name = model->name;
@@ -32,12 +32,23 @@ void server_start(struct server *s, const struct model_info *model, enum server_
 	raise_descriptor_limit();
 	s->stats = stats_create(style == SERVER_FORKING);
 	signals_install(&s->signals);
+}
+
+void server_listen(struct server *s, const struct model_info *model, enum server_style style)
+{
 	if ((model->flags & MODEL_DATAGRAM)
 	        ? !listener_open_datagram(&s->listener, &s->opts, s->stats)
 	        : style == SERVER_REUSEPORT
 	        ? !listener_bind(&s->listener, &s->opts, true, true, s->stats)
 	        : !listener_open(&s->listener, &s->opts, style == SERVER_EVENT_DRIVEN, s->stats))
 		exit(1);
+}
+
+void server_start(struct server *s, const struct model_info *model, enum server_style style,
+                  int argc, char **argv)
+{
+	server_prepare(s, model, style, argc, argv);
+	server_listen(s, model, style);
 }
 
 int server_finish(struct server *s)

@@ -38,6 +38,13 @@ enum server_style {
  * listening TCP one (see datagram.h). */
 void server_start(struct server *s, const struct model_info *model, enum server_style style,
                   int argc, char **argv);
+/* server_start in two steps, for a model that must set something up after
+ * the command line is read but before it announces that it listens (uring:
+ * its ring; where io_uring is unavailable it says so and exits 1, and must not
+ * have printed "listening on" first). */
+void server_prepare(struct server *s, const struct model_info *model, enum server_style style,
+                    int argc, char **argv);
+void server_listen(struct server *s, const struct model_info *model, enum server_style style);
 /* Prints the summary on stderr and releases what server_start took; returns the
  * exit status for main. */
 int server_finish(struct server *s);

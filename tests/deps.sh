@@ -9,9 +9,11 @@ have_header() { [ -f "/usr/include/$1" ]; }
 case "${1:-build}" in
 build)
 	have_header ev.h || need+=(libev-dev)
+	have_header liburing.h || need+=(liburing-dev)
 	;;
 test)
 	have_header ev.h || need+=(libev-dev)
+	have_header liburing.h || need+=(liburing-dev)
 	command -v bats >/dev/null || need+=(bats)
 	[ -f /usr/lib/bats/bats-support/load.bash ] || need+=(bats-support)
 	[ -f /usr/lib/bats/bats-assert/load.bash ] || need+=(bats-assert)
@@ -25,6 +27,7 @@ tour)
 	;;
 bench)
 	have_header ev.h || need+=(libev-dev)
+	have_header liburing.h || need+=(liburing-dev)
 	have_header benchmark/benchmark.h || need+=(libbenchmark-dev)
 	command -v gnuplot >/dev/null || need+=(gnuplot-nox)
 	command -v python3 >/dev/null || need+=(python3)

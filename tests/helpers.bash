@@ -233,6 +233,11 @@ start_server() {
 		{ IFS= read -r line <"$SERVER_OUT"; } 2>/dev/null || line=''
 		[[ $line != 'listening on '* ]] || break
 		if ! proc_alive "$SERVER_PID"; then
+			# A model that cannot run on this machine (uring without
+			# io_uring) says "... unavailable: REASON" and exits 1.
+			if grep -q '^echo-[a-z]*: .* unavailable: ' "$SERVER_ERR"; then
+				skip "$(head -n 1 "$SERVER_ERR")"
+			fi
 			echo "echo-$model ${args[*]} exited before listening; stderr:" >&2
 			cat "$SERVER_ERR" >&2
 			return 1

@@ -63,7 +63,7 @@ scaleprobe() {
 # server_style MODEL: event, forking or blocking, from the model's source
 server_style() {
 	local src=$ECHOLAB_ROOT/models/$1.c
-	if grep -Eq 'server_start\(.*SERVER_(EVENT_DRIVEN|REUSEPORT)' "$src"; then
+	if grep -Eq 'server_(start|prepare)\(.*SERVER_(EVENT_DRIVEN|REUSEPORT)' "$src"; then
 		echo event
 	elif grep -Eq 'server_start\(.*SERVER_FORKING' "$src"; then
 		echo forking

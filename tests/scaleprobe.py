@@ -31,6 +31,15 @@ group, fork children included, is measured)
       once the server holds all N ("idle_rss_kb"). Then all close. Prints "swarm clients=N
       messages=M bytes=B ...".
 
+  pipeline N [--rounds R] [--depth D] [--max-size S]
+      Open N connections and keep all of them open. In each of R rounds
+      every connection sends D messages back to back without reading (up
+      to 620 bytes each but one of S+20, every byte value but LF,
+      in a pattern of its own), then all N read; every byte must come back
+      on its own connection, in order (no byte crosses between
+      connections). The server must allow messages of S+20 bytes
+      (--max-line). Prints "pipeline clients=N messages=M bytes=B ...".
+
   ordered N [--close C]
       Open N connections one after another (each handshake completes before
       the next starts, so the server accepts them in this order and hands
@@ -542,6 +551,49 @@ def cmd_swarm(a):
                    % (len(conns), a.partial, partial_rss, a.max_rss_kb))
 
 
+# ---------------------------------------------------------------- pipeline
+
+
+def pattern_message(i, r, j, size):
+    """Message j of round r on connection i: a header naming all three, then
+    `size` bytes running through every byte value but LF in an order that
+    depends on i, so bytes strayed from another connection cannot match."""
+    head = b"c%05d-r%d-m%d:" % (i, r, j)
+    step = 1 + (i * 2) % 253
+    cycle = bytes(v + (v >= 10) for v in ((i + k * step) % 255 for k in range(255)))
+    start = (r * 7 + j) % 255
+    fill = (cycle * (2 + (start + size) // 255))[start:start + size]
+    return head + fill + b"\n"
+
+
+def cmd_pipeline(a):
+    want_descriptors(a.clients + 64)
+    d = Driver(a.port, a.timeout)
+    d.on_data = check_echo
+    t0 = time.monotonic()
+    conns = d.connect_many(a.clients, a.window)
+    total = 0
+    for r in range(a.rounds):
+        # every connection sends all its messages of the round before
+        # anything is read: depth messages in flight on each, all at once
+        for c in conns:
+            sizes = [(c.i * 131 + r * 71 + j * 37) % 600 for j in range(a.depth)]
+            sizes[(c.i + r) % a.depth] = a.max_size  # one long one per round
+            data = b"".join(pattern_message(c.i, r, j, n) for j, n in enumerate(sizes))
+            d.send(c, data)
+            total += len(data)
+        d.run_until(lambda: all(len(c.got) == len(c.sent_all) for c in conns), missing(conns))
+    if any(c.eof for c in conns):
+        raise Fail("the server closed %d connections" % sum(c.eof for c in conns))
+    # check_echo compared every byte as it came; compare once more, whole
+    for c in conns:
+        if c.got != c.sent_all:
+            raise Fail("connection %d: its echo is not what it sent" % c.i)
+        d.close(c)
+    print("pipeline clients=%d messages=%d bytes=%d total_s=%.2f"
+          % (len(conns), len(conns) * a.rounds * a.depth, total, time.monotonic() - t0))
+
+
 # ---------------------------------------------------------------- served or refused
 
 
@@ -1019,6 +1071,13 @@ def main():
     q.add_argument("--pid", type=int, default=0)
     q.add_argument("--max-rss-kb", type=int, default=0)
 
+    q = sub.add_parser("pipeline")
+    q.add_argument("clients", type=int)
+    q.add_argument("--rounds", type=int, default=2)
+    q.add_argument("--depth", type=int, default=4)
+    q.add_argument("--max-size", type=int, default=6000)
+    q.add_argument("--window", type=int, default=256)
+
     q = sub.add_parser("ordered")
     q.add_argument("clients", type=int)
     q.add_argument("--close", type=int, default=10)
@@ -1072,9 +1131,9 @@ def main():
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(max(1, int(a.deadline)))
     try:
-        {"swarm": cmd_swarm, "ordered": cmd_ordered, "exhaust": cmd_exhaust,
-         "push": cmd_push, "ping": cmd_ping, "slowloris": cmd_slowloris,
-         "waves": cmd_waves}[a.cmd](a)
+        {"swarm": cmd_swarm, "pipeline": cmd_pipeline, "ordered": cmd_ordered,
+         "exhaust": cmd_exhaust, "push": cmd_push, "ping": cmd_ping,
+         "slowloris": cmd_slowloris, "waves": cmd_waves}[a.cmd](a)
     except Skip as e:
         print("SKIP: %s" % e)
         return 77

@@ -1,0 +1,68 @@
+#include "bufring.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void give_back(struct bufring *b, int bid)
+{
+	io_uring_buf_ring_add(b->br, b->mem + (size_t)bid * BUFRING_SIZE, BUFRING_SIZE,
+	                      (unsigned short)bid, io_uring_buf_ring_mask(BUFRING_COUNT),
+	                      b->returned++);
+}
+
+int bufring_open(struct bufring *b, struct io_uring *ring)
+{
+	struct io_uring_buf_reg reg = {.ring_entries = BUFRING_COUNT, .bgid = BUFRING_GROUP};
+	int rc;
+
+	/* liburing 2.3 has no io_uring_setup_buf_ring: the ring's memory is
+	 * ours, page-aligned, and registered by hand. */
+	b->returned = 0;
+	b->mem = NULL;
+	if (posix_memalign((void **)&b->br, (size_t)sysconf(_SC_PAGESIZE),
+	                   BUFRING_COUNT * sizeof(struct io_uring_buf)) != 0)
+		return -ENOMEM;
+	b->mem = malloc((size_t)BUFRING_COUNT * BUFRING_SIZE);
+	if (b->mem == NULL) {
+		free(b->br);
+		return -ENOMEM;
+	}
+	reg.ring_addr = (uint64_t)(uintptr_t)b->br;
+	rc = io_uring_register_buf_ring(ring, &reg, 0);
+	if (rc < 0) {
+		bufring_close(b);
+		return rc;
+	}
+	io_uring_buf_ring_init(b->br);
+	for (int bid = 0; bid < BUFRING_COUNT; bid++)
+		give_back(b, bid);
+	bufring_publish(b);
+	return 0;
+}
+
+void bufring_close(struct bufring *b)
+{
+	free(b->br);
+	free(b->mem);
+	b->br = NULL;
+	b->mem = NULL;
+}
+
+void bufring_publish(struct bufring *b)
+{
+	if (b->returned > 0)
+		io_uring_buf_ring_advance(b->br, b->returned);
+	b->returned = 0;
+}
+
+void bufring_give_back(struct bufring *b, int bid)
+{
+	give_back(b, bid);
+}
+
+const char *bufring_data(const struct bufring *b, int bid)
+{
+	return b->mem + (size_t)bid * BUFRING_SIZE;
+}

@@ -1,0 +1,45 @@
+/* bufring: io_uring's provided buffers, lent to connections and given back.
+ *
+ * One ring of BUFRING_COUNT buffers of BUFRING_SIZE bytes, registered with
+ * the kernel as buffer group BUFRING_GROUP. A multishot recv with
+ * IOSQE_BUFFER_SELECT has no buffer of its own: when bytes arrive the kernel
+ * takes the buffer at the ring's head and names it (its id) in the
+ * completion. From then on the buffer is lent to us, and it must come back
+ * to the ring's tail exactly once:
+ *
+ *     ring:  [ b17 | b18 | b3 | b40 | ... | b16 ]
+ *              ^ head (the kernel takes)      ^ tail (we give back)
+ *
+ * The connection core (common/conn.h) copies whatever bytes it keeps, so a
+ * buffer goes back as soon as its completion has been handed over. Given-back
+ * buffers reach the kernel at the next bufring_publish (one store per batch
+ * of completions, not one per buffer).
+ */
+#ifndef ECHOLAB_BUFRING_H
+#define ECHOLAB_BUFRING_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define BUFRING_COUNT 1024 /* a power of two */
+#define BUFRING_SIZE 4096
+#define BUFRING_GROUP 0
+
+struct bufring {
+	struct io_uring_buf_ring *br; /* shared with the kernel */
+	char *mem;                    /* BUFRING_COUNT * BUFRING_SIZE bytes */
+	int returned;                 /* given back since the last publish */
+};
+
+/* Registers the ring and hands the kernel every buffer. 0, or -errno. */
+int bufring_open(struct bufring *b, struct io_uring *ring);
+/* After io_uring_queue_exit (the kernel has let go of the buffers). */
+void bufring_close(struct bufring *b);
+void bufring_publish(struct bufring *b);
+/* Buffer bid, lent by a completion: its bytes. */
+const char *bufring_data(const struct bufring *b, int bid);
+/* Buffer bid's bytes have been handed over: back to the ring. */
+void bufring_give_back(struct bufring *b, int bid);
+
+#endif

@@ -1,0 +1,413 @@
+/* uring: one thread, io_uring: ask the kernel for work, collect what is done.
+ *
+ * Every other event loop asks "which sockets are ready?" and then makes the
+ * system calls itself (readiness). This one hands the kernel the work in
+ * advance and is told when it is finished (completion): requests go into the
+ * submission queue (SQ), results come back in the completion queue (CQ), and
+ * one io_uring_enter both submits every request queued since the last one and
+ * waits for completions. Under load a wake-up carries many completions, so
+ * the system calls per message fall well below one.
+ *
+ * Three requests serve everything:
+ *   - one multishot accept on the listening socket: one request, a completion
+ *     per new client, for as long as the server runs;
+ *   - one multishot recv per connection, with no buffer of its own: the kernel
+ *     picks a buffer from a ring of provided buffers we registered (the buffer
+ *     ring) when bytes arrive, and names it in the completion (its buffer id);
+ *   - at most one send per connection, carrying every complete message owed.
+ *
+ * The rules that make it correct (the pitfalls are in docs/models/uring.md):
+ *   - user_data is the connection's address plus an operation tag in its low
+ *     bits; nothing is indexed by descriptor.
+ *   - a provided buffer is lent to us by the completion that names it; it goes
+ *     back to the ring exactly once, right after conn_received has taken the
+ *     bytes (the core copies what it keeps). A zero-byte recv is the EOF.
+ *   - ENOBUFS (the ring ran dry) is no error: the recv ended, arm it again.
+ *     Any completion without IORING_CQE_F_MORE means its request ended.
+ *   - a connection is freed only when none of its requests is in flight:
+ *     cancel them, then wait for every completion (the cancel's own too).
+ * The protocol itself is common/conn.c; this file only moves bytes.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdalign.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bufring.h"
+#include "ring.h"
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+#include "signals.h"
+
+/* The tag in the low bits of user_data; connections are 8-byte aligned. */
+enum op { OP_ACCEPT = 1, OP_LISTEN_POLL, OP_SIGNALS, OP_RECV, OP_SEND, OP_CANCEL, OP_MASK = 7 };
+
+struct uconn {
+	struct conn c; /* first: common/loop.c sees a struct conn */
+	bool recv_armed, send_busy, closing;
+	bool recv_stopping;           /* a backpressure cancel of the recv is on its way */
+	unsigned cancels;             /* cancel requests in flight */
+};
+_Static_assert(alignof(struct uconn) > OP_MASK, "the tag must fit below the pointer");
+
+struct uring_loop {
+	struct io_uring ring;
+	struct bufring bufs;          /* the provided buffers (common/bufring.h) */
+	bool accept_armed, stopping;
+	struct loop loop;
+};
+
+static struct io_uring_sqe *new_sqe(struct uring_loop *ul)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ul->ring);
+
+	if (sqe == NULL) { /* the SQ is full: hand it to the kernel, take a slot */
+		io_uring_submit(&ul->ring);
+		sqe = io_uring_get_sqe(&ul->ring);
+		if (sqe == NULL)
+			die("io_uring: no submission slot after submitting");
+	}
+	return sqe;
+}
+
+/* After the prep helper, which may reset the entry. */
+static void set_tag(struct io_uring_sqe *sqe, void *ptr, enum op op)
+{
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)ptr | op);
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static void arm_accept(struct uring_loop *ul)
+{
+	struct io_uring_sqe *sqe = new_sqe(ul);
+
+	/* No address: one multishot request would overwrite one sockaddr with
+	 * every client; --verbose asks getpeername instead. */
+	io_uring_prep_multishot_accept(sqe, ul->loop.srv->listener.fd, NULL, NULL, SOCK_CLOEXEC);
+	set_tag(sqe, NULL, OP_ACCEPT);
+	ul->accept_armed = true;
+}
+
+/* Out of descriptors, an accept request fails at once, client or no client
+ * (io_uring takes the descriptor before it looks for a client), so re-arming
+ * it would spin. Wait for a client instead; then accept_nonblocking refuses it
+ * the classic way (the spare descriptor) or serves it. */
+static void wait_for_client(struct uring_loop *ul)
+{
+	struct io_uring_sqe *sqe = new_sqe(ul);
+
+	io_uring_prep_poll_add(sqe, ul->loop.srv->listener.fd, POLLIN);
+	set_tag(sqe, NULL, OP_LISTEN_POLL);
+	ul->accept_armed = true;
+}
+
+/* The stop signals arrive on a signalfd (common/signals.h): one poll
+ * request, completed when SIGTERM or SIGINT is pending. */
+static void watch_signals(struct uring_loop *ul)
+{
+	struct io_uring_sqe *sqe = new_sqe(ul);
+
+	io_uring_prep_poll_add(sqe, ul->loop.srv->signals.fd, POLLIN);
+	set_tag(sqe, NULL, OP_SIGNALS);
+}
+
+static void arm_recv(struct uring_loop *ul, struct uconn *u)
+{
+	struct io_uring_sqe *sqe = new_sqe(ul);
+
+	/* No buffer and length 0: the kernel picks one from the group. */
+	io_uring_prep_recv_multishot(sqe, u->c.fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BUFRING_GROUP;
+	set_tag(sqe, u, OP_RECV);
+	u->recv_armed = true;
+}
+
+/* One send in flight per connection, carrying every complete message owed
+ * (and, after an over-long message, the error line) in one piece: the core
+ * keeps those bytes where they are until conn_sent. */
+static void start_send(struct uring_loop *ul, struct uconn *u)
+{
+	struct io_uring_sqe *sqe;
+	struct iovec iov;
+
+	if (u->send_busy)
+		return;
+	iov = conn_to_send(&u->c);
+	if (iov.iov_len == 0)
+		return;
+	sqe = new_sqe(ul);
+	io_uring_prep_send(sqe, u->c.fd, iov.iov_base, iov.iov_len, MSG_NOSIGNAL);
+	set_tag(sqe, u, OP_SEND);
+	u->send_busy = true;
+}
+
+/* ---------------------------------------------------------------- closing */
+
+static void free_if_done(struct uring_loop *ul, struct uconn *u)
+{
+	if (!u->closing || u->recv_armed || u->send_busy || u->cancels > 0)
+		return;
+	loop_close(&ul->loop, &u->c); /* closes the descriptor, frees u */
+}
+
+/* Cancels whatever is in flight; the connection is freed once the last
+ * completion (the cancel's own included) has come back. Until then the
+ * descriptor stays open, so its number cannot be reused by a new client
+ * while an old request still names it. */
+static void begin_close(struct uring_loop *ul, struct uconn *u, const char *why)
+{
+	if (u->closing)
+		return;
+	u->closing = true;
+	if (why != NULL)
+		u->c.close_reason = why;
+	idle_remove(&u->c.idle);
+	if (u->recv_armed || u->send_busy) {
+		struct io_uring_sqe *sqe = new_sqe(ul);
+
+		io_uring_prep_cancel_fd(sqe, u->c.fd, IORING_ASYNC_CANCEL_ALL);
+		set_tag(sqe, u, OP_CANCEL);
+		u->cancels++;
+	}
+	free_if_done(ul, u);
+}
+
+/* After any event: send, read or close as the connection wants. */
+static void progress(struct uring_loop *ul, struct uconn *u)
+{
+	enum conn_want want = conn_wants(&u->c);
+
+	if (want == CONN_CLOSE && !u->send_busy) {
+		begin_close(ul, u, NULL);
+		return;
+	}
+	if (want & CONN_WANT_WRITE)
+		start_send(ul, u);
+	if ((want & CONN_WANT_READ) && !u->recv_armed) {
+		arm_recv(ul, u);
+	} else if (!(want & CONN_WANT_READ) && u->recv_armed && !u->recv_stopping &&
+	           u->c.phase == CONN_ECHOING) {
+		/* Backpressure: too much echo owed. Stop the recv; the client's
+		 * further bytes wait in the kernel and TCP throttles it. */
+		struct io_uring_sqe *sqe = new_sqe(ul);
+
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)u | OP_RECV, 0);
+		set_tag(sqe, u, OP_CANCEL);
+		u->cancels++;
+		u->recv_stopping = true;
+	}
+}
+
+/* ---------------------------------------------------------------- completions */
+
+static void admit(struct uring_loop *ul, int fd, struct peer *peer)
+{
+	struct uconn *u;
+
+	if (ul->stopping) {
+		close(fd);
+		return;
+	}
+	if (ul->loop.srv->opts.verbose && peer->text[0] == '\0') {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+
+		if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+			peer_format(peer, (struct sockaddr *)&ss, len);
+	}
+	u = (struct uconn *)loop_adopt(&ul->loop, fd, peer, sizeof *u, LOOP_ANY_FD);
+	if (u == NULL)
+		return; /* refused: over --max-clients */
+	u->recv_armed = u->recv_stopping = u->send_busy = u->closing = false;
+	u->cancels = 0;
+	arm_recv(ul, u);
+}
+
+static void on_accept(struct uring_loop *ul, int res, unsigned flags)
+{
+	struct peer peer = {{0}};
+
+	if (!(flags & IORING_CQE_F_MORE))
+		ul->accept_armed = false; /* re-armed after this batch */
+	if (res >= 0)
+		admit(ul, res, &peer);
+	else if (res == -EMFILE || res == -ENFILE)
+		wait_for_client(ul);
+	else if (res != -ECANCELED)
+		log_error("accept: %s", strerror(-res));
+}
+
+/* A client waits while we were out of descriptors. */
+static void on_listen_poll(struct uring_loop *ul)
+{
+	struct peer peer = {{0}};
+	int fd;
+
+	ul->accept_armed = false; /* the multishot accept again, after this batch */
+	while ((fd = accept_nonblocking(&ul->loop.srv->listener, &peer)) >= 0)
+		admit(ul, fd, &peer);
+}
+
+static void on_recv(struct uring_loop *ul, struct uconn *u, int res, unsigned flags)
+{
+	int bid = (flags & IORING_CQE_F_BUFFER) ? (int)(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
+
+	if (!(flags & IORING_CQE_F_MORE))
+		u->recv_armed = u->recv_stopping = false;
+	if (res > 0 && bid < 0)
+		die("io_uring: a recv completion without its buffer");
+	/* free_if_done and begin_close may free u: nothing touches it after. */
+	if (u->closing) {
+		if (bid >= 0) /* lent, and nobody will take the bytes */
+			bufring_give_back(&ul->bufs, bid);
+		free_if_done(ul, u);
+	} else if (res >= 0) {
+		/* Bytes, or (0) the client's EOF: the core copies what it keeps,
+		 * so the buffer goes straight back. Also after a backpressure
+		 * cancel: the core takes at most one more buffer's worth. */
+		bool ok = conn_received(&u->c, res > 0 ? bufring_data(&ul->bufs, bid) : NULL,
+		                        (size_t)res);
+
+		if (bid >= 0)
+			bufring_give_back(&ul->bufs, bid);
+		if (res > 0)
+			loop_touch(&ul->loop, &u->c);
+		if (ok)
+			progress(ul, u);
+		else
+			begin_close(ul, u, NULL); /* out of memory: the core marked it */
+	} else if (res == -ENOBUFS || res == -ECANCELED) {
+		progress(ul, u); /* the ring ran dry, or our cancel: re-armed if wanted */
+	} else {
+		conn_fail(&u->c, CONN_WHY_RESET);
+		begin_close(ul, u, NULL);
+	}
+}
+
+static void on_send(struct uring_loop *ul, struct uconn *u, int res)
+{
+	u->send_busy = false;
+	if (u->closing) {
+		free_if_done(ul, u);
+		return;
+	}
+	if (res < 0) {
+		conn_sent(&u->c, 0, ul->loop.srv->stats); /* ends the loan of the bytes */
+		conn_fail(&u->c, res == -ECONNRESET || res == -EPIPE ? CONN_WHY_RESET : CONN_WHY_WRITE);
+		begin_close(ul, u, NULL);
+		return;
+	}
+	loop_touch(&ul->loop, &u->c);
+	/* A short send leaves the rest owed: progress() sends it next. After
+	 * the error line, conn_sent sends the FIN itself. */
+	conn_sent(&u->c, (size_t)res, ul->loop.srv->stats);
+	progress(ul, u);
+}
+
+static void dispatch(struct uring_loop *ul, const struct io_uring_cqe *cqe)
+{
+	uint64_t data = io_uring_cqe_get_data64(cqe);
+	struct uconn *u = (struct uconn *)(uintptr_t)(data & ~(uint64_t)OP_MASK);
+
+	switch ((enum op)(data & OP_MASK)) {
+	case OP_ACCEPT:
+		on_accept(ul, cqe->res, cqe->flags);
+		break;
+	case OP_LISTEN_POLL:
+		on_listen_poll(ul);
+		break;
+	case OP_SIGNALS:
+		if (!(signals_take(&ul->loop.srv->signals) & SIGNALS_STOP))
+			watch_signals(ul);
+		break;
+	case OP_RECV:
+		on_recv(ul, u, cqe->res, cqe->flags);
+		break;
+	case OP_SEND:
+		on_send(ul, u, cqe->res);
+		break;
+	case OP_CANCEL:
+		if (u != NULL) { /* NULL: the listener's, at shutdown */
+			u->cancels--;
+			free_if_done(ul, u);
+		}
+		break;
+	default:
+		die("io_uring: a completion with an unknown tag %llu", (unsigned long long)data);
+	}
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+/* One io_uring_enter: submits everything queued since the last one, runs
+ * the kernel's deferred work and waits for a completion or the next idle
+ * expiry; then handles every completion there is. */
+static void wait_and_dispatch(struct uring_loop *ul)
+{
+	int ms = loop_timeout_ms(&ul->loop);
+	struct __kernel_timespec ts = {ms / 1000, (ms % 1000) * 1000000LL};
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+	int rc;
+
+	rc = io_uring_submit_and_wait_timeout(&ul->ring, &cqe, 1, ms >= 0 ? &ts : NULL, NULL);
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
+		die("io_uring_enter: %s", strerror(-rc));
+	loop_tick(&ul->loop);
+	io_uring_for_each_cqe(&ul->ring, head, cqe) {
+		dispatch(ul, cqe);
+		seen++;
+	}
+	io_uring_cq_advance(&ul->ring, seen);
+	bufring_publish(&ul->bufs);
+}
+
+static const struct model_info model = {
+	.name = "uring",
+	.summary = "one thread; io_uring: requests submitted in advance, completions collected in batches",
+};
+
+int main(int argc, char **argv)
+{
+	struct server srv;
+	struct uring_loop ul = {0};
+	struct conn *c;
+
+	server_prepare(&srv, &model, SERVER_EVENT_DRIVEN, argc, argv);
+	ring_setup(&ul.ring, &ul.bufs);
+	server_listen(&srv, &model, SERVER_EVENT_DRIVEN);
+	loop_init(&ul.loop, &srv);
+	watch_signals(&ul);
+
+	while (!stop_requested) {
+		if (!ul.accept_armed)
+			arm_accept(&ul);
+		wait_and_dispatch(&ul);
+		while ((c = loop_next_expired(&ul.loop)) != NULL)
+			begin_close(&ul, (struct uconn *)c, NULL);
+	}
+	/* Stop: cancel the accept and every connection's requests, and wait
+	 * for them all to come back. */
+	ul.stopping = true;
+	if (ul.accept_armed) {
+		struct io_uring_sqe *sqe = new_sqe(&ul);
+
+		io_uring_prep_cancel_fd(sqe, srv.listener.fd, IORING_ASYNC_CANCEL_ALL);
+		set_tag(sqe, NULL, OP_CANCEL);
+	}
+	while ((c = loop_next_to_stop(&ul.loop)) != NULL)
+		begin_close(&ul, (struct uconn *)c, NULL);
+	while (atomic_load(&srv.stats->open) > 0)
+		wait_and_dispatch(&ul);
+	ring_teardown(&ul.ring, &ul.bufs);
+	loop_close_all(&ul.loop); /* nothing left open: frees the loop's read buffer */
+	return server_finish(&srv);
+}
