@@ -223,7 +223,7 @@ client() {
 	# what this machine manages right now, closed loop, as the yardstick
 	client --load --connections 4 --duration 1 --warmup 0.2 --json >"$T/closed"
 	client --load --connections 4 --rate 1000000000 --duration 1 --warmup 0.2 --json >"$T/report"
-	run python3 - "$T/report" "$T/closed" <<-'EOF'
+	run "$PYTHON" - "$T/report" "$T/closed" <<-'EOF'
 		import json, sys
 		r = json.load(open(sys.argv[1]))
 		closed = json.load(open(sys.argv[2]))
@@ -249,7 +249,7 @@ client() {
 	start_server "$SERVER_MODEL"
 	client --load --connections 2 --rate 200 --duration 1 --warmup 0.2 --json >"$T/open"
 	client --load --connections 2 --duration 0.5 --warmup 0.1 --json >"$T/closed"
-	run python3 - "$T/open" "$T/closed" <<-'EOF'
+	run "$PYTHON" - "$T/open" "$T/closed" <<-'EOF'
 		import json, sys
 		o = json.load(open(sys.argv[1]))
 		c = json.load(open(sys.argv[2]))

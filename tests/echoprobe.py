@@ -180,18 +180,17 @@ def send_all(sock, data, timeout):
         view = view[n:]
 
 
-def pattern(nbytes, tag=b""):
-    """nbytes of numbered 64-byte lines (the last one may be cut short)."""
+def pattern(nbytes, tag=b"", start=0):
+    """Bytes start..nbytes of a stream of numbered 64-byte lines (the last one
+    may be cut short). Every line is 64 bytes, so any stretch of the stream
+    is made without the lines before it: a probe sending megabytes makes
+    them as it goes."""
+    first = start // 64
     lines = []
-    size = 0
-    i = 0
-    while size < nbytes:
+    for i in range(first, (nbytes + 63) // 64):
         head = b"%s%010d " % (tag, i)
-        line = head + b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: 63 - len(head)] + b"\n"
-        lines.append(line)
-        size += len(line)
-        i += 1
-    return b"".join(lines)[:nbytes]
+        lines.append(head + b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: 63 - len(head)] + b"\n")
+    return b"".join(lines)[start - first * 64: nbytes - first * 64]
 
 
 # --------------------------------------------------------------------------
@@ -431,15 +430,15 @@ class Script:
         return struct.unpack("i", fcntl.ioctl(sock, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
 
     @staticmethod
-    def send_until_stalled(sock, data):
-        view = memoryview(data)
+    def send_until_stalled(sock, nbytes, tag):
+        """Sends pattern(nbytes, tag) until the peer stops taking it."""
         sent = 0
-        while sent < len(data):
+        while sent < nbytes:
             _, w, _ = select.select([], [sock], [], 0.2)
             if not w:
                 break
             try:
-                sent += sock.send(view[sent: sent + (1 << 16)])
+                sent += sock.send(pattern(min(nbytes, sent + (1 << 16)), tag, sent))
             except OSError as e:
                 raise ProbeError("send failed after %d bytes: %s (is the server still there?)"
                                  % (sent, e.strerror or e))
@@ -463,7 +462,7 @@ class Script:
         is what the server reads before it blocks plus what its receive
         buffer holds. Each attempt then sends a little less than that."""
         probe = self.smallbuf_connection()
-        sent = self.send_until_stalled(probe, pattern(64 << 20, b"measure"))
+        sent = self.send_until_stalled(probe, 64 << 20, b"measure")
         taken = sent - self.unacked(probe)
         self.reset_socket(probe)
         print("epipe: the server took %d bytes before stalling" % taken, flush=True)
@@ -475,7 +474,7 @@ class Script:
         through = 0
         while through < 2 and amount > floor:
             s = self.smallbuf_connection()
-            sent = self.send_until_stalled(s, pattern(amount, b"epipe"))
+            sent = self.send_until_stalled(s, amount, b"epipe")
             if sent < amount:
                 # This connection stalled sooner than the measure said (a
                 # busy machine, or buffers that autotuned differently): go

@@ -84,17 +84,19 @@ group, fork children included, is measured)
       grow by that much over its value before the push.
 
   slowloris N --pid PID --idle T --client BIN [--gap G] [--max-cpu F] [--max-latency S]
+            [--ping-rate R]
       Slowloris against a server started with --idle-timeout T: N
-      connections each send one byte (never an LF) as soon as they are
-      connected and another every G seconds (default 3, longer than T) until
+      connections are each served one message ("hi"), then send one byte
+      (never an LF) at once and another every G seconds (default 3, longer than T) until
       the server closes them. Each must get nothing but EOF, within T + 1
       seconds of its last byte (and not before T - 0.25); the time of an EOF
       is bounded by when the previous poll returned, so the probe's own
       lateness on a busy machine is not blamed on the server ("seen" is when
       the probe noticed). Meanwhile a well-behaved client (BIN --load, one
-      ping-pong connection, a process of its own) runs from before the first
-      trickler until all are closed: it must never fail, and its p99 latency
-      must stay under S seconds (default 1). The server's own CPU time
+      ping-pong connection paced at R messages/s, default 200, a process of its
+      own) runs from before the first
+      trickler until all are closed: it must never fail, its median latency
+      must stay under S seconds (default 0.25) and no echo may take 5 s. The server's own CPU time
       (utime+stime of its process group, from /proc: not wall time) from the
       moment all N are connected until all are closed must stay under F of
       that window (default 0.5). Prints "slowloris clients=N ... messages=P
@@ -762,10 +764,19 @@ def cmd_slowloris(a):
     trickled = [0]
     due = collections.deque()  # (when the next byte is due, conn), in order
 
+    # Each connection is served once ("hi") before it trickles: the idle clock
+    # of a server that forks per connection starts only when its child runs,
+    # which on a busy machine can be seconds after the handshake.
+    greeting = b"hi\n"
+
     def on_data(c, data):
         if data:
-            raise Fail("trickling connection %d got %r; only EOF may come" % (c.i, bytes(c.got[:60])))
-        if data == b"":
+            if bytes(c.got) != greeting[:len(c.got)]:
+                raise Fail("trickling connection %d got %r; only its greeting's echo and EOF may come"
+                           % (c.i, bytes(c.got[:60])))
+        elif c not in last_sent:
+            raise Fail("connection %d closed before its greeting came back (got %r)" % (c.i, bytes(c.got)))
+        else:
             closed_after[c] = (d.ready_since - last_sent[c], time.monotonic() - last_sent[c])
 
     d.on_data = on_data
@@ -778,10 +789,13 @@ def cmd_slowloris(a):
 
     # The well-behaved client: echo-client's ping-pong, a process of its own
     # (in C, every echo checked, latency measured by itself), from before the
-    # first trickler until after the last is closed; SIGINT ends its run.
+    # first trickler until after the last is closed; SIGINT ends its run. It
+    # is paced (--ping-rate): as fast as it can go, it would keep the server
+    # busy by itself, and the CPU bound is about what the idle ones cost.
     client = subprocess.Popen(
         [a.client, "--load", "--host", HOST, "--port", str(a.port), "--connections", "1",
-         "--depth", "1", "--size", "64", "--duration", "3600", "--warmup", "0", "--json"],
+         "--depth", "1", "--size", "64", "--rate", str(a.ping_rate), "--duration", "3600", "--warmup", "0",
+         "--json"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         conns, pending, last_move = [], set(), time.monotonic()
@@ -789,14 +803,19 @@ def cmd_slowloris(a):
             while len(conns) < a.clients and len(pending) < a.window:
                 conns.append(d.start_connect(len(conns)))
                 pending.add(conns[-1])
-            if d.poll_once(0.01):
+            moved = d.moved
+            d.poll_once(0.01)
+            if d.moved != moved:
                 last_move = time.monotonic()
             now = time.monotonic()
-            for c in [c for c in pending if c.connected]:
+            for c in [c for c in pending if c.connected and not c.sent_all]:
+                d.send(c, greeting)
+            for c in [c for c in pending if c.got == greeting]:
                 pending.discard(c)
                 trickle(c, now)
             if now - last_move > a.timeout:
-                raise Fail("%d connections not established after %.1f s without progress" % (len(pending), a.timeout))
+                raise Fail("%d connections not established and served once after %.1f s without progress"
+                           % (len(pending), a.timeout))
         held_from = time.monotonic()
         cpu_before = group_cpu(a.pid)
         last_move, mark = time.monotonic(), d.moved
@@ -837,7 +856,7 @@ def cmd_slowloris(a):
           "messages=%d bytes=%d"
           % (len(conns), len(latest), trickled[0], latest[0], earliest[-1], latest[-1], window, cpu,
              report["verified"], lat["p50"] / 1000, lat["p99"] / 1000, lat["max"] / 1000,
-             report["verified"], report["verified"] * 64))
+             report["verified"] + len(conns), report["verified"] * 64 + len(greeting) * len(conns)))
     if client.returncode != 0 or report["errors"]:
         raise Fail("the well-behaved client was not served throughout: status %d, %s"
                    % (client.returncode, report["error_detail"]))
@@ -852,8 +871,15 @@ def cmd_slowloris(a):
     if cpu > a.max_cpu:
         raise Fail("the server used %.0f%% of a CPU while holding the trickling connections (limit %.0f%%)"
                    % (100 * cpu, 100 * a.max_cpu))
-    if lat["p99"] / 1e6 > a.max_latency:
-        raise Fail("the well-behaved client's p99 latency was %.3f s (limit %.2f s)" % (lat["p99"] / 1e6, a.max_latency))
+    # Normal latency: the median. Paced, the client measures each message from
+    # when it was due, so a single stall of the whole machine (a busy CI host)
+    # shows in every message queued behind it and moves p99 but not p50;
+    # "served throughout" is that no message waited more than 5 s.
+    if lat["p50"] / 1e6 > a.max_latency:
+        raise Fail("the well-behaved client's median latency was %.3f s (limit %.2f s)"
+                   % (lat["p50"] / 1e6, a.max_latency))
+    if lat["max"] / 1e6 > 5:
+        raise Fail("the well-behaved client waited %.1f s for one echo (limit 5 s)" % (lat["max"] / 1e6))
 
 
 # ---------------------------------------------------------------- push
@@ -1106,7 +1132,8 @@ def main():
     q.add_argument("--gap", type=float, default=3.0)
     q.add_argument("--window", type=int, default=512)
     q.add_argument("--max-cpu", type=float, default=0.5)
-    q.add_argument("--max-latency", type=float, default=1.0)
+    q.add_argument("--max-latency", type=float, default=0.25)
+    q.add_argument("--ping-rate", type=int, default=200, help="the well-behaved client's messages per second")
     q.add_argument("--client", required=True, help="bin/echo-client, the well-behaved client")
 
     q = sub.add_parser("waves")

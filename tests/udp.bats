@@ -23,7 +23,7 @@ setup() {
 }
 
 udpprobe() {
-	python3 -S "$ECHOLAB_TESTS/udpprobe.py" "$@"
+	"$PYTHON" -S "$ECHOLAB_TESTS/udpprobe.py" "$@"
 }
 
 client() {
