@@ -22,24 +22,23 @@ setup_file() {
 		echo "set ECHOLAB_MODEL to the model to test (tests/run.sh does this for every model)" >&2
 		return 1
 	fi
-	model_kind "$MODEL" >/dev/null
-}
-
-setup() {
-	KIND=$(model_kind "$MODEL")
+	# Once per model, not before every case: exported, the cases see them.
+	KIND=$(model_kind "$MODEL") || return 1
 	SERVER_BIN=$ECHOLAB_BIN/echo-$MODEL
-	# the summary's last field for a model with workers: how evenly they
-	# shared the connections
+	# The model takes --workers (a pool, or one loop per worker): its --help
+	# says so. Its summary then ends with how evenly they shared the
+	# connections.
+	TAKES_WORKERS=''
 	SPREAD=''
 	if "$SERVER_BIN" --help | grep -q -- '--workers'; then
+		TAKES_WORKERS=1
 		SPREAD=' spread=[0-9]+/[0-9]+'
 	fi
+	export KIND SERVER_BIN TAKES_WORKERS SPREAD
 }
 
-# Serves clients at the same time: concurrent, or a pool below its edge.
-# The model takes --workers (a pool, or one loop per worker): its --help says so.
 takes_workers() {
-	"$SERVER_BIN" --help | grep -q -- '--workers'
+	[ -n "$TAKES_WORKERS" ]
 }
 
 concurrent() {

@@ -83,31 +83,44 @@ SERVER_ERRS=()
 
 # ---------------------------------------------------------------- models
 
+# models/models.list as "NAME:KIND NAME:KIND ...", read once: bats runs this
+# file again before every case, and the variable is exported to them.
+if [ -z "${ECHOLAB_MODEL_KINDS:-}" ]; then
+	ECHOLAB_MODEL_KINDS=$(awk '!/^#/ && NF { printf "%s:%s ", $1, $2 }' "$ECHOLAB_ROOT/models/models.list")
+	export ECHOLAB_MODEL_KINDS
+fi
+
 # "NAME KIND" for every model of models/models.list.
 models_list() {
-	awk '!/^#/ && NF { print $1, $2 }' "$ECHOLAB_ROOT/models/models.list"
+	local pair
+	for pair in $ECHOLAB_MODEL_KINDS; do
+		echo "${pair%%:*} ${pair#*:}"
+	done
 }
 
 # The stream models to test: $ECHOLAB_MODELS (space-separated) if set, else
 # all, less the "datagram" kind (udp), to which the stream suites do not
 # apply: tests/udp.bats is its own.
 selected_models() {
-	# one awk: on a busy machine each process started costs
-	awk -v want="${ECHOLAB_MODELS:-}" '
-		BEGIN { n = split(want, w); for (i = 1; i <= n; i++) sel[w[i]] = 1 }
-		!/^#/ && NF && $2 != "datagram" && (n == 0 || ($1 in sel)) { print $1 }
-	' "$ECHOLAB_ROOT/models/models.list"
+	local pair want=" ${ECHOLAB_MODELS:-} "
+	for pair in $ECHOLAB_MODEL_KINDS; do
+		[ "${pair#*:}" != datagram ] || continue
+		[ "$want" = "  " ] || [[ $want == *" ${pair%%:*} "* ]] || continue
+		echo "${pair%%:*}"
+	done
 }
 
-# serial, concurrent or pool
+# serial, concurrent, pool or datagram
 model_kind() {
-	local kind
-	kind=$(models_list | awk -v m="$1" '$1 == m { print $2 }')
-	if [ -z "$kind" ]; then
-		echo "model '$1' is not in models/models.list" >&2
-		return 1
-	fi
-	echo "$kind"
+	local pair
+	for pair in $ECHOLAB_MODEL_KINDS; do
+		if [ "${pair%%:*}" = "$1" ]; then
+			echo "${pair#*:}"
+			return 0
+		fi
+	done
+	echo "model '$1' is not in models/models.list" >&2
+	return 1
 }
 
 # Serves many clients at once: concurrent, or a pool (with POOL_WORKERS).
@@ -169,6 +182,13 @@ live_group_members() {
 	procs_where pgid "$1" | awk '$2 != "Z"'
 }
 
+# nap SECONDS: sleep(1) without starting a process (read times out on a pipe
+# that this shell itself holds open for writing, so nothing ever comes).
+nap() {
+	[ -n "${NAP_FD:-}" ] || exec {NAP_FD}<> <(:)
+	read -rt "$1" -u "$NAP_FD" _ || true
+}
+
 # wait_until SECONDS COMMAND...: runs COMMAND every 20 ms until it succeeds;
 # fails if it has not within SECONDS (which may be fractional).
 wait_until() {
@@ -187,7 +207,7 @@ wait_until() {
 			echo "gave up after ${limit}s waiting for: $*" >&2
 			return 1
 		fi
-		sleep 0.02
+		nap 0.02
 	done
 }
 
@@ -228,6 +248,11 @@ start_server() {
 	# ECHOLAB_SERVER_WRAPPER="valgrind ...": run the server under it (the
 	# wrapper must exec or be the server process, as valgrind is).
 	local wrapper=()
+	# the server must not inherit nap's pipe (it counts its descriptors)
+	if [ -n "${NAP_FD:-}" ]; then
+		exec {NAP_FD}>&-
+		NAP_FD=''
+	fi
 	# shellcheck disable=SC2206 # words on purpose
 	[ -z "${ECHOLAB_SERVER_WRAPPER:-}" ] || wrapper=($ECHOLAB_SERVER_WRAPPER)
 	if [ -n "${SERVER_NOFILE:-}" ]; then
@@ -261,9 +286,9 @@ start_server() {
 			echo "echo-$model ${args[*]} printed no 'listening on' line within $WAIT s" >&2
 			return 1
 		fi
-		sleep 0.01
+		nap 0.01
 	done
-	if [ -z "${ECHOLAB_SERVER_WRAPPER:-}" ] && [ "$(readlink "/proc/$SERVER_PID/exe")" != "$(readlink -f "$bin")" ]; then
+	if [ -z "${ECHOLAB_SERVER_WRAPPER:-}" ] && ! [ "/proc/$SERVER_PID/exe" -ef "$bin" ]; then
 		echo "process $SERVER_PID is not $bin (did setsid fork?)" >&2
 		return 1
 	fi
@@ -370,10 +395,13 @@ echolab_teardown() {
 	# Children that outlived their server were reparented; they are still in
 	# the group, and SIGKILL to the group reached them. Make sure they are gone.
 	for pid in "${SERVER_PIDS[@]}"; do
+		# kill -0 first: it fails at once when the group is empty, the
+		# usual case, without an awk over every process of the machine
 		for ((i = 0; i < 100; i++)); do
+			kill -0 -- "-$pid" 2>/dev/null || break
 			[ -n "$(live_group_members "$pid")" ] || break
 			kill -KILL -- "-$pid" 2>/dev/null || true
-			sleep 0.02
+			nap 0.02
 		done
 		if [ -n "$(live_group_members "$pid")" ]; then
 			echo "processes of server $pid's group survive SIGKILL:" >&2
@@ -382,13 +410,13 @@ echolab_teardown() {
 		fi
 	done
 	# Sanitizer builds: a report on any server's stderr fails the test.
-	local err
-	for err in "${SERVER_ERRS[@]}"; do
-		if grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:|ERROR SUMMARY: [1-9]|==[0-9]+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination overlap)' "$err" 2>/dev/null; then
-			echo "sanitizer report in $err:" >&2
-			cat "$err" >&2
-			failed=1
-		fi
+	local err reported
+	# one grep over every server's stderr; -l names the ones with a report
+	reported=$( ((${#SERVER_ERRS[@]})) && grep -lE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:|ERROR SUMMARY: [1-9]|==[0-9]+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination overlap)' "${SERVER_ERRS[@]}" 2>/dev/null)
+	for err in $reported; do
+		echo "sanitizer report in $err:" >&2
+		cat "$err" >&2
+		failed=1
 	done
 	# On a failed test, show what the servers said.
 	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
