@@ -293,7 +293,9 @@ static enum conn_want echo_direct(struct conn *c, struct echo_stats *st, const c
 		return conn_on_writable(c, st);
 	}
 	if (f.complete > 0) {
-		struct iovec iov[2] = {{c->buf + c->sent, held}, {(char *)data, f.complete}};
+		/* c->buf is NULL while nothing is held: no pointer arithmetic on it */
+		struct iovec iov[2] = {{held > 0 ? c->buf + c->sent : NULL, held},
+		                       {(char *)data, f.complete}};
 		ssize_t w = send_iov(c->fd, held > 0 ? iov : iov + 1, held > 0 ? 2 : 1);
 
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
