@@ -18,8 +18,9 @@ import json
 import os
 import sys
 
+from cells import read_models
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 
 
 def main():
@@ -33,84 +34,12 @@ def main():
             return None
         return path
 
-    path = need_file("results.json")
-    doc = None
-    if path:
-        try:
-            with open(path) as f:
-                doc = json.load(f)
-        except ValueError as e:
-            problems.append(f"results.json: not JSON: {e}")
-
-    results = []
-    if doc is not None:
-        results = doc.get("results") or []
-        if not results:
-            problems.append("results.json: no results")
-        models = []
-        with open(os.path.join(ROOT, "models/models.list")) as f:
-            for line in f:
-                words = line.split("#", 1)[0].split()
-                if words:
-                    models.append(words[0])
-        cells = [c["id"] for c in doc.get("meta", {}).get("cells", [])]
-        have = {(e.get("model"), e.get("cell")) for e in results}
-        for m in models + ["baseline"]:
-            for c in cells:
-                if (m, c) not in have:
-                    problems.append(f"{m} {c}: not measured")
-        for e in results:
-            name = f"{e.get('model')} {e.get('label', e.get('cell'))}"
-            status = e.get("status")
-            if status == "n/a":
-                if not e.get("reason"):
-                    problems.append(f"{name}: n/a without a reason")
-                continue
-            if status != "ok":
-                problems.append(f"{name}: {status}: {e.get('reason', '')}")
-                continue
-            runs = e.get("runs") or []
-            if not runs:
-                problems.append(f"{name}: ok but no runs")
-            for i, r in enumerate(runs, 1):
-                if r.get("exit") != 0:
-                    problems.append(f"{name} run {i}: client exit status {r.get('exit')}")
-                if r.get("errors") != 0:
-                    problems.append(f"{name} run {i}: errors = {r.get('errors')} "
-                                    f"{r.get('error_detail', '')}")
-                if "failure" in r:
-                    problems.append(f"{name} run {i}: {r['failure']}")
-            if e.get("errors") != 0:
-                problems.append(f"{name}: errors = {e.get('errors')}")
-            if not e.get("msgs_per_sec"):
-                problems.append(f"{name}: no throughput figure")
-        for e in doc.get("memory_10k") or []:
-            if e.get("status") not in ("ok", "n/a"):
-                problems.append(f"{e.get('model')} 10k connections: {e.get('status')}: "
-                                f"{e.get('reason', '')}")
-
-    path = need_file("results.csv")
-    if path:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        if results and len(rows) != len(results):
-            problems.append(f"results.csv: {len(rows)} rows for {len(results)} results")
-        for row in rows:
-            if row.get("status") not in ("ok", "n/a"):
-                problems.append(f"results.csv: {row.get('model')} {row.get('cell')}: "
-                                f"{row.get('status')}")
+    doc = read_json(need_file("results.json"), problems)
+    results = check_json(doc, problems) if doc is not None else []
+    check_csv(need_file("results.csv"), results, problems)
     need_file("results.md")
     for plot in ("throughput", "p99"):
-        path = need_file(f"{plot}.png")
-        if path:
-            with open(path, "rb") as f:
-                if f.read(8) != b"\x89PNG\r\n\x1a\n":
-                    problems.append(f"{plot}.png: not a PNG")
-        path = need_file(f"{plot}.svg")
-        if path:
-            with open(path, errors="replace") as f:
-                if "<svg" not in f.read(4096):
-                    problems.append(f"{plot}.svg: not an SVG")
+        check_plot(need_file(f"{plot}.png"), need_file(f"{plot}.svg"), plot, problems)
 
     if problems:
         for p in problems:
@@ -122,6 +51,89 @@ def main():
     print(f"check_results: ok: {ok} cells verified, {na} n/a, "
           f"{len(doc.get('memory_10k') or [])} memory checks; csv, md, png and svg present")
     return 0
+
+
+def read_json(path, problems):
+    if not path:
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError as e:
+        problems.append(f"results.json: not JSON: {e}")
+    return None
+
+
+def check_json(doc, problems):
+    """Every model in every cell, each verified or n/a; returns the results."""
+    results = doc.get("results") or []
+    if not results:
+        problems.append("results.json: no results")
+    models = [m["name"] for m in read_models()]
+    cells = [c["id"] for c in doc.get("meta", {}).get("cells", [])]
+    have = {(e.get("model"), e.get("cell")) for e in results}
+    for m in models + ["baseline"]:
+        for c in cells:
+            if (m, c) not in have:
+                problems.append(f"{m} {c}: not measured")
+    for e in results:
+        check_entry(e, problems)
+    for e in doc.get("memory_10k") or []:
+        if e.get("status") not in ("ok", "n/a"):
+            problems.append(f"{e.get('model')} 10k connections: {e.get('status')}: "
+                            f"{e.get('reason', '')}")
+    return results
+
+
+def check_entry(e, problems):
+    name = f"{e.get('model')} {e.get('label', e.get('cell'))}"
+    status = e.get("status")
+    if status == "n/a":
+        if not e.get("reason"):
+            problems.append(f"{name}: n/a without a reason")
+        return
+    if status != "ok":
+        problems.append(f"{name}: {status}: {e.get('reason', '')}")
+        return
+    runs = e.get("runs") or []
+    if not runs:
+        problems.append(f"{name}: ok but no runs")
+    for i, r in enumerate(runs, 1):
+        if r.get("exit") != 0:
+            problems.append(f"{name} run {i}: client exit status {r.get('exit')}")
+        if r.get("errors") != 0:
+            problems.append(f"{name} run {i}: errors = {r.get('errors')} "
+                            f"{r.get('error_detail', '')}")
+        if "failure" in r:
+            problems.append(f"{name} run {i}: {r['failure']}")
+    if e.get("errors") != 0:
+        problems.append(f"{name}: errors = {e.get('errors')}")
+    if not e.get("msgs_per_sec"):
+        problems.append(f"{name}: no throughput figure")
+
+
+def check_csv(path, results, problems):
+    if not path:
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if results and len(rows) != len(results):
+        problems.append(f"results.csv: {len(rows)} rows for {len(results)} results")
+    for row in rows:
+        if row.get("status") not in ("ok", "n/a"):
+            problems.append(f"results.csv: {row.get('model')} {row.get('cell')}: "
+                            f"{row.get('status')}")
+
+
+def check_plot(png, svg, plot, problems):
+    if png:
+        with open(png, "rb") as f:
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                problems.append(f"{plot}.png: not a PNG")
+    if svg:
+        with open(svg, errors="replace") as f:
+            if "<svg" not in f.read(4096):
+                problems.append(f"{plot}.svg: not an SVG")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ import sys
 import threading
 import time
 
+from probelib.procfs import fd_count, group_pids, group_rss_kb
+
 MAX_LINE = 4096
 # (size, depth, connections) of the load clients, used in turn, three a round
 MIX = [(1, 64, 4), (4096, 1, 4), (64, 16, 8), (1500, 4, 4), (7, 1, 16), (300, 32, 4),
@@ -48,36 +50,6 @@ TIMEOUT = 30.0  # any single wait on the server
 
 class SoakError(Exception):
     pass
-
-
-def group_pids(pgid):
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open("/proc/%s/stat" % name, "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(b")") + 2:].split()
-            if int(fields[2]) == pgid and fields[0] != b"Z":
-                pids.append(int(name))
-    return pids
-
-
-def rss_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 def slope_kb_per_min(samples):
@@ -101,7 +73,7 @@ class Sampler(threading.Thread):
 
     def run(self):
         while not self.stop.is_set():
-            self.samples.append((time.monotonic() - self.t0, sum(rss_kb(p) for p in group_pids(self.pgid))))
+            self.samples.append((time.monotonic() - self.t0, group_rss_kb(self.pgid)))
             self.stop.wait(1.0)  # the sampling period, not a synchronisation
 
 

@@ -40,15 +40,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.path.join(ROOT, "bin")
 DEADLINE = 30.0  # seconds any single wait may take
 
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from probelib import procfs  # noqa: E402  (after the path it lives on)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from cells import read_models  # noqa: E402
+
 
 def models():
-    out = []
-    with open(os.path.join(ROOT, "models", "models.list")) as f:
-        for line in f:
-            line = line.split("#", 1)[0].split()
-            if line:
-                out.append((line[0], line[1] if len(line) > 1 else ""))
-    return out
+    return [(m["name"], m["serves"]) for m in read_models()]
 
 
 def wait_for(what, check, limit=DEADLINE):
@@ -83,29 +82,10 @@ class Server:
 
     def pids(self):
         """The server, its threads' process and its children."""
-        me = self.proc.pid
-        kids = []
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    with open("/proc/%s/stat" % d) as f:
-                        stat = f.read()
-                except OSError:
-                    continue
-                fields = stat[stat.rindex(")") + 2:].split()
-                if int(fields[1]) == me and fields[0] != "Z":
-                    kids.append(int(d))
-        return [me] + kids
+        return [self.proc.pid] + procfs.children(self.proc.pid)
 
     def pss_kb(self):
-        total = 0
-        for pid in self.pids():
-            try:
-                with open("/proc/%d/smaps_rollup" % pid) as f:
-                    total += sum(int(l.split()[1]) for l in f if l.startswith("Pss:"))
-            except OSError:
-                pass
-        return total
+        return sum(procfs.pss_kb(pid) or 0 for pid in self.pids())
 
     def stop(self):
         if self.proc.poll() is None:

@@ -1,0 +1,131 @@
+"""cells: what make bench measures: the matrix of cells, the run lengths, the
+targets, the models of models/models.list and which cell each can take."""
+import os
+import resource
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST = "127.0.0.1"
+BASELINE = "baseline"
+MAX_CLIENTS = 20000          # passed to every model: fork/threads at 1,000 need >= 1000
+MAX_LINE_BIG = 65536         # --max-line for the 64 KiB cell (a message is 65536 bytes, LF included)
+
+# The matrix. id: stable key for files; label: what the tables show.
+# datagram: the cell also measures the datagram models (echo-client --udp:
+# round trips of one datagram per socket); churn: a new connection per message
+# (echo-client --churn: connect, one message, its echo, close, in 10 loops).
+CELLS = [
+    dict(id="c1", label="1c 64B", conns=1, size=64, depth=1, datagram=True),
+    dict(id="c10", label="10c 64B", conns=10, size=64, depth=1, datagram=True),
+    dict(id="c100", label="100c 64B", conns=100, size=64, depth=1),
+    dict(id="c1000", label="1000c 64B", conns=1000, size=64, depth=1),
+    dict(id="d16", label="10c 64B d16", conns=10, size=64, depth=16),
+    dict(id="k64", label="1c 64KiB", conns=1, size=65536, depth=1),
+    # Trimmed to fit make bench in 5 minutes: at most 0.5 s measured after at
+    # most 0.2 s of warm-up (fork completes ~1,000-2,000 connections in that).
+    dict(id="churn", label="churn 10c", conns=10, size=64, depth=1, churn=True,
+         max_duration=0.5, max_warmup=0.2),
+]
+PLOT_CELLS = ["c1", "c10", "c100", "c1000"]   # 64-byte ping-pong against connections
+
+# Performance targets (issue 8), checked in the same run and shown in the
+# "Targets" table: model's figure / against's figure, cell by cell. A target
+# is a benchmark result, never a test: a missed one is reported, not failed.
+TARGETS = [
+    dict(model="reuseport", against="epoll", fig="msgs_per_sec", at_least=0.95,
+         cells=["c1", "c10", "c100", "c1000", "d16", "k64"],
+         what="reuseport messages/s at least 0.95 of epoll's"),
+]
+
+# The 10,000-connection memory check: open loop at a low total rate, so every
+# connection carries a message or two (its buffers exist) while the server is
+# nowhere near busy; the figure is the summary's maxrss_kb.
+MEM_CONNS = 10000
+MEM_RATE = 10000
+MEM_SERVERS_DEFAULT = [BASELINE, "epoll", "libev", "poll", "threads", "reuseport", "uring"]
+MEM_SERVERS_QUICK = [BASELINE, "epoll", "libev", "reuseport", "uring"]
+MEM_TARGET_KB = 16 * 1024
+MEM_CELL = dict(id="mem10k", label=f"{MEM_CONNS // 1000}k conns @{MEM_RATE}/s",
+                conns=MEM_CONNS, size=64, depth=1)
+
+MODES = {
+    # runs, measured seconds per run, warm-up seconds of a server's first run
+    # and of its later ones (by then the process is warm; only the new
+    # connections are not), seconds of the 10,000-connection check
+    "default": dict(runs=3, duration=1.0, warmup=0.5, rewarmup=0.3, mem_duration=1.0,
+                    mem_warmup=0.5),
+    "quick": dict(runs=1, duration=0.5, warmup=0.2, rewarmup=0.2, mem_duration=1.0,
+                  mem_warmup=0.5),
+}
+
+# A pool serves at most --workers clients at once and a cell's clients never
+# leave, so a pool gets a worker per connection (at least its default 16):
+# what a pool must be sized to for that load. Past a few hundred workers a
+# pool is the wrong design (and thousands of forks at start-up would eat the
+# cell's time), so bigger cells are n/a for pools.
+POOL_MAX_WORKERS = 256
+
+
+def read_models():
+    """models/models.list as [{name, serves}], in its order."""
+    models = []
+    with open(os.path.join(ROOT, "models/models.list")) as f:
+        for line in f:
+            line = line.split("#", 1)[0].split()
+            if line:
+                models.append(dict(name=line[0], serves=line[1] if len(line) > 1 else "concurrent"))
+    return models
+
+
+def is_datagram(model):
+    return model is not None and model.get("serves") == "datagram"
+
+
+def not_applicable(model, cell):
+    """The reason a model (None: the baseline) cannot take a cell, or None."""
+    if model is None:
+        return descriptors_short(cell["conns"])
+    if is_datagram(model) and cell.get("churn"):
+        return "UDP has no connections to open and close"
+    if is_datagram(model) and not cell.get("datagram"):
+        return "a datagram server: measured in the 64-byte round-trip cells only"
+    if model.get("serves") == "serial" and cell["conns"] > 1 and not cell.get("churn"):
+        return "serves one client at a time"
+    if model.get("serves") == "pool" and cell["conns"] > POOL_MAX_WORKERS:
+        return (f"a pool serves --workers clients at once; {cell['conns']} held open would "
+                f"need {cell['conns']} workers (the bench sizes pools up to {POOL_MAX_WORKERS})")
+    return descriptors_short(cell["conns"])
+
+
+def pool_workers(model, cell):
+    """The --workers to start a pool with for this cell; None for other models."""
+    if model and model.get("serves") == "pool":
+        return max(16, cell["conns"])
+    return None
+
+
+def descriptors_short(conns):
+    """Why this machine cannot open `conns` connections in one process, or
+    None. Client and server each raise their soft limit to the hard one, and
+    the client wants 64 spare descriptors besides its connections."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    need = conns + 64
+    if hard != resource.RLIM_INFINITY and hard < need:
+        return f"descriptor limit (ulimit -Hn) {hard} is below the {need} this needs"
+    return None
+
+
+def duration_of(mode, cell):
+    return min(mode["duration"], cell.get("max_duration", mode["duration"]))
+
+
+def warmup_of(mode, run, cell=None):
+    w = mode["warmup"] if run == 0 else mode["rewarmup"]
+    return min(w, cell.get("max_warmup", w)) if cell else w
+
+
+def expected_run_s(cell, mode, run):
+    return warmup_of(mode, run, cell) + duration_of(mode, cell) + 0.05 + cell["conns"] * 0.0005
+
+
+def expected_memory_s(mode):
+    return mode["mem_warmup"] + mode["mem_duration"] + 2

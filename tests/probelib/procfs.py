@@ -1,0 +1,136 @@
+"""procfs: everything the Python tools read from /proc (Linux), in one place.
+
+Shared by the probes (tests/echoprobe.py, tests/scaleprobe.py), tests/soak.py,
+bench/ and docs/tour/models_table.py. Only `os`: importing it costs nothing.
+
+Two different CPU figures, two names:
+  process_cpu_seconds(pid)  user + system time one process (all its threads)
+                            has used: /proc/PID/stat;
+  cpus_busy_seconds(cpus)   time the CPUs themselves were busy, whoever ran:
+                            /proc/stat.
+A process that has gone gives None (or is simply not listed), never an error.
+"""
+import os
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name, as bytes, or None
+    if the process is gone: [0] state, [1] ppid, [2] pgrp, [11] utime,
+    [12] stime (stat(5) fields 3, 4, 5, 14, 15)."""
+    try:
+        with open("/proc/%s/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(b")") + 2:].split()
+
+
+def _live(field, value):
+    """The live (not zombie) processes whose stat field `field` is `value`."""
+    value = str(value).encode()
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        fields = stat_fields(name)
+        if fields and fields[field] == value and fields[0] != b"Z":
+            pids.append(int(name))
+    return pids
+
+
+def group_pids(pgid):
+    """The live processes of process group pgid."""
+    return _live(2, pgid)
+
+
+def children(pid):
+    """The live processes whose parent is pid."""
+    return _live(1, pid)
+
+
+def process_cpu_seconds(pid):
+    """User + system CPU seconds of one process (for a thread group leader:
+    every thread), or None if it is gone."""
+    fields = stat_fields(pid)
+    if fields is None:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def group_cpu_seconds(pgid):
+    """{pid: CPU seconds} over the live processes of process group pgid."""
+    out = {}
+    for pid in group_pids(pgid):
+        t = process_cpu_seconds(pid)
+        if t is not None:
+            out[pid] = t
+    return out
+
+
+def cpus_busy_seconds(cpus=None):
+    """(busy, steal) seconds so far on the given CPUs (all of them if None),
+    from /proc/stat, or None: busy is user + nice + system + irq + softirq
+    (with tick sampling a process's system time includes the softirq work done
+    in its context, which /proc/stat files under softirq), steal apart."""
+    names = {"cpu"} if cpus is None else {"cpu%d" % c for c in cpus}
+    busy = steal = 0
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                w = line.split()
+                if w and w[0] in names:
+                    v = [int(x) for x in w[1:9]]
+                    busy += v[0] + v[1] + v[2] + v[5] + v[6]
+                    steal += v[7]
+    except OSError:
+        return None
+    return busy / CLK_TCK, steal / CLK_TCK
+
+
+def status_kb(pid, key):
+    """A KiB figure of /proc/PID/status ("VmRSS", "VmHWM"...), or None if the
+    process is gone or has no such line."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def rss_kb(pid):
+    """VmRSS of one process in KiB, or None."""
+    return status_kb(pid, "VmRSS")
+
+
+def group_rss_kb(pgid):
+    """VmRSS of process group pgid in KiB; of process pgid alone if it leads
+    no group (a server started by make bench)."""
+    return sum(rss_kb(pid) or 0 for pid in group_pids(pgid) or [pgid])
+
+
+def pss_kb(pid):
+    """Proportional set size of one process in KiB (shared pages divided among
+    their users), or None."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            return sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+    except OSError:
+        return None
+
+
+def fd_count(pid):
+    """How many descriptors process pid holds open."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def thread_count(pid):
+    """How many threads process pid runs, or None if it is gone."""
+    try:
+        return len(os.listdir("/proc/%d/task" % pid))
+    except OSError:
+        return None
