@@ -40,3 +40,12 @@ const char *host_unbracketed(const char *host, char *buf, size_t size)
 	snprintf(buf, size, "%.*s", (int)(len - 2), host + 1);
 	return buf;
 }
+
+void peer_of_socket(struct peer *p, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		peer_format(p, (struct sockaddr *)&ss, len);
+}

@@ -13,6 +13,10 @@ struct peer {
  * as plain IPv4. */
 void peer_format(struct peer *p, const struct sockaddr *sa, socklen_t len);
 
+/* The same for a connected socket, asking the kernel (getpeername); leaves p
+ * as it is if that fails. */
+void peer_of_socket(struct peer *p, int fd);
+
 /* "[::1]" -> "::1": the bracketed form the servers print ("listening on
  * [::1]:P") is accepted wherever a host is given, by servers and client
  * alike. Returns host itself when it is not bracketed, else its inside

@@ -60,3 +60,16 @@ void ring_teardown(struct io_uring *ring, struct bufring *bufs)
 	io_uring_queue_exit(ring); /* the kernel lets go of the buffers */
 	bufring_close(bufs);
 }
+
+struct io_uring_sqe *ring_sqe(struct io_uring *ring)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (sqe == NULL) {
+		io_uring_submit(ring);
+		sqe = io_uring_get_sqe(ring);
+		if (sqe == NULL)
+			die("io_uring: no submission slot after submitting");
+	}
+	return sqe;
+}

@@ -15,6 +15,7 @@
 #define ECHOLAB_RING_H
 
 #include <liburing.h>
+#include <stdint.h>
 
 #include "bufring.h"
 
@@ -23,5 +24,34 @@
 
 void ring_setup(struct io_uring *ring, struct bufring *bufs);
 void ring_teardown(struct io_uring *ring, struct bufring *bufs);
+
+/* A free submission queue entry; when the queue is full, what is queued is
+ * submitted first to make room. */
+struct io_uring_sqe *ring_sqe(struct io_uring *ring);
+
+/* user_data names what a completion belongs to without any table: the
+ * address of its owner (8-byte aligned, so its low 3 bits are free) plus a
+ * tag of what the request was. Set after the prep helper, which may reset it. */
+#define RING_TAG_MASK 7u
+
+static inline uint64_t ring_user_data(void *owner, unsigned tag)
+{
+	return (uint64_t)(uintptr_t)owner | tag;
+}
+
+static inline void ring_set_tag(struct io_uring_sqe *sqe, void *owner, unsigned tag)
+{
+	io_uring_sqe_set_data64(sqe, ring_user_data(owner, tag));
+}
+
+static inline void *ring_owner(uint64_t user_data)
+{
+	return (void *)(uintptr_t)(user_data & ~(uint64_t)RING_TAG_MASK);
+}
+
+static inline unsigned ring_tag(uint64_t user_data)
+{
+	return (unsigned)(user_data & RING_TAG_MASK);
+}
 
 #endif

@@ -45,8 +45,8 @@
 #include "server.h"
 #include "signals.h"
 
-/* The tag in the low bits of user_data; connections are 8-byte aligned. */
-enum op { OP_ACCEPT = 1, OP_LISTEN_POLL, OP_SIGNALS, OP_RECV, OP_SEND, OP_CANCEL, OP_MASK = 7 };
+/* What a request was: the tag in the low bits of its user_data (ring.h). */
+enum op { OP_ACCEPT = 1, OP_LISTEN_POLL, OP_SIGNALS, OP_RECV, OP_SEND, OP_CANCEL };
 
 struct uconn {
 	struct conn c; /* first: common/loop.c sees a struct conn */
@@ -54,7 +54,7 @@ struct uconn {
 	bool recv_stopping;           /* a backpressure cancel of the recv is on its way */
 	unsigned cancels;             /* cancel requests in flight */
 };
-_Static_assert(alignof(struct uconn) > OP_MASK, "the tag must fit below the pointer");
+_Static_assert(alignof(struct uconn) > RING_TAG_MASK, "the tag must fit below the pointer");
 
 struct uring_loop {
 	struct io_uring ring;
@@ -63,35 +63,16 @@ struct uring_loop {
 	struct loop loop;
 };
 
-static struct io_uring_sqe *new_sqe(struct uring_loop *ul)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&ul->ring);
-
-	if (sqe == NULL) { /* the SQ is full: hand it to the kernel, take a slot */
-		io_uring_submit(&ul->ring);
-		sqe = io_uring_get_sqe(&ul->ring);
-		if (sqe == NULL)
-			die("io_uring: no submission slot after submitting");
-	}
-	return sqe;
-}
-
-/* After the prep helper, which may reset the entry. */
-static void set_tag(struct io_uring_sqe *sqe, void *ptr, enum op op)
-{
-	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)ptr | op);
-}
-
 /* ---------------------------------------------------------------- requests */
 
 static void arm_accept(struct uring_loop *ul)
 {
-	struct io_uring_sqe *sqe = new_sqe(ul);
+	struct io_uring_sqe *sqe = ring_sqe(&ul->ring);
 
 	/* No address: one multishot request would overwrite one sockaddr with
 	 * every client; --verbose asks getpeername instead. */
 	io_uring_prep_multishot_accept(sqe, ul->loop.srv->listener.fd, NULL, NULL, SOCK_CLOEXEC);
-	set_tag(sqe, NULL, OP_ACCEPT);
+	ring_set_tag(sqe, NULL, OP_ACCEPT);
 	ul->accept_armed = true;
 }
 
@@ -101,10 +82,10 @@ static void arm_accept(struct uring_loop *ul)
  * the classic way (the spare descriptor) or serves it. */
 static void wait_for_client(struct uring_loop *ul)
 {
-	struct io_uring_sqe *sqe = new_sqe(ul);
+	struct io_uring_sqe *sqe = ring_sqe(&ul->ring);
 
 	io_uring_prep_poll_add(sqe, ul->loop.srv->listener.fd, POLLIN);
-	set_tag(sqe, NULL, OP_LISTEN_POLL);
+	ring_set_tag(sqe, NULL, OP_LISTEN_POLL);
 	ul->accept_armed = true;
 }
 
@@ -112,21 +93,21 @@ static void wait_for_client(struct uring_loop *ul)
  * request, completed when SIGTERM or SIGINT is pending. */
 static void watch_signals(struct uring_loop *ul)
 {
-	struct io_uring_sqe *sqe = new_sqe(ul);
+	struct io_uring_sqe *sqe = ring_sqe(&ul->ring);
 
 	io_uring_prep_poll_add(sqe, ul->loop.srv->signals.fd, POLLIN);
-	set_tag(sqe, NULL, OP_SIGNALS);
+	ring_set_tag(sqe, NULL, OP_SIGNALS);
 }
 
 static void arm_recv(struct uring_loop *ul, struct uconn *u)
 {
-	struct io_uring_sqe *sqe = new_sqe(ul);
+	struct io_uring_sqe *sqe = ring_sqe(&ul->ring);
 
 	/* No buffer and length 0: the kernel picks one from the group. */
 	io_uring_prep_recv_multishot(sqe, u->c.fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BUFRING_GROUP;
-	set_tag(sqe, u, OP_RECV);
+	ring_set_tag(sqe, u, OP_RECV);
 	u->recv_armed = true;
 }
 
@@ -143,9 +124,9 @@ static void start_send(struct uring_loop *ul, struct uconn *u)
 	iov = conn_to_send(&u->c);
 	if (iov.iov_len == 0)
 		return;
-	sqe = new_sqe(ul);
+	sqe = ring_sqe(&ul->ring);
 	io_uring_prep_send(sqe, u->c.fd, iov.iov_base, iov.iov_len, MSG_NOSIGNAL);
-	set_tag(sqe, u, OP_SEND);
+	ring_set_tag(sqe, u, OP_SEND);
 	u->send_busy = true;
 }
 
@@ -163,10 +144,10 @@ static void free_if_done(struct uring_loop *ul, struct uconn *u)
  * 10,000 idle connections expiring together cost seconds of stall.) */
 static void cancel(struct uring_loop *ul, struct uconn *u, enum op op)
 {
-	struct io_uring_sqe *sqe = new_sqe(ul);
+	struct io_uring_sqe *sqe = ring_sqe(&ul->ring);
 
-	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)u | op, 0);
-	set_tag(sqe, u, OP_CANCEL);
+	io_uring_prep_cancel64(sqe, ring_user_data(u, op), 0);
+	ring_set_tag(sqe, u, OP_CANCEL);
 	u->cancels++;
 }
 
@@ -221,13 +202,8 @@ static void admit(struct uring_loop *ul, int fd, struct peer *peer)
 		close(fd);
 		return;
 	}
-	if (ul->loop.srv->opts.verbose && peer->text[0] == '\0') {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof ss;
-
-		if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-			peer_format(peer, (struct sockaddr *)&ss, len);
-	}
+	if (ul->loop.srv->opts.verbose && peer->text[0] == '\0')
+		peer_of_socket(peer, fd);
 	u = (struct uconn *)loop_adopt(&ul->loop, fd, peer, sizeof *u, LOOP_ANY_FD);
 	if (u == NULL)
 		return; /* refused: over --max-clients */
@@ -320,9 +296,9 @@ static void on_send(struct uring_loop *ul, struct uconn *u, int res)
 static void dispatch(struct uring_loop *ul, const struct io_uring_cqe *cqe)
 {
 	uint64_t data = io_uring_cqe_get_data64(cqe);
-	struct uconn *u = (struct uconn *)(uintptr_t)(data & ~(uint64_t)OP_MASK);
+	struct uconn *u = ring_owner(data);
 
-	switch ((enum op)(data & OP_MASK)) {
+	switch ((enum op)ring_tag(data)) {
 	case OP_ACCEPT:
 		on_accept(ul, cqe->res, cqe->flags);
 		break;
@@ -403,10 +379,10 @@ int main(int argc, char **argv)
 	 * for them all to come back. */
 	ul.stopping = true;
 	if (ul.accept_armed) {
-		struct io_uring_sqe *sqe = new_sqe(&ul);
+		struct io_uring_sqe *sqe = ring_sqe(&ul.ring);
 
 		io_uring_prep_cancel_fd(sqe, srv.listener.fd, IORING_ASYNC_CANCEL_ALL);
-		set_tag(sqe, NULL, OP_CANCEL);
+		ring_set_tag(sqe, NULL, OP_CANCEL);
 	}
 	while ((c = loop_next_to_stop(&ul.loop)) != NULL)
 		begin_close(&ul, (struct uconn *)c, NULL);
