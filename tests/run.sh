@@ -307,7 +307,13 @@ while [ "$next" -lt ${#units[@]} ] || [ ${#running[@]} -gt 0 ]; do
 done
 
 ms=$((($(date +%s%N) - suite_start) / 1000000))
-echo "total time $((ms / 1000)).$((ms % 1000 / 100))s"
+# and the CPU time of everything the suites ran (bash's `times`: user and
+# system time of the children waited for), which unlike the wall time does
+# not grow with what else the machine is doing
+cpu=$(times | awk 'NR == 2 {
+	split($1, u, /[ms]/); split($2, s, /[ms]/)
+	printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+echo "total time $((ms / 1000)).$((ms % 1000 / 100))s (CPU ${cpu}s)"
 [ "$not_applicable" -eq 0 ] || echo "($not_applicable cases do not apply to the model they ran for)"
 # Remember how long each suite took (those that passed), for the next run's order.
 if [ -f "$run_dir/times" ] && [ -d "$root/build" ]; then
