@@ -212,6 +212,34 @@ def measure_cpu(pgid, window):
 # ---------------------------------------------------------------- descriptors
 
 
+def group_sockets(pgid):
+    """How many sockets the processes of group pgid hold open."""
+    count = 0
+    for pid in group_pids(pgid) or [pgid]:
+        try:
+            names = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for name in names:
+            try:
+                count += os.readlink("/proc/%d/fd/%s" % (pid, name)).startswith("socket:")
+            except OSError:
+                pass
+    return count
+
+
+def wait_for_sockets(pgid, n, timeout, client):
+    """Waits until group pgid holds n sockets (a client was accepted)."""
+    deadline = time.monotonic() + timeout
+    while group_sockets(pgid) < n:
+        if client.poll() is not None:
+            raise Fail("the well-behaved client exited (status %d) before it was accepted: %s"
+                       % (client.returncode, client.stderr.read().decode()))
+        if time.monotonic() > deadline:
+            raise Fail("the well-behaved client was not accepted within %.1f s" % timeout)
+        time.sleep(0.01)  # polling step of a bounded wait
+
+
 def want_descriptors(n):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < n:
@@ -792,12 +820,17 @@ def cmd_slowloris(a):
     # first trickler until after the last is closed; SIGINT ends its run. It
     # is paced (--ping-rate): as fast as it can go, it would keep the server
     # busy by itself, and the CPU bound is about what the idle ones cost.
+    sockets_before = group_sockets(a.pid)
     client = subprocess.Popen(
         [a.client, "--load", "--host", HOST, "--port", str(a.port), "--connections", "1",
          "--depth", "1", "--size", "64", "--rate", str(a.ping_rate), "--duration", "3600", "--warmup", "0",
          "--json"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
+        # Its connection must be taken before the tricklers queue up behind
+        # it: a fork server would otherwise fork for all of them first, and
+        # every ping due meanwhile would count as late.
+        wait_for_sockets(a.pid, sockets_before + 1, a.timeout, client)
         conns, pending, last_move = [], set(), time.monotonic()
         while len(conns) < a.clients or pending:
             while len(conns) < a.clients and len(pending) < a.window:
