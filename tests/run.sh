@@ -310,9 +310,10 @@ ms=$((($(date +%s%N) - suite_start) / 1000000))
 # and the CPU time of everything the suites ran (bash's `times`: user and
 # system time of the children waited for), which unlike the wall time does
 # not grow with what else the machine is doing
-cpu=$(times | awk 'NR == 2 {
+times >"$run_dir/cpu" # in this shell: a $(...) subshell has no children of its own
+cpu=$(awk 'NR == 2 {
 	split($1, u, /[ms]/); split($2, s, /[ms]/)
-	printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+	printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$run_dir/cpu")
 echo "total time $((ms / 1000)).$((ms % 1000 / 100))s (CPU ${cpu}s)"
 [ "$not_applicable" -eq 0 ] || echo "($not_applicable cases do not apply to the model they ran for)"
 # Remember how long each suite took (those that passed), for the next run's order.
