@@ -19,12 +19,9 @@
 #include "connect.h"
 #include "io.h"
 #include "mismatch.h"
-#include "payload.h"
-#include "report.h"
-#include "window.h"
+#include "single_loop.h"
 
 #define RX_BUFFER_SIZE (64 * 1024)
-#define MAX_EVENTS 64
 #define MAX_WAIT_MS 100
 
 enum slot_state { SLOT_IDLE, SLOT_CONNECTING, SLOT_SENDING, SLOT_READING };
@@ -40,22 +37,16 @@ struct slot {
 };
 
 struct churn {
-	const struct load_opts *o;
-	const struct payload *payload;
+	struct single_loop run; /* options, messages, result, errors, epoll, window */
 	struct endpoint ep;
 	struct slot *slots;
 	size_t running;   /* slots with a connection open */
-	int epfd;
 	char *rx_buf;
-	struct window win;
-	struct load_result *result;
-	uint64_t errors;
-	char first_error[200];
 };
 
 static const char *message_of(const struct churn *c, const struct slot *s)
 {
-	return payload_message(c->payload, payload_entry(c->payload, s->id, s->seq));
+	return payload_message(&c->run.payload, payload_entry(&c->run.payload, s->id, s->seq));
 }
 
 static void end_connection(struct churn *c, struct slot *s)
@@ -69,9 +60,8 @@ static void end_connection(struct churn *c, struct slot *s)
 /* An error stops that loop; the others carry on, and the run reports it. */
 static void slot_fail(struct churn *c, struct slot *s, const char *why)
 {
-	if (c->errors++ == 0)
-		snprintf(c->first_error, sizeof c->first_error, "loop %llu, connection %llu: %s",
-		         (unsigned long long)s->id, (unsigned long long)s->seq, why);
+	load_errors_add(&c->run.errors, "loop %llu, connection %llu: %s",
+	                (unsigned long long)s->id, (unsigned long long)s->seq, why);
 	if (s->fd >= 0)
 		end_connection(c, s);
 	s->failed = true;
@@ -80,8 +70,8 @@ static void slot_fail(struct churn *c, struct slot *s, const char *why)
 static void slot_send(struct churn *c, struct slot *s)
 {
 	const char *msg = message_of(c, s);
-	while (s->tx_off < c->o->size) {
-		ssize_t n = send(s->fd, msg + s->tx_off, c->o->size - s->tx_off, MSG_NOSIGNAL);
+	while (s->tx_off < c->run.o->size) {
+		ssize_t n = send(s->fd, msg + s->tx_off, c->run.o->size - s->tx_off, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -116,7 +106,7 @@ static void slot_start(struct churn *c, struct slot *s, int64_t now)
 	/* Registered after connect: a socket not yet connecting polls as hung up. */
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 	                          .data.ptr = s };
-	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0)
+	if (epoll_ctl(c->run.epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0)
 		slot_fail(c, s, strerror(errno));
 	else if (rc == 0)
 		slot_send(c, s);
@@ -124,14 +114,14 @@ static void slot_start(struct churn *c, struct slot *s, int64_t now)
 
 static void slot_done(struct churn *c, struct slot *s, int64_t now)
 {
-	c->result->verified++;
-	if (window_counts(&c->win, now)) {
-		histogram_record(&c->result->latency, (uint64_t)(now - s->began_ns));
-		c->result->messages++;
+	c->run.result->verified++;
+	if (window_counts(&c->run.win, now)) {
+		histogram_record(&c->run.result->latency, (uint64_t)(now - s->began_ns));
+		c->run.result->messages++;
 	}
 	end_connection(c, s);
 	s->seq++;
-	if (!c->win.closed)
+	if (!c->run.win.closed)
 		slot_start(c, s, now);
 }
 
@@ -149,7 +139,7 @@ static void slot_receive(struct churn *c, struct slot *s)
 			return;
 		}
 		const char *want = message_of(c, s) + s->rx_off;
-		if ((size_t)n > c->o->size - s->rx_off) {
+		if ((size_t)n > c->run.o->size - s->rx_off) {
 			slot_fail(c, s, "server sent bytes beyond the message sent");
 			return;
 		}
@@ -160,7 +150,7 @@ static void slot_receive(struct churn *c, struct slot *s)
 			return;
 		}
 		s->rx_off += (size_t)n;
-		if (s->rx_off == c->o->size) {
+		if (s->rx_off == c->run.o->size) {
 			slot_done(c, s, clock_now_ns());
 			return;
 		}
@@ -183,7 +173,7 @@ static void on_event(struct churn *c, struct slot *s, uint32_t events)
 /* Connections that never completed are errors: the server lost or withheld them. */
 static void count_unfinished(struct churn *c)
 {
-	for (unsigned long i = 0; i < c->o->connections; i++) {
+	for (unsigned long i = 0; i < c->run.o->connections; i++) {
 		struct slot *s = &c->slots[i];
 		if (s->fd >= 0)
 			slot_fail(c, s, s->state == SLOT_CONNECTING
@@ -192,34 +182,33 @@ static void count_unfinished(struct churn *c)
 	}
 }
 
-static void run(struct churn *c)
+/* ---- the callbacks of single_loop -------------------------------------- */
+
+static void start(void *ctx, unsigned long i, int64_t now)
 {
-	struct epoll_event events[MAX_EVENTS];
-	int64_t now = clock_now_ns();
-	for (unsigned long i = 0; i < c->o->connections; i++)
-		slot_start(c, &c->slots[i], now);
-	for (;;) {
-		window_advance(&c->win, now);
-		if (c->running == 0 && (c->win.closed || c->errors >= c->o->connections))
-			break;
-		if (c->win.closed && now >= c->win.drain_until_ns)
-			break;
-		int n = epoll_wait(c->epfd, events, MAX_EVENTS, window_wait_ms(&c->win, now, MAX_WAIT_MS));
-		if (n < 0 && errno != EINTR) {
-			slot_fail(c, &c->slots[0], strerror(errno));
-			break;
-		}
-		now = clock_now_ns();
-		for (int i = 0; i < n; i++) {
-			struct slot *s = events[i].data.ptr;
-			if (!s)
-				window_stop(&c->win, now);
-			else if (s->fd >= 0)
-				on_event(c, s, events[i].events);
-		}
-	}
-	c->result->duration_s = window_measured_s(&c->win, now);
-	count_unfinished(c);
+	struct churn *c = ctx;
+	slot_start(c, &c->slots[i], now);
+}
+
+static bool go_on(void *ctx, int64_t now)
+{
+	const struct churn *c = ctx;
+	const struct window *win = &c->run.win;
+	if (c->running == 0 && (win->closed || c->run.errors.count >= c->run.o->connections))
+		return false;
+	return !(win->closed && now >= win->drain_until_ns);
+}
+
+static void dispatch(void *ctx, void *ptr, uint32_t events)
+{
+	struct slot *s = ptr;
+	if (s->fd >= 0)
+		on_event(ctx, s, events);
+}
+
+static void at_end(void *ctx)
+{
+	count_unfinished(ctx);
 }
 
 /* The first connection finds which of the host's addresses accepts (and says
@@ -235,38 +224,25 @@ static bool find_server(struct churn *c, const char *host, const char *port)
 
 int churn_run(const char *host, const char *port, const struct load_opts *o)
 {
-	struct payload payload;
-	if (!payload_init(&payload, o->size)) {
-		fprintf(stderr, "echo-client: out of memory for %zu-byte messages\n", o->size);
-		return 1;
-	}
-	struct load_result *result = calloc(1, sizeof *result);
-	struct churn c = { .o = o, .payload = &payload, .result = result, .epfd = -1,
-	                   .win = { .signal_fd = -1 } };
-	c.slots = calloc(o->connections, sizeof *c.slots);
-	c.rx_buf = malloc(RX_BUFFER_SIZE);
+	struct churn c = { 0 };
 	int status = 1;
-	if (!result || !c.slots || !c.rx_buf) {
-		fprintf(stderr, "echo-client: out of memory\n");
-	} else if (find_server(&c, host, port)) {
-		for (unsigned long i = 0; i < o->connections; i++)
-			c.slots[i] = (struct slot){ .fd = -1, .id = i };
-		c.epfd = epoll_create1(EPOLL_CLOEXEC);
-		if (c.epfd < 0) {
-			fprintf(stderr, "echo-client: epoll_create1: %s\n", strerror(errno));
-		} else if (window_open(&c.win, o, c.epfd)) {
-			run(&c);
-			load_result_errors(result, c.errors, c.first_error);
-			report_print(o, result);
-			status = result->errors ? 1 : 0;
+	if (single_loop_open(&c.run, o, "messages")) {
+		c.slots = calloc(o->connections, sizeof *c.slots);
+		c.rx_buf = malloc(RX_BUFFER_SIZE);
+		if (!c.slots || !c.rx_buf) {
+			fprintf(stderr, "echo-client: out of memory\n");
+		} else if (find_server(&c, host, port)) {
+			for (unsigned long i = 0; i < o->connections; i++)
+				c.slots[i] = (struct slot){ .fd = -1, .id = i };
+			const struct single_loop_mode mode = {
+				.ctx = &c, .max_wait_ms = MAX_WAIT_MS, .start = start, .go_on = go_on,
+				.on_event = dispatch, .at_end = at_end,
+			};
+			status = single_loop_run(&c.run, &mode);
 		}
 	}
-	window_close(&c.win);
-	if (c.epfd >= 0)
-		close(c.epfd);
 	free(c.rx_buf);
 	free(c.slots);
-	free(result);
-	payload_destroy(&payload);
+	single_loop_close(&c.run);
 	return status;
 }

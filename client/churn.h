@@ -17,7 +17,7 @@
 #ifndef ECHOLAB_CLIENT_CHURN_H
 #define ECHOLAB_CLIENT_CHURN_H
 
-#include "load.h"
+#include "load_opts.h"
 
 /* Runs the churn load and prints the report; returns the exit status. */
 int churn_run(const char *host, const char *port, const struct load_opts *o);

@@ -1,7 +1,10 @@
-/* connect: from "--host H --port P" to a connected TCP socket. */
+/* connect: from "--host H --port P" to connected sockets: one for the
+ * interactive and pipe modes, a datagram socket for --udp, and the many of a
+ * load run. */
 #ifndef ECHOLAB_CLIENT_CONNECT_H
 #define ECHOLAB_CLIENT_CONNECT_H
 
+#include <stddef.h>
 #include <sys/socket.h>
 
 /* The address that accepted a connection, so that more connections (load mode)
@@ -25,6 +28,18 @@ int connect_to(const char *host, const char *port, struct endpoint *used);
  * Returns the socket (blocking), -1 after printing why, or -2 when the host
  * has no address number `skip`. */
 int connect_datagram(const char *host, const char *port, unsigned skip, struct endpoint *used);
+
+/* A socket of `type` (SOCK_STREAM or SOCK_DGRAM, SOCK_NONBLOCK added if
+ * wanted) connected to ep, the connect bounded by timeout_s seconds if not 0.
+ * Returns it, or -1 with errno set and nothing left open. */
+int connect_endpoint(const struct endpoint *ep, int type, int timeout_s);
+
+/* The connections of a load run: `total` sockets, connected, non-blocking, with
+ * TCP_NODELAY. The first finds which of the host's addresses accepts
+ * (connect_to); the rest go straight to it, a batch at a time so as not to
+ * overflow the server's listen backlog. NULL after saying why on stderr
+ * (nothing left open). */
+int *connect_all(const char *host, const char *port, unsigned long total);
 
 /* "host:port", or "[v6host]:port", for messages. */
 void format_host_port(char *out, size_t size, const char *host, const char *port);

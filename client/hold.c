@@ -7,19 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "clock.h"
-#include "log.h"
 #include "connect.h"
 #include "io.h"
+#include "log.h"
 
 #define HOLD_LINE "hold\n"
 #define BUSY_LINE "ERR server busy\n"
 /* How long all the answers together may take: generous, it only runs out
  * when the server does not answer at all (a serial server, already busy). */
 #define ANSWER_DEADLINE_NS (10 * 1000000000LL)
+#define CONNECT_LIMIT_S 10
 
 static void connect_failed(const char *host, const char *port, unsigned long i,
                            unsigned long n, int err)
@@ -28,24 +28,6 @@ static void connect_failed(const char *host, const char *port, unsigned long i,
 	format_host_port(where, sizeof where, host, port);
 	fprintf(stderr, "echo-client: --hold: cannot connect to %s: %s (connection %lu of %lu)\n",
 	        where, error_text(err), i + 1, n);
-}
-
-/* A blocking connect to the address the first connection found; bounded, so a
- * server whose backlog is full fails the run instead of hanging it. */
-static int connect_again(const struct endpoint *ep)
-{
-	int fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	struct timeval limit = { .tv_sec = 10 };
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) < 0
-	    || connect(fd, (const struct sockaddr *)&ep->addr, ep->len) < 0) {
-		int err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
-	return fd;
 }
 
 /* Reads the server's answer to HOLD_LINE, up to its LF or EOF, before the
@@ -106,7 +88,11 @@ bool hold_open(struct hold *h, const char *host, const char *port, unsigned long
 	}
 	struct endpoint ep;
 	for (unsigned long i = 0; i < n; i++) {
-		int fd = i == 0 ? connect_to(host, port, &ep) : connect_again(&ep);
+		/* The others go to the address the first found, blocking but
+		 * bounded: a server whose backlog is full fails the run instead
+		 * of hanging it. */
+		int fd = i == 0 ? connect_to(host, port, &ep)
+		                : connect_endpoint(&ep, SOCK_STREAM, CONNECT_LIMIT_S);
 		if (fd < 0) {
 			if (i > 0)
 				connect_failed(host, port, i, n, errno);

@@ -1,19 +1,13 @@
 /* load: see load.h. This file sets a run up, supervises it and collects the
- * results; the load itself is in load_worker.c. */
+ * results; the load itself is in load_worker.c, the connecting in connect.c. */
 #include "load.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -21,13 +15,12 @@
 #include "hold.h"
 #include "load_worker.h"
 #include "log.h"
+#include "load_result.h"
 #include "payload.h"
 #include "report.h"
+#include "schedule.h"
+#include "window.h"
 
-/* Connections attempted at once. All at once would overflow the server's
- * listen backlog, and a dropped SYN costs a one-second retransmission. */
-#define CONNECT_BATCH 256
-#define CONNECT_TIMEOUT_MS 10000
 /* Descriptors besides the connections: stdio, epoll and timer fds, slack. */
 #define SPARE_DESCRIPTORS 64
 /* How often the supervisor looks at the workers and the signals. */
@@ -53,146 +46,6 @@ static bool raise_descriptor_limit(unsigned long connections)
 		return false;
 	}
 	return true;
-}
-
-/* Small messages must leave at once, not wait for Nagle's algorithm to batch
- * them with the next ones, or every latency would include its delay. */
-static bool tune_socket(int fd)
-{
-	int one = 1;
-	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
-}
-
-/* connect_to gives a blocking socket; the event loops need non-blocking ones. */
-static bool prepare_first(int fd)
-{
-	int flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || !tune_socket(fd)) {
-		fprintf(stderr, "echo-client: setting up the first connection: %s\n", error_text(errno));
-		return false;
-	}
-	return true;
-}
-
-struct connecting {
-	const char *host, *port;
-	const struct endpoint *ep;
-	unsigned long total;
-	int *fds;
-};
-
-static void connect_failed(const struct connecting *c, unsigned long i, const char *why)
-{
-	char where[300];
-	format_host_port(where, sizeof where, c->host, c->port);
-	fprintf(stderr, "echo-client: cannot connect to %s: %s (connection %lu of %lu)\n",
-	        where, why, i + 1, c->total);
-}
-
-/* Starts a non-blocking connect of fds[i]; completion shows as EPOLLOUT. */
-static bool start_connect(const struct connecting *c, int epfd, unsigned long i)
-{
-	int fd = socket(c->ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		connect_failed(c, i, error_text(errno));
-		return false;
-	}
-	c->fds[i] = fd;
-	if (connect(fd, (const struct sockaddr *)&c->ep->addr, c->ep->len) < 0
-	    && errno != EINPROGRESS) {
-		connect_failed(c, i, error_text(errno));
-		return false;
-	}
-	struct epoll_event ev = { .events = EPOLLOUT, .data.u64 = i };
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 || !tune_socket(fd)) {
-		connect_failed(c, i, error_text(errno));
-		return false;
-	}
-	return true;
-}
-
-static bool finish_connect(const struct connecting *c, int epfd, unsigned long i)
-{
-	int err = 0;
-	socklen_t len = sizeof err;
-	if (getsockopt(c->fds[i], SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (err != 0) {
-		connect_failed(c, i, error_text(err));
-		return false;
-	}
-	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fds[i], NULL);
-	return true;
-}
-
-static bool connect_batch(const struct connecting *c, int epfd, unsigned long first,
-                          unsigned long end)
-{
-	for (unsigned long i = first; i < end; i++)
-		if (!start_connect(c, epfd, i))
-			return false;
-	struct epoll_event events[CONNECT_BATCH];
-	for (unsigned long pending = end - first; pending > 0;) {
-		int n = epoll_wait(epfd, events, CONNECT_BATCH, CONNECT_TIMEOUT_MS);
-		if (n == 0) {
-			char where[300];
-			format_host_port(where, sizeof where, c->host, c->port);
-			fprintf(stderr, "echo-client: cannot connect to %s: timed out (%lu of "
-			        "connections %lu to %lu of %lu still pending)\n", where, pending,
-			        first + 1, end, c->total);
-			return false;
-		}
-		if (n < 0 && errno != EINTR) {
-			fprintf(stderr, "echo-client: epoll_wait: %s\n", error_text(errno));
-			return false;
-		}
-		for (int k = 0; k < n; k++)
-			if (!finish_connect(c, epfd, events[k].data.u64))
-				return false;
-		pending -= n > 0 ? (unsigned long)n : 0;
-	}
-	return true;
-}
-
-/* The first connection is made the ordinary way, which also finds which of the
- * host's addresses accepts; the rest go straight to that address, in batches. */
-static bool connect_rest(const struct connecting *c)
-{
-	int epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (epfd < 0) {
-		fprintf(stderr, "echo-client: epoll_create1: %s\n", error_text(errno));
-		return false;
-	}
-	bool ok = true;
-	for (unsigned long first = 1; ok && first < c->total; first += CONNECT_BATCH) {
-		unsigned long end = first + CONNECT_BATCH < c->total ? first + CONNECT_BATCH : c->total;
-		ok = connect_batch(c, epfd, first, end);
-	}
-	close(epfd);
-	return ok;
-}
-
-/* Returns total connected non-blocking sockets, or NULL after saying why. */
-static int *connect_all(const char *host, const char *port, unsigned long total)
-{
-	int *fds = malloc(total * sizeof *fds);
-	if (!fds) {
-		fprintf(stderr, "echo-client: out of memory\n");
-		return NULL;
-	}
-	for (unsigned long i = 0; i < total; i++)
-		fds[i] = -1;
-	struct endpoint ep;
-	struct connecting c = { .host = host, .port = port, .ep = &ep, .total = total, .fds = fds };
-	fds[0] = connect_to(host, port, &ep);
-	bool ok = fds[0] >= 0 && prepare_first(fds[0]) && connect_rest(&c);
-	if (ok)
-		return fds;
-	for (unsigned long i = 0; i < total; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	free(fds);
-	return NULL;
 }
 
 /* ---- running ------------------------------------------------------------ */
@@ -311,20 +164,18 @@ static void collect(const struct run *r, struct load_result *result)
 		end = r->finished_ns;
 	result->duration_s = end > plan->measure_from_ns
 	                     ? (double)(end - plan->measure_from_ns) / NS_PER_SEC : 0.0;
-	result->scheduled = (uint64_t)((double)plan->opts->rate * result->duration_s);
-	const char *first = "";
+	result->scheduled = schedule_due_in(plan->opts->rate, result->duration_s);
+	struct load_errors errors = { 0 };
 	for (unsigned i = 0; i < r->started; i++) {
 		const struct load_worker *w = &r->workers[i];
-		histogram_merge(&result->latency, &w->latency);
-		result->messages += w->messages;
-		result->verified += atomic_load(&w->completed);
-		result->errors += w->errors;
+		histogram_merge(&result->latency, &w->tally.latency);
+		result->messages += w->tally.messages;
+		result->verified += w->tally.completed;
+		load_errors_merge(&errors, &w->tally.errors);
 		if (w->behind_ns > result->behind_ns)
 			result->behind_ns = w->behind_ns;
-		if (!*first && w->errors)
-			first = w->first_error;
 	}
-	load_result_errors(result, result->errors, first);
+	load_result_errors(result, &errors);
 }
 
 /* Runs the connected sockets through warm-up, window and drain. */
@@ -345,11 +196,9 @@ static void run_load(const struct load_opts *o, const struct payload *payload, i
 		assign_connections(&r, fds, o->connections, by_thread);
 		r.progress = isatty(STDERR_FILENO);
 		sigset_t stop_signals;
-		sigemptyset(&stop_signals);
-		sigaddset(&stop_signals, SIGINT);
-		sigaddset(&stop_signals, SIGTERM);
-		/* Left blocked afterwards: a second Ctrl-C must not kill the report. */
-		pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+		/* Blocked before the workers start, so they inherit it; it cannot
+		 * fail with these arguments. */
+		window_block_stop_signals(&stop_signals);
 		start_clock(&r.plan);
 		r.last_progress_ns = r.plan.start_ns;
 		bool all_started = start_workers(&r);
@@ -364,20 +213,6 @@ static void run_load(const struct load_opts *o, const struct payload *payload, i
 	free(by_thread);
 	free(r.threads);
 	free(r.workers);
-}
-
-void load_result_errors(struct load_result *r, uint64_t errors, const char *first)
-{
-	if (r->messages == 0 && errors == 0) {
-		errors = 1;
-		first = "no echo completed in the measured window";
-	}
-	r->errors = errors;
-	if (errors > 1)
-		snprintf(r->error_detail, sizeof r->error_detail, "%s (and %llu more)", first,
-		         (unsigned long long)(errors - 1));
-	else
-		snprintf(r->error_detail, sizeof r->error_detail, "%s", first);
 }
 
 int load_run(const char *host, const char *port, const struct load_opts *o)

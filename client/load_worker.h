@@ -1,9 +1,10 @@
-/* load_worker: one load thread, its connections and its epoll loop.
+/* load_worker: one load thread: its connections (load_conn.h), its epoll
+ * loop, its share of the open-loop schedule (schedule.h), and the drain.
  *
- * The main thread connects everything, fills in a load_worker per thread and
- * starts load_worker_main on each. A worker touches nothing but its own struct
- * and the read-only plan until it finishes; the main thread reads only the
- * atomics while it runs, and the rest after joining it.
+ * The main thread (load.c) connects everything, fills in a load_worker per
+ * thread and starts load_worker_main on each. A worker touches nothing but its
+ * own struct and the read-only plan until it finishes; the main thread reads
+ * only the atomics while it runs, and the rest after joining it.
  */
 #ifndef ECHOLAB_CLIENT_LOAD_WORKER_H
 #define ECHOLAB_CLIENT_LOAD_WORKER_H
@@ -13,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "histogram.h"
-#include "load.h"
+#include "load_conn.h"
+#include "load_opts.h"
 #include "payload.h"
 
 /* The run's timetable and content, shared read-only by every worker. */
@@ -27,12 +28,6 @@ struct load_plan {
 	atomic_llong stop_ns;     /* earlier end on SIGINT/SIGTERM; INT64_MAX if none */
 };
 
-/* How long the workers wait for the echoes in flight when the window closes.
- * It costs time only when echoes are really missing (the wait ends as soon as
- * the last one is back), so it is generous: on a loaded machine a server that
- * loses nothing can still take seconds to get its turn on a CPU. */
-#define LOAD_DRAIN_SECONDS 20
-
 struct load_worker {
 	/* Set by the main thread before the start. */
 	const struct load_plan *plan;
@@ -41,10 +36,7 @@ struct load_worker {
 	size_t count;
 
 	/* Written by the worker; read by the main thread after joining. */
-	struct histogram latency; /* nanoseconds, echoes completed in the window */
-	uint64_t messages;        /* echoes completed in the window */
-	uint64_t errors;
-	char first_error[200];
+	struct load_tally tally;
 	int64_t behind_ns;        /* open loop: how far sending lagged the schedule at the end */
 
 	/* Read by the main thread while the worker runs (progress line, end). */

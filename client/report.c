@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "schedule.h"
+
 struct figures {
 	double messages_per_sec, mb_per_sec;
 	double p50, p90, p99, p999, max; /* microseconds */
@@ -34,8 +36,7 @@ static struct figures compute(const struct load_opts *o, const struct load_resul
 	f.p999 = us(histogram_percentile(&r->latency, 99.9));
 	f.max = us(histogram_max(&r->latency));
 	f.open_loop = o->rate > 0;
-	f.kept = !f.open_loop ||
-	         (double)r->messages >= LOAD_SCHEDULE_KEPT_SHARE * (double)r->scheduled;
+	f.kept = !f.open_loop || schedule_kept(r->messages, r->scheduled);
 	f.behind_ms = (double)r->behind_ns / 1e6;
 	return f;
 }

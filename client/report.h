@@ -2,7 +2,8 @@
 #ifndef ECHOLAB_CLIENT_REPORT_H
 #define ECHOLAB_CLIENT_REPORT_H
 
-#include "load.h"
+#include "load_opts.h"
+#include "load_result.h"
 
 void report_print(const struct load_opts *o, const struct load_result *r);
 

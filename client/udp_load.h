@@ -13,7 +13,7 @@
 #ifndef ECHOLAB_CLIENT_UDP_LOAD_H
 #define ECHOLAB_CLIENT_UDP_LOAD_H
 
-#include "load.h"
+#include "load_opts.h"
 
 #define UDP_LOSS_TIMEOUT_MS 250
 /* Largest UDP payload over IPv4: 65535 - 20 (IP header) - 8 (UDP header). */

@@ -2,6 +2,7 @@
 #include "window.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,19 +11,24 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "load_worker.h" /* LOAD_DRAIN_SECONDS: the same grace as the stream load */
+
+bool window_block_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	/* Left blocked afterwards: a second Ctrl-C must not kill the report. */
+	int err = pthread_sigmask(SIG_BLOCK, set, NULL);
+	if (err != 0)
+		fprintf(stderr, "echo-client: sigprocmask: %s\n", strerror(err));
+	return err == 0;
+}
 
 bool window_open(struct window *w, const struct load_opts *o, int epfd)
 {
 	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	/* Left blocked afterwards: a second Ctrl-C must not kill the report. */
-	if (sigprocmask(SIG_BLOCK, &stop, NULL) < 0) {
-		fprintf(stderr, "echo-client: sigprocmask: %s\n", strerror(errno));
+	if (!window_block_stop_signals(&stop))
 		return false;
-	}
 	w->signal_fd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	if (w->signal_fd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, w->signal_fd, &ev) < 0) {
@@ -48,8 +54,13 @@ void window_stop(struct window *w, int64_t now)
 	struct signalfd_siginfo info;
 	while (read(w->signal_fd, &info, sizeof info) == (ssize_t)sizeof info)
 		; /* one stop is enough; drain the rest */
-	if (now < w->end_ns)
-		w->end_ns = now;
+	window_end_at(w, now);
+}
+
+void window_end_at(struct window *w, int64_t at)
+{
+	if (at < w->end_ns)
+		w->end_ns = at;
 }
 
 bool window_advance(struct window *w, int64_t now)

@@ -1,18 +1,21 @@
-/* window: the timetable of a single-threaded load run (--churn, --udp).
+/* window: the timetable of one load loop: warm-up, measured window, a
+ * bounded drain.
  *
- * The multi-threaded stream load keeps its own plan (load_worker.h); the churn
- * and datagram loads run in one thread with one epoll loop, and share this:
- * warm-up, measured window, a bounded drain, and SIGINT/SIGTERM taken through
- * a signalfd in that same epoll set, so a stop needs no handler and no global
- * flag, and a second Ctrl-C cannot kill the report.
+ * Every load loop keeps one: each thread of the stream load (load_worker.c,
+ * its times taken from the run's plan, a stop seen through the plan) and the
+ * single-threaded churn and datagram loads (single_loop.h), which also take
+ * SIGINT/SIGTERM through a signalfd in their epoll set (window_open), so a
+ * stop needs no handler and no global flag, and a second Ctrl-C cannot kill
+ * the report.
  */
 #ifndef ECHOLAB_CLIENT_WINDOW_H
 #define ECHOLAB_CLIENT_WINDOW_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "load.h"
+#include "load_opts.h"
 
 struct window {
 	int64_t start_ns;
@@ -23,13 +26,21 @@ struct window {
 	int signal_fd;            /* readable when SIGINT or SIGTERM arrived */
 };
 
-/* Blocks SIGINT/SIGTERM, opens the signalfd and adds it to epfd (with a NULL
+/* Blocks SIGINT and SIGTERM in the calling thread (and in the threads it
+ * starts afterwards) and fills *set with them: a stop is then taken with a
+ * signalfd or sigtimedwait, with no handler and no global flag, and they stay
+ * blocked, so a second Ctrl-C cannot kill the report. False after saying why. */
+bool window_block_stop_signals(sigset_t *set);
+
+/* Blocks SIGINT/SIGTERM (window_block_stop_signals), opens the signalfd and adds it to epfd (with a NULL
  * data pointer), and starts the clock. False after saying why on stderr. */
 bool window_open(struct window *w, const struct load_opts *o, int epfd);
 void window_close(struct window *w);
 
 /* The signalfd was readable: the window ends now. */
 void window_stop(struct window *w, int64_t now);
+/* The window ends at `at` if that is sooner than planned (a stop). */
+void window_end_at(struct window *w, int64_t at);
 /* Closes the window when its time has come; true the first time it does. */
 bool window_advance(struct window *w, int64_t now);
 /* Whether an event at `now` counts. */
