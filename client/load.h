@@ -20,11 +20,8 @@
  * This file's module is the main thread's part: it sets the run up (the
  * connections: connect.h; --hold: hold.h), starts the threads
  * (load_worker.h), supervises them and collects what they counted into one
- * load_result for the report (report.h). The include arrows run one way:
- *
- *   main -> load -> load_worker -> load_conn -> schedule, window
- *               \-> connect, hold, report
- *   and every one of them -> load_opts, load_result (what a run is asked, what it measured)
+ * load_result for the report (report.h). The map of client/ and its include
+ * arrows, which run one way: docs/ARCHITECTURE.md.
  */
 #ifndef ECHOLAB_CLIENT_LOAD_H
 #define ECHOLAB_CLIENT_LOAD_H

@@ -15,13 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "churn.h"
 #include "cmdline.h"
 #include "connect.h"
 #include "interactive.h"
 #include "load.h"
 #include "options.h"
 #include "pipe.h"
-#include "churn.h"
 #include "udp_load.h"
 #include "udp_pipe.h"
 
