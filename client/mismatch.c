@@ -12,7 +12,7 @@ void mismatch_text(char *why, size_t size, const char *got, size_t len, const ch
 		char line[100];
 		while (shown < len && shown < sizeof line - 1 && got[shown] != '\n') {
 			unsigned char ch = (unsigned char)got[shown];
-			line[shown++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+			line[shown++] = (char)(ch >= 0x20 && ch < 0x7f ? ch : '?');
 		}
 		line[shown] = '\0';
 		snprintf(why, size, "server sent \"%s\"", line);

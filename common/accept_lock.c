@@ -40,7 +40,7 @@ static void mutex_init(struct accept_lock *l)
 
 	/* The mutex must live in memory the children share after fork(): an
 	 * anonymous MAP_SHARED page, as UNP's my_lock_init does with /dev/zero. */
-	l->mutex = mmap(NULL, sizeof *l->mutex, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	l->mutex = mmap(NULL, sizeof(pthread_mutex_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 	                -1, 0);
 	if (l->mutex == MAP_FAILED)
 		die("mmap: cannot allocate the accept mutex");
@@ -134,6 +134,6 @@ void accept_lock_destroy(struct accept_lock *l)
 		close(l->fd);
 	if (l->mutex != NULL) {
 		pthread_mutex_destroy(l->mutex);
-		munmap(l->mutex, sizeof *l->mutex);
+		munmap(l->mutex, sizeof(pthread_mutex_t));
 	}
 }

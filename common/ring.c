@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -27,13 +27,19 @@ static int ring_open(struct io_uring *ring)
 	return rc;
 }
 
-static bool kernel_at_least(int major, int minor)
+static bool kernel_at_least(long major, long minor)
 {
 	struct utsname u;
-	int ma = 0, mi = 0;
+	char *end;
+	long ma, mi;
 
-	return uname(&u) == 0 && sscanf(u.release, "%d.%d", &ma, &mi) == 2 &&
-	       (ma > major || (ma == major && mi >= minor));
+	if (uname(&u) < 0)
+		return false;
+	ma = strtol(u.release, &end, 10); /* "6.1.0-18-amd64" */
+	if (end == u.release || *end != '.')
+		return false;
+	mi = strtol(end + 1, &end, 10);
+	return ma > major || (ma == major && mi >= minor);
 }
 
 void ring_setup(struct io_uring *ring, struct bufring *bufs)

@@ -412,7 +412,7 @@ slowloris() {
 	listening=$(server_sockets) # one listening socket, or one per worker (reuseport)
 	# CPU: the server's own utime+stime over the window, at most 50% of it (a
 	# server that spins on the idle connections uses 100%); the well-behaved
-	# client is echo-client's ping-pong at 200 messages/s, a process of its own
+	# client is echo-client's ping-pong at 50 messages/s, a process of its own
 	out=$(scaleprobe slowloris "$n" --pid "$SERVER_PID" --idle 2 --gap 3 --max-cpu 0.5 \
 		--client "$ECHO_CLIENT")
 	note "$1: $out"
