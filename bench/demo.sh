@@ -9,21 +9,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
-models=$(awk '!/^#/ && NF { print $1 }' models/models.list | tr '\n' ' ')
-models=${models% }
-if [ $# -ne 1 ] || [ -z "$1" ]; then
-	echo "usage: $0 MODEL   (models: $models)" >&2
-	exit 2
-fi
-model=$1
-case " $models " in
-*" $model "*) ;;
-*)
-	echo "demo: unknown model '$model'; the models are: $models" >&2
-	echo "      (make demo MODEL=<one of them>)" >&2
-	exit 2
-	;;
-esac
+# shellcheck source=../models/models.sh
+. models/models.sh
+model=$(model_argument demo "$0 MODEL (make demo MODEL=<model>)" "$@") || exit 2
 for exe in "bin/echo-$model" bin/echo-client; do
 	if [ ! -x "$exe" ]; then
 		echo "demo: $exe is not built (run make)" >&2

@@ -29,20 +29,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
-models=$(awk '!/^#/ && NF { print $1 }' models/models.list | tr '\n' ' ')
-models=${models% }
-if [ $# -ne 1 ] || [ -z "$1" ]; then
-	echo "usage: make see MODEL=<model> [SHORT=1]   (models: $models)" >&2
-	exit 2
-fi
-model=$1
-case " $models " in
-*" $model "*) ;;
-*)
-	echo "see: unknown model '$model'; the models are: $models" >&2
-	exit 2
-	;;
-esac
+# shellcheck source=../../models/models.sh
+. models/models.sh
+model=$(model_argument see "make see MODEL=<model> [SHORT=1]" "$@") || exit 2
 demo=docs/tour/see/$model.sh
 if [ ! -f "$demo" ]; then
 	echo "see: no demonstration for $model yet ($demo is missing)" >&2
