@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "fault_send.h"
+#include "small_socketpair.h"
 
 #define R CONN_WANT_READ
 #define W CONN_WANT_WRITE
@@ -34,17 +35,10 @@ struct rig {
 
 static void rig_open(struct rig *r, size_t max_line)
 {
-	int sv[2], small = 4096;
+	int sv[2];
 	struct peer peer = {"test"};
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
-		perror("socketpair");
-		exit(1);
-	}
-	for (int i = 0; i < 2; i++) {
-		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-	}
+	small_socketpair(sv);
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	r->srv = sv[0];

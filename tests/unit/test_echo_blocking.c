@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "fault_send.h"
+#include "small_socketpair.h"
 
 struct rig {
 	int srv, cli;
@@ -39,16 +40,9 @@ static void *run(void *arg)
  * (so no test writes them while it runs). */
 static void rig_start(struct rig *r, size_t max_line, size_t chunk, long limit, int fail)
 {
-	int sv[2], small = 4096;
+	int sv[2];
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
-		perror("socketpair");
-		exit(1);
-	}
-	for (int i = 0; i < 2; i++) {
-		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-	}
+	small_socketpair(sv);
 	memset(r, 0, sizeof *r);
 	r->srv = sv[0];
 	r->cli = sv[1];
