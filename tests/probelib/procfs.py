@@ -69,6 +69,12 @@ def group_cpu_seconds(pgid):
     return out
 
 
+def cpu_seconds_since(before, after):
+    """CPU seconds a process group used between two group_cpu_seconds()
+    readings (a process that started meanwhile counts from zero)."""
+    return sum(t - before.get(pid, 0) for pid, t in after.items())
+
+
 def cpus_busy_seconds(cpus=None):
     """(busy, steal) seconds so far on the given CPUs (all of them if None),
     from /proc/stat, or None: busy is user + nice + system + irq + softirq
@@ -121,6 +127,23 @@ def pss_kb(pid):
             return sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
     except OSError:
         return None
+
+
+def group_sockets(pgid):
+    """How many sockets the live processes of group pgid (pgid alone if it
+    leads no group) hold open."""
+    count = 0
+    for pid in group_pids(pgid) or [pgid]:
+        try:
+            names = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for name in names:
+            try:
+                count += os.readlink("/proc/%d/fd/%s" % (pid, name)).startswith("socket:")
+            except OSError:
+                pass
+    return count
 
 
 def fd_count(pid):
