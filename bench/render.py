@@ -10,24 +10,26 @@ from cells import (BASELINE, CELLS, MEM_CONNS, MEM_RATE, MEM_TARGET_KB, PLOT_CEL
 from progress import log
 
 
-def k(x):
+def scaled(x, units):
+    """x in the first unit it reaches: units are (threshold, divisor, format),
+    largest first; the last one takes whatever is left."""
     if x is None:
         return "-"
-    if x >= 1e6:
-        return f"{x / 1e6:.2f}M"
-    if x >= 1e3:
-        return f"{x / 1e3:.1f}k"
-    return f"{x:.0f}"
+    for threshold, divisor, fmt in units[:-1]:
+        if x >= threshold:
+            return fmt % (x / divisor)
+    return units[-1][2] % (x / units[-1][1])
+
+
+def k(x):
+    """A count: 1.23M, 45.6k, 789."""
+    return scaled(x, ((1e6, 1e6, "%.2fM"), (1e3, 1e3, "%.1fk"), (0, 1, "%.0f")))
 
 
 def us(x):
-    if x is None:
-        return "-"
-    if x >= 10000:
-        return f"{x / 1000:.0f} ms"
-    if x >= 1000:
-        return f"{x / 1000:.1f} ms"
-    return f"{x:.0f} µs" if x >= 100 else f"{x:.1f} µs"
+    """Microseconds: 12 ms, 1.2 ms, 345 µs, 6.7 µs."""
+    return scaled(x, ((10000, 1000, "%.0f ms"), (1000, 1000, "%.1f ms"), (100, 1, "%.0f µs"),
+                      (0, 1, "%.1f µs")))
 
 
 def ratio(v, b):
