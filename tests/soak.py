@@ -177,6 +177,42 @@ def wait_for(cond, what, limit=TIMEOUT):
         time.sleep(0.05)
 
 
+def add_report(verified, report, size, conns):
+    verified["messages"] += report["verified"]
+    verified["bytes"] += report["verified"] * size
+    verified["connections"] += conns
+
+
+def one_round(bindir, port, kind, rounds, churner, verified):
+    """Three load clients of the MIX, with the churner alongside (one client
+    at a time, with a single connection each, for a serial model)."""
+    mix = [MIX[(3 * rounds + k) % len(MIX)] for k in range(3)]
+    if kind == "serial":
+        for size, depth, _ in mix:  # one client at a time
+            r = finish_client(load_client(bindir, port, size, depth, 1, ROUND_SECONDS / 3),
+                              "round %d" % rounds)
+            add_report(verified, r, size, 1)
+        churner.run_for(0.5)
+        return
+    procs = [(load_client(bindir, port, size, depth, conns, ROUND_SECONDS), size, conns)
+             for size, depth, conns in mix]
+    churner.run_for(ROUND_SECONDS)
+    for p, size, conns in procs:
+        add_report(verified, finish_client(p, "round %d" % rounds), size, conns)
+
+
+def stop_server(server):
+    """SIGTERM; returns the server's summary line as a dict."""
+    os.kill(server.pid, signal.SIGTERM)
+    _, err = server.communicate(timeout=TIMEOUT)
+    if server.returncode != 0:
+        raise SoakError("SIGTERM: exit status %d: %s" % (server.returncode, err.decode()))
+    summary = [line for line in err.decode().splitlines() if line.startswith("summary: ")]
+    if not summary:
+        raise SoakError("no summary line: %s" % err.decode())
+    return dict(kv.split("=", 1) for kv in summary[-1].split()[1:])
+
+
 def soak(model, kind, target, bindir):
     server, port = start_server(bindir, model)
     pid = server.pid
@@ -189,25 +225,7 @@ def soak(model, kind, target, bindir):
         t0 = time.monotonic()
         rounds = 0
         while verified["messages"] + churner.messages < target:
-            mix = [MIX[(3 * rounds + k) % len(MIX)] for k in range(3)]
-            if kind == "serial":
-                mix = [(size, depth, 1) for size, depth, _ in mix]
-                for size, depth, conns in mix:  # one client at a time
-                    r = finish_client(load_client(bindir, port, size, depth, conns, ROUND_SECONDS / 3),
-                                      "round %d" % rounds)
-                    verified["messages"] += r["verified"]
-                    verified["bytes"] += r["verified"] * size
-                    verified["connections"] += conns
-                churner.run_for(0.5)
-            else:
-                procs = [(load_client(bindir, port, size, depth, conns, ROUND_SECONDS), size, conns)
-                         for size, depth, conns in mix]
-                churner.run_for(ROUND_SECONDS)
-                for p, size, conns in procs:
-                    r = finish_client(p, "round %d" % rounds)
-                    verified["messages"] += r["verified"]
-                    verified["bytes"] += r["verified"] * size
-                    verified["connections"] += conns
+            one_round(bindir, port, kind, rounds, churner, verified)
             rounds += 1
             done = verified["messages"] + churner.messages
             print("  %s: round %d: %d messages verified (%.0f/s)" % (model, rounds, done,
@@ -219,21 +237,20 @@ def soak(model, kind, target, bindir):
         fds1 = fd_count(pid)
         sampler.stop.set()
         sampler.join()
-        os.kill(pid, signal.SIGTERM)
-        _, err = server.communicate(timeout=TIMEOUT)
-        if server.returncode != 0:
-            raise SoakError("SIGTERM: exit status %d: %s" % (server.returncode, err.decode()))
+        fields = stop_server(server)
     finally:
         if server.poll() is None:
             os.killpg(pid, signal.SIGKILL)
             server.wait()
-    summary = [l for l in err.decode().splitlines() if l.startswith("summary: ")]
-    if not summary:
-        raise SoakError("no summary line: %s" % err.decode())
-    fields = dict(kv.split("=", 1) for kv in summary[-1].split()[1:])
-    samples = sampler.samples
+    result = figures(model, verified, churner, rounds, elapsed, sampler.samples, fds0, fds1, fields)
+    return result, problems_in(result)
+
+
+def figures(model, verified, churner, rounds, elapsed, samples, fds0, fds1, fields):
+    """What the run verified, the server's RSS and descriptors, and what
+    its summary line counted."""
     warm = [s for s in samples if s[0] >= samples[-1][0] / 4] if samples else []
-    result = {
+    return {
         "model": model, "messages": verified["messages"] + churner.messages,
         "bytes": verified["bytes"] + churner.bytes,
         "connections": verified["connections"] + churner.connections, "resets": churner.resets,
@@ -246,6 +263,9 @@ def soak(model, kind, target, bindir):
         "server_messages": int(fields["messages"]), "server_bytes": int(fields["bytes"]),
         "server_connections": int(fields["connections"]), "server_refused": int(fields["refused"]),
     }
+
+
+def problems_in(result):
     problems = []
     for key in ("messages", "bytes", "connections"):
         if result["server_" + key] != result[key]:
@@ -253,7 +273,7 @@ def soak(model, kind, target, bindir):
                             % (key, result["server_" + key], result[key]))
     if result["server_refused"]:
         problems.append("the server refused %d connections" % result["server_refused"])
-    return result, problems
+    return problems
 
 
 def main():
