@@ -93,7 +93,7 @@ group, fork children included, is measured)
       is bounded by when the previous poll returned, so the probe's own
       lateness on a busy machine is not blamed on the server ("seen" is when
       the probe noticed). Meanwhile a well-behaved client (BIN --load, one
-      ping-pong connection paced at R messages/s, default 200, a process of its
+      ping-pong connection paced at R messages/s, default 50, a process of its
       own) runs from before the first
       trickler until all are closed: it must never fail, its median latency
       must stay under S seconds (default 0.25) and no echo may take 5 s. The server's own CPU time
@@ -144,7 +144,7 @@ COMMANDS = {
     "slowloris": Command("probelib.scale_slowloris:cmd_slowloris", CLIENTS, dict(PID, **{
         "--idle": (float, REQUIRED), "--gap": (float, 3.0), "--window": (int, 512),
         "--max-cpu": (float, 0.5), "--max-latency": (float, 0.25),
-        "--ping-rate": (int, 200),     # the well-behaved client's messages per second
+        "--ping-rate": (int, 50),      # the well-behaved client's messages per second
         "--client": (str, REQUIRED)})),   # bin/echo-client, the well-behaved client
     "waves": Command("probelib.scale_load:cmd_waves", CLIENTS, dict(PID, **{
         "--rounds": (int, 3), "--partial": (int, 4095), "--window": (int, 256),

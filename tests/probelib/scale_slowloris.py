@@ -92,7 +92,10 @@ def start_pinger(a):
     (in C, every echo checked, latency measured by itself), from before the
     first trickler until after the last is closed; SIGINT ends its run. It
     is paced (--ping-rate): as fast as it can go, it would keep the server
-    busy by itself, and the CPU bound is about what the idle ones cost."""
+    busy by itself, and the CPU bound is about what the idle ones cost. A
+    paced client measures from when each ping was due, and at depth 1 it
+    can never catch up once a round trip takes longer than the pace: 50/s
+    leaves 20 ms for one, which a machine at load 28 still meets."""
     import subprocess
     return subprocess.Popen(
         [a.client, "--load", "--host", HOST, "--port", str(a.port), "--connections", "1",
