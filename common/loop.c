@@ -75,13 +75,10 @@ struct conn *loop_adopt(struct loop *l, int fd, const struct peer *peer, size_t 
 	struct conn *c;
 
 	busy(l);
-	if (fd >= fd_limit || !stats_admit(st, l->srv->opts.max_clients)) {
-		refuse_busy(fd, st);
+	if (!accept_admit(l->listener, fd, l->srv->opts.max_clients, fd_limit))
 		return NULL;
-	}
 	if ((c = malloc(size)) == NULL) {
-		stats_release(st);
-		refuse_busy(fd, st);
+		accept_withdraw(l->listener, fd);
 		return NULL;
 	}
 	conn_init(c, fd, l->srv->opts.max_line, peer);
@@ -131,7 +128,7 @@ void loop_close(struct loop *l, struct conn *c)
 	busy(l);
 	idle_remove(&c->idle);
 	conn_close(c, l->srv->opts.verbose);
-	stats_release(l->srv->stats);
+	accept_release(l->listener);
 	free(c);
 }
 

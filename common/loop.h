@@ -9,7 +9,6 @@
 #ifndef ECHOLAB_LOOP_H
 #define ECHOLAB_LOOP_H
 
-#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,7 +43,7 @@ struct loop {
 void loop_init(struct loop *l, struct server *srv);
 /* Worker `worker`'s loop over a listening socket of its own (reuseport: one
  * per thread). --max-clients still counts the connections of every loop
- * together (stats_admit). */
+ * together (accept_admit). */
 void loop_init_worker(struct loop *l, struct server *srv, struct listener *listener,
                       unsigned worker);
 /* Reads the clock; call once after every wake-up. Once the loop has been
@@ -65,11 +64,11 @@ int loop_timeout_ms(const struct loop *l);
  * waiting; call it until then on every wake-up, since taking one client per
  * wake-up would let the backlog grow under a burst of connects. */
 struct conn *loop_accept(struct loop *l, size_t size, int fd_limit);
-#define LOOP_ANY_FD INT_MAX
+#define LOOP_ANY_FD ACCEPT_ANY_FD
 /* Takes an accepted client fd (non-blocking) as a new connection of `size`
- * bytes, or refuses it ("ERR server busy", closed, counted) and returns NULL:
- * the one place an event loop decides. For loops that accept by other means
- * (io_uring's accept); loop_accept uses it. */
+ * bytes, or refuses it and returns NULL: accept_admit decides (accept.h), and
+ * no memory for the connection refuses too. For loops that accept by other
+ * means (io_uring's accept); loop_accept uses it. */
 struct conn *loop_adopt(struct loop *l, int fd, const struct peer *peer, size_t size,
                         int fd_limit);
 /* Activity on the connection (it sent something, or made room for more echo):

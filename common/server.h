@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "accept.h"
+#include "listener.h"
 #include "options.h"
 #include "signals.h"
 #include "stats.h"

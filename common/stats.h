@@ -27,7 +27,7 @@ struct echo_stats {
 	atomic_ullong refused;     /* connections turned away with "ERR server busy" */
 	atomic_ullong messages;    /* complete messages echoed */
 	atomic_ullong bytes;       /* bytes echoed, trailing partial messages included */
-	atomic_uint open;          /* connections open now (event loops: --max-clients) */
+	atomic_uint open;          /* clients served now, every model (--max-clients: accept_admit) */
 	bool shared;               /* MAP_SHARED: forked children count here too */
 	unsigned workers;          /* 0 unless stats_track_workers was called */
 	atomic_ullong *served_by;  /* [workers]: connections each worker served */

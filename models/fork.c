@@ -6,13 +6,14 @@
  * runs is exactly the iterative server's. The cost is a fork per connection
  * and a process (its own page tables, stack and buffers) per client.
  *
- * The parent must reap every child, or each finished one stays a zombie, and
- * it must know how many are alive to enforce --max-clients. It reaps on every
- * pass of its accept loop, so the count is true at every accept however busy
- * the listener is, and SIGCHLD arrives through the signalfd in accept's wait
- * (signals.h), so an idle parent reaps at once too. No SIGCHLD handler: one
- * would run only where the signal is unblocked, and a wait that never sleeps
- * (a listener always ready under a connection storm) never unblocks it.
+ * The parent must reap every child, or each finished one stays a zombie and
+ * keeps its place under --max-clients (accept_admit took it; reaping gives
+ * it back). It reaps on every pass of its accept loop, so the count is true
+ * at every accept however busy the listener is, and SIGCHLD arrives through
+ * the signalfd in accept's wait (signals.h), so an idle parent reaps at once
+ * too. No SIGCHLD handler: one would run only where the signal is
+ * unblocked, and a wait that never sleeps (a listener always ready under a
+ * connection storm) never unblocks it.
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,12 +26,12 @@
 #include "server.h"
 #include "signals.h"
 
-/* Every pass of the accept loop: the live count is then true at every
- * accept, however busy the listener. */
-static void reap(struct children *ch)
+/* Every pass of the accept loop: the count of clients served is then true at
+ * every accept, however busy the listener. Each child served one client. */
+static void reap(struct server *srv, struct children *ch)
 {
 	while (children_reap(ch, NULL) >= 0)
-		;
+		accept_release(&srv->listener);
 }
 
 static void start_child(struct server *srv, struct children *ch, int fd,
@@ -50,7 +51,7 @@ static void start_child(struct server *srv, struct children *ch, int fd,
 	}
 	if (pid < 0) {
 		log_error("fork: %s", error_text(errno));
-		refuse_busy(fd, srv->stats);
+		accept_withdraw(&srv->listener, fd);
 		return;
 	}
 	children_add(ch, children_free_slot(ch), pid);
@@ -74,12 +75,11 @@ int main(int argc, char **argv)
 	children_init(&ch, srv.opts.max_clients);
 
 	while ((fd = accept_blocking(&srv.listener, &srv.signals, &peer)) != ACCEPT_STOP) {
-		reap(&ch); /* every pass: the live count is true at every accept */
+		reap(&srv, &ch); /* every pass: the count is true at every accept */
 		if (fd == ACCEPT_CHILD)
 			continue;
-		if (ch.live >= ch.slots)
-			refuse_busy(fd, srv.stats);
-		else
+		/* A slot per place: once admitted, a free slot is certain. */
+		if (accept_admit(&srv.listener, fd, srv.opts.max_clients, ACCEPT_ANY_FD))
 			start_child(&srv, &ch, fd, &peer);
 	}
 	children_stop_all(&ch); /* their counts and CPU time in the summary */

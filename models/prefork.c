@@ -33,38 +33,31 @@
 #include "server.h"
 #include "signals.h"
 
-/* Who is serving a client, in a page shared with the children: --max-clients
- * is checked against it (children accept on their own, so no one process
- * sees them all). serving[i] lets the parent give back the seat of a child
- * that died while serving. */
-struct seats {
-	atomic_uint busy;
-	atomic_bool serving[];
-};
-
 struct pool {
 	struct server *srv;
 	struct accept_lock lock;
-	struct seats *seats;
-	size_t seats_size;
+	/* [worker]: serving a client, in a page shared with the children. A
+	 * worker that dies while serving still holds a place under
+	 * --max-clients (accept_admit took it in the child, in the server's
+	 * shared stats); the parent gives it back when it reaps the worker. */
+	atomic_bool *serving;
+	size_t serving_size;
 	struct children ch; /* slot i: worker i */
 	bool hold_off;      /* a worker failed by itself: replace it after a pause */
 };
 
-static bool take_seat(struct pool *p, unsigned id)
+static bool take_seat(struct pool *p, unsigned id, int fd)
 {
-	if (atomic_fetch_add(&p->seats->busy, 1) >= p->srv->opts.max_clients) {
-		atomic_fetch_sub(&p->seats->busy, 1);
+	if (!accept_admit(&p->srv->listener, fd, p->srv->opts.max_clients, ACCEPT_ANY_FD))
 		return false;
-	}
-	atomic_store(&p->seats->serving[id], true);
+	atomic_store(&p->serving[id], true);
 	return true;
 }
 
 static void leave_seat(struct pool *p, unsigned id)
 {
-	if (atomic_exchange(&p->seats->serving[id], false))
-		atomic_fetch_sub(&p->seats->busy, 1);
+	if (atomic_exchange(&p->serving[id], false))
+		accept_release(&p->srv->listener);
 }
 
 /* A child's whole life. The stop signals are unblocked in it, so the parent's
@@ -81,10 +74,8 @@ _Noreturn static void worker(struct pool *p, unsigned id)
 		accept_lock_give(&p->lock);
 		if (fd < 0)
 			break;
-		if (!take_seat(p, id)) {
-			refuse_busy(fd, srv->stats);
-			continue;
-		}
+		if (!take_seat(p, id, fd))
+			continue; /* refused: every place is taken */
 		stats_worker_served(srv->stats, id);
 		echo_blocking(srv, fd, &peer);
 		close(fd);
@@ -162,17 +153,17 @@ static void pool_init(struct pool *p, struct server *srv, enum accept_lock_kind 
 	*p = (struct pool){.srv = srv};
 	accept_lock_init(&p->lock, kind);
 	children_init(&p->ch, workers);
-	p->seats_size = sizeof *p->seats + workers * sizeof p->seats->serving[0];
-	p->seats = mmap(NULL, p->seats_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-	                -1, 0);
-	if (p->seats == MAP_FAILED)
+	p->serving_size = workers * sizeof *p->serving;
+	p->serving = mmap(NULL, p->serving_size, PROT_READ | PROT_WRITE,
+	                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p->serving == MAP_FAILED)
 		die("mmap: no memory for the seats of %u workers", workers);
 }
 
 static void pool_destroy(struct pool *p)
 {
 	accept_lock_destroy(&p->lock);
-	munmap(p->seats, p->seats_size);
+	munmap(p->serving, p->serving_size);
 }
 
 static const struct model_info model = {

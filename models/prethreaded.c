@@ -9,8 +9,10 @@
  * variable hand-offs instead of a pthread_create.
  *
  * At most --workers clients are served at once; the next ones wait in the
- * queue until a worker is free. The queue is bounded by --max-clients:
- * served + queued never exceeds it, and one more gets "ERR server busy".
+ * queue until a worker is free. A client takes its place under
+ * --max-clients (accept_admit) before it is queued and gives it back when its
+ * worker is done with it, so served + queued never exceeds --max-clients, the
+ * queue's size, and one more gets "ERR server busy".
  *
  * Everything shared (the queue, who serves which descriptor) sits behind one
  * mutex; the counters are atomics (common/stats.c).
@@ -36,7 +38,7 @@ struct pool {
 	pthread_mutex_t lock;
 	pthread_cond_t work;  /* a connection was queued, or the pool is stopping */
 	struct queued *ring;  /* accepted, not yet taken by a worker */
-	unsigned cap;         /* --max-clients: bounds served + queued */
+	unsigned cap;         /* --max-clients, which bounds served + queued */
 	unsigned head, queued;
 	unsigned serving;     /* workers busy with a client */
 	int *serving_fd;      /* [worker]: the client it serves, or -1 */
@@ -50,25 +52,18 @@ struct worker {
 	pthread_t tid;
 };
 
-/* The main thread: queue a connection for the next free worker, unless that
- * would put more than --max-clients in the server. */
-static bool pool_offer(struct pool *p, int fd, const struct peer *peer)
+/* The main thread: queue an admitted connection for the next free worker.
+ * There is room: accept_admit keeps served + queued within the queue's size. */
+static void pool_offer(struct pool *p, int fd, const struct peer *peer)
 {
-	bool taken;
-
 	pthread_mutex_lock(&p->lock);
-	taken = p->serving + p->queued < p->cap;
-	if (taken) {
-		p->ring[(p->head + p->queued) % p->cap] = (struct queued){fd, *peer};
-		p->queued++;
-	}
+	p->ring[(p->head + p->queued) % p->cap] = (struct queued){fd, *peer};
+	p->queued++;
 	pthread_mutex_unlock(&p->lock);
 	/* One connection, one worker: signal, not broadcast, so the other idle
 	 * workers sleep on (no herd). After unlocking, so the worker it wakes
 	 * does not go straight back to sleep waiting for our lock. */
-	if (taken)
-		pthread_cond_signal(&p->work);
-	return taken;
+	pthread_cond_signal(&p->work);
 }
 
 /* A worker: wait for a connection; false once the pool is stopping. */
@@ -113,6 +108,7 @@ static void *worker_main(void *arg)
 		stats_worker_served(w->srv->stats, w->id);
 		echo_blocking(w->srv, q.fd, &q.peer);
 		pool_done(w->pool, w->id);
+		accept_release(&w->srv->listener); /* after: the queue has room again */
 	}
 	return NULL;
 }
@@ -197,8 +193,8 @@ int main(int argc, char **argv)
 	workers = start_workers(&srv, &pool, srv.opts.workers);
 
 	while ((fd = accept_blocking(&srv.listener, &srv.signals, &peer)) >= 0)
-		if (!pool_offer(&pool, fd, &peer))
-			refuse_busy(fd, srv.stats);
+		if (accept_admit(&srv.listener, fd, srv.opts.max_clients, ACCEPT_ANY_FD))
+			pool_offer(&pool, fd, &peer);
 
 	pool_stop(&pool, workers, srv.opts.workers);
 	return server_finish(&srv);

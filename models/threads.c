@@ -6,10 +6,11 @@
  * is also the danger: anything shared (here only the connection table and
  * the atomic counters) must be guarded.
  *
- * The connection table serves two purposes: --max-clients is checked and a
- * slot taken under one lock, so two accepts can never both take the last
- * slot; and on shutdown the main thread finds every open socket there to wake
- * its thread with shutdown(), then waits for the last one to leave.
+ * --max-clients is accept_admit's, as in every model: the main thread takes a
+ * place before it starts a thread, the thread gives it back as it leaves. The
+ * connection table has a slot per place, so an admitted client always finds
+ * one; on shutdown the main thread finds every open socket there to wake its
+ * thread with shutdown(), then waits for the last one to leave.
  */
 #include <errno.h>
 #include <limits.h>
@@ -86,6 +87,8 @@ static void *serve(void *arg)
 
 	echo_blocking(w->srv, w->fd, &w->peer);
 	table_release(w->table, w->slot);
+	/* Only once the slot is free: the next client admitted takes it. */
+	accept_release(&w->srv->listener);
 	free(w);
 	return NULL;
 }
@@ -93,14 +96,16 @@ static void *serve(void *arg)
 static void start_worker(struct server *srv, struct table *t, const pthread_attr_t *attr,
                          int fd, const struct peer *peer)
 {
-	struct worker *w = malloc(sizeof *w);
+	struct worker *w;
 	unsigned slot;
 	pthread_t tid;
 	int err;
 
-	if (w == NULL || !table_take(t, fd, &slot)) {
+	if (!accept_admit(&srv->listener, fd, srv->opts.max_clients, ACCEPT_ANY_FD))
+		return;
+	if ((w = malloc(sizeof *w)) == NULL || !table_take(t, fd, &slot)) {
 		free(w);
-		refuse_busy(fd, srv->stats);
+		accept_withdraw(&srv->listener, fd);
 		return;
 	}
 	*w = (struct worker){srv, t, slot, fd, *peer};
@@ -113,7 +118,7 @@ static void start_worker(struct server *srv, struct table *t, const pthread_attr
 		t->live--;
 		pthread_mutex_unlock(&t->lock);
 		free(w);
-		refuse_busy(fd, srv->stats);
+		accept_withdraw(&srv->listener, fd);
 	}
 }
 
