@@ -1,8 +1,10 @@
 #include "accept.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,7 +58,8 @@ void accept_withdraw(struct listener *l, int fd)
 /* Out of descriptors: give the spare back to take the waiting client, refuse
  * it, and take the spare again. Returns false if even that failed (the system
  * table is full and someone else took our slot), in which case the caller
- * must pause rather than retry at once. */
+ * must pause rather than retry at once. Someone else can be another thread of
+ * ours: hence accept_fit_max_clients for servers of several loops. */
 static bool refuse_without_descriptors(struct listener *l)
 {
 	int fd;
@@ -165,4 +168,44 @@ int accept_sleeping(struct listener *l, struct peer *peer)
 			return fd;
 	}
 	return -1;
+}
+
+/* Descriptors open in this process now, counted in /proc/self/fd (less the
+ * one the count itself opens); -1 if that cannot be read. */
+static long descriptors_open(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	long n = 0;
+
+	if (dir == NULL)
+		return -1;
+	while ((e = readdir(dir)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n - 1;
+}
+
+void accept_fit_max_clients(struct server_opts *o, unsigned reserve)
+{
+	struct rlimit rl;
+	long open_now = descriptors_open(), room;
+
+	/* No limit, or none we can count against: nothing to fit. */
+	if (open_now < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > (rlim_t)LONG_MAX)
+		return;
+	/* Every admitted client holds one descriptor until it closes; what the
+	 * server opens for itself later must still find a free slot. */
+	room = (long)rl.rlim_cur - open_now - (long)reserve;
+	if (room < 1)
+		die("the descriptor limit (ulimit -n %ld) leaves no room for a client: the server "
+		    "needs %ld of its own", (long)rl.rlim_cur, open_now + (long)reserve);
+	if (room >= (long)o->max_clients)
+		return;
+	log_error("--max-clients lowered from %u to %ld: the descriptor limit (ulimit -n %ld) "
+	          "less the server's own %ld descriptors",
+	          o->max_clients, room, (long)rl.rlim_cur, open_now + (long)reserve);
+	o->max_clients = (unsigned)room;
 }

@@ -7,6 +7,9 @@
  * close the spare, accept the pending client, tell it "ERR server busy", close
  * it, reopen the spare. The queue shrinks, so the loop never spins on a
  * connection it cannot take, and service resumes by itself once descriptors free.
+ * That trick is sound only while one thread opens descriptors; a server of
+ * several threads fits --max-clients to its descriptors instead
+ * (accept_fit_max_clients), so the busy refusal comes first.
  */
 #ifndef ECHOLAB_ACCEPT_H
 #define ECHOLAB_ACCEPT_H
@@ -54,5 +57,13 @@ void accept_withdraw(struct listener *l, int fd);
 /* "ERR server busy", FIN, a bounded drain without waiting (protocol.h),
  * close, and the refusal counted; never blocks. */
 void accept_refuse(struct listener *l, int fd);
+
+/* For a server whose threads share one descriptor table (reuseport): lowers
+ * o->max_clients to the clients the descriptors still free can hold, keeping
+ * `reserve` of them for what the server opens later (its workers' epoll
+ * instances, a client each worker holds while refusing it), and says so in
+ * one line on stderr. Call it once every descriptor the server keeps for
+ * itself is open. Exits 1 if not even one client would fit. */
+void accept_fit_max_clients(struct server_opts *o, unsigned reserve);
 
 #endif

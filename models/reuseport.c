@@ -31,6 +31,22 @@
  * Linux 5.14+). So no worker closes its socket while the others serve: all
  * close together at shutdown, where every model drops its backlog anyway.
  *
+ * Why --max-clients is fitted to the descriptors (accept_fit_max_clients):
+ * every event loop survives running out of descriptors with a spare one
+ * (common/accept.h): close the spare, accept into the freed slot, refuse,
+ * reopen the spare. That is sound only while one thread opens descriptors.
+ * Here N workers share one descriptor table, and the slot one worker frees
+ * is taken by another worker's accept or spare before it can use it: the
+ * worker is left with no spare and no slot, and the clients in its own
+ * SO_REUSEPORT queue, which no other worker can accept, wait for ever
+ * (scale.bats under ulimit -n 64 saw 16 to 22 of 100 with neither an echo
+ * nor a refusal, in 4 of 6 runs). So the table must never fill with our own
+ * connections: once every listener, spare and the signalfd are open,
+ * --max-clients is lowered to the descriptors still free, less one epoll
+ * instance and one client being refused per worker, and the exact busy
+ * refusal (stats_admit) turns clients away while every worker still has
+ * room to accept them. The spare stays, for descriptors someone else takes.
+ *
  * Stopping: the server's signalfd (common/signals.h) is in every worker's
  * epoll set, beside its listener. A stop is left pending, so the descriptor
  * stays readable in all N sets until each worker has seen it and left its
@@ -98,6 +114,9 @@ int main(int argc, char **argv)
 	for (unsigned i = 1; i < n; i++)
 		if (!listener_join(&workers[i].own, &srv.listener))
 			exit(1);
+	/* Each worker still opens its epoll instance, and holds one client at a
+	 * time while refusing it (see the top). */
+	accept_fit_max_clients(&srv.opts, 2 * n);
 	listener_announce(&srv.listener);
 
 	/* The threads inherit main's signal mask: SIGINT/SIGTERM blocked, for
