@@ -92,12 +92,14 @@ struct conn *loop_adopt(struct loop *l, int fd, const struct peer *peer, size_t 
 struct conn *loop_accept(struct loop *l, size_t size, int fd_limit)
 {
 	struct peer peer;
-	struct conn *c;
 	int fd;
 
-	while ((fd = accept_nonblocking(l->listener, &peer)) >= 0)
-		if ((c = loop_adopt(l, fd, &peer, size, fd_limit)) != NULL)
+	while ((fd = accept_nonblocking(l->listener, &peer)) >= 0) {
+		struct conn *c = loop_adopt(l, fd, &peer, size, fd_limit);
+
+		if (c != NULL)
 			return c;
+	}
 	return NULL;
 }
 

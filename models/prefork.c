@@ -66,11 +66,11 @@ _Noreturn static void worker(struct pool *p, unsigned id)
 {
 	struct server *srv = p->srv;
 	struct peer peer;
-	int fd;
 
 	signals_in_child(&srv->signals);
 	while (accept_lock_take(&p->lock)) {
-		fd = accept_sleeping(&srv->listener, &peer);
+		int fd = accept_sleeping(&srv->listener, &peer);
+
 		accept_lock_give(&p->lock);
 		if (fd < 0)
 			break;

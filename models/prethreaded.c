@@ -132,7 +132,6 @@ static struct worker *start_workers(const struct server *srv, struct pool *p, un
 {
 	struct worker *w = calloc(n, sizeof *w);
 	pthread_attr_t attr;
-	int err;
 
 	if (w == NULL)
 		die("out of memory for %u workers", n);
@@ -141,7 +140,8 @@ static struct worker *start_workers(const struct server *srv, struct pool *p, un
 		die("cannot set up thread attributes");
 	for (unsigned i = 0; i < n; i++) {
 		w[i] = (struct worker){.srv = srv, .pool = p, .id = i};
-		err = pthread_create(&w[i].tid, &attr, worker_main, &w[i]);
+		int err = pthread_create(&w[i].tid, &attr, worker_main, &w[i]);
+
 		if (err != 0)
 			die("cannot start worker %u of %u: %s", i + 1, n, error_text(err));
 	}
