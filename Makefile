@@ -197,7 +197,8 @@ lint:
 coverage:
 	@tests/deps.sh coverage
 	@find build -name '*.gcda' -delete 2>/dev/null || true
-	$(MAKE) CFLAGS="-O0 -g --coverage" LDFLAGS="--coverage" all $(UNIT_TESTS)
+	$(MAKE) CFLAGS="-O0 -g --coverage -fprofile-update=atomic -DECHOLAB_COVERAGE" LDFLAGS="--coverage" \
+	  all $(UNIT_TESTS) $(TEST_TOOLS)
 	@for t in $(UNIT_TESTS); do $$t || exit 1; done
 	@status=0; ECHOLAB_STOP_GENTLY=1 $(if $(MODELS),ECHOLAB_MODELS="$(subst $(comma), ,$(MODELS))") \
 	  tests/run.sh || status=$$?; \

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -71,4 +72,16 @@ void children_stop_all(struct children *ch)
 	}
 	free(ch->pid);
 	ch->pid = NULL;
+}
+
+#ifdef ECHOLAB_COVERAGE
+void __gcov_dump(void); /* libgcov's: write the counters now */
+#endif
+
+void children_exit(int status)
+{
+#ifdef ECHOLAB_COVERAGE
+	__gcov_dump();
+#endif
+	_exit(status);
 }

@@ -29,4 +29,10 @@ int children_reap(struct children *ch, int *status);
  * the table. */
 void children_stop_all(struct children *ch);
 
+/* How a forked child ends: _exit, not exit (the stdio buffers and atexit
+ * handlers it inherited are the parent's business). A coverage build
+ * (ECHOLAB_COVERAGE) first writes the child's counters, which only exit
+ * would have done. */
+_Noreturn void children_exit(int status);
+
 #endif

@@ -47,7 +47,7 @@ static void start_child(struct server *srv, struct children *ch, int fd,
 		listener_close(&srv->listener);
 		echo_blocking(srv, fd, peer);
 		close(fd);
-		_exit(0);
+		children_exit(0);
 	}
 	if (pid < 0) {
 		log_error("fork: %s", error_text(errno));

@@ -81,7 +81,7 @@ _Noreturn static void worker(struct pool *p, unsigned id)
 		close(fd);
 		leave_seat(p, id);
 	}
-	_exit(0);
+	children_exit(0);
 }
 
 static void spawn(struct pool *p, unsigned id)
