@@ -144,9 +144,10 @@ models-table: all
 	@python3 docs/tour/models_table.py > docs/MODELS.md.new && mv docs/MODELS.md.new docs/MODELS.md
 	@echo "wrote docs/MODELS.md"
 
+# (docs/MODELS.md is make models-table's: its strace runs would take make
+# bench past five minutes)
 bench: all $(BASELINE) gbench
 	@bench/run.sh $(if $(QUICK),--quick)
-	@$(if $(QUICK),:,$(MAKE) --no-print-directory models-table)
 
 gbench: build/bench/gbench | bench-deps
 	@mkdir -p bench/results

@@ -190,7 +190,7 @@ static void run_readiness(struct run *r, struct conn *c, struct echo_stats *st, 
 		}
 		struct pollfd p = {c->fd, (short)(((want & CONN_WANT_READ) ? POLLIN : 0) |
 		                                  ((want & CONN_WANT_WRITE) ? POLLOUT : 0)), 0};
-		if (poll(&p, 1, cfd < 0 ? 10 : 0) < 0)
+		if (poll(&p, 1, cfd < 0 ? 10 : 0) < 0 && errno != EINTR) /* EINTR: ^C to libFuzzer */
 			abort();
 		if (p.revents & (POLLIN | POLLERR | POLLHUP)) {
 			want = conn_on_readable(c, st, rbuf, rsize);
