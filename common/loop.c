@@ -1,6 +1,15 @@
 #include "loop.h"
 
-#ifdef __GLIBC__
+/* The sanitizers replace malloc (gcc says so with __SANITIZE_*__, clang with
+ * __has_feature). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ECHOLAB_SANITIZED_HEAP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define ECHOLAB_SANITIZED_HEAP 1
+#endif
+#endif
+#if defined(__GLIBC__) && !defined(ECHOLAB_SANITIZED_HEAP)
 #include <malloc.h>
 #endif
 #include <stdlib.h>
@@ -46,8 +55,12 @@ void loop_tick(struct loop *l)
 		/* glibc keeps freed memory in its heap for reuse; after a burst that
 		 * is the burst's peak, for ever. malloc_trim returns the free pages
 		 * (the top of the heap and whole free pages inside it). It walks the
-		 * heap, so it runs once per quiet spell, never while busy. */
-#ifdef __GLIBC__
+		 * heap, so it runs once per quiet spell, never while busy. Not
+		 * under a sanitizer: the heap is then the sanitizer's, glibc's
+		 * malloc_trim walks arenas no thread of ours allocated from, and
+		 * glibc aborts when such a thread exits ("malloc assertion failure
+		 * in __malloc_arena_thread_freeres": reuseport's workers, ASan). */
+#if defined(__GLIBC__) && !defined(ECHOLAB_SANITIZED_HEAP)
 		malloc_trim(0);
 #endif
 		l->heap_dirty = false;
