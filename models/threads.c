@@ -57,12 +57,16 @@ static bool table_take(struct table *t, int fd, unsigned *slot)
 }
 
 /* Closing under the lock means the main thread never calls shutdown() on a
- * descriptor number that has meanwhile been closed and reused. */
-static void table_release(struct table *t, unsigned slot)
+ * descriptor number that has meanwhile been closed and reused. The place
+ * under --max-clients goes back under it too, after the slot is free (the
+ * next client admitted takes it) and before `live` drops: at shutdown the
+ * main thread waits for live == 0 and then tears the listener down. */
+static void table_release(struct table *t, unsigned slot, const struct listener *l)
 {
 	pthread_mutex_lock(&t->lock);
 	close(t->fd[slot]);
 	t->fd[slot] = -1;
+	accept_release(l);
 	if (--t->live == 0)
 		pthread_cond_signal(&t->emptied);
 	pthread_mutex_unlock(&t->lock);
@@ -86,9 +90,7 @@ static void *serve(void *arg)
 	struct worker *w = arg;
 
 	echo_blocking(w->srv, w->fd, &w->peer);
-	table_release(w->table, w->slot);
-	/* Only once the slot is free: the next client admitted takes it. */
-	accept_release(&w->srv->listener);
+	table_release(w->table, w->slot, &w->srv->listener);
 	free(w);
 	return NULL;
 }
