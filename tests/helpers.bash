@@ -369,6 +369,14 @@ probe_wait() {
 	return "$status"
 }
 
+# need_descriptors N: skip unless a process may open N descriptors
+need_descriptors() {
+	local hard
+	hard=$(ulimit -Hn)
+	[ "$hard" = unlimited ] || [ "$hard" -ge "$1" ] ||
+		skip "the descriptor hard limit is $hard; this case needs $1 (raise it with ulimit -Hn)"
+}
+
 # ---------------------------------------------------------------- teardown
 
 echolab_teardown() {

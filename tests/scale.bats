@@ -97,14 +97,6 @@ sanitized_build() {
 	grep -qE '__asan_init|__tsan_init' "$ECHOLAB_BIN/echo-$1"
 }
 
-# need_descriptors N: skip unless a process may open N descriptors
-need_descriptors() {
-	local hard
-	hard=$(ulimit -Hn)
-	[ "$hard" = unlimited ] || [ "$hard" -ge "$1" ] ||
-		skip "the descriptor hard limit is $hard; this case needs $1 (raise it with ulimit -Hn)"
-}
-
 # need_ports N: skip unless the ephemeral port range holds N ports
 need_ports() {
 	local lo hi

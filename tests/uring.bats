@@ -59,13 +59,6 @@ setup() {
 	assert_equal "$(summary_field bytes)" "$bytes"
 }
 
-need_descriptors() {
-	local hard
-	hard=$(ulimit -Hn)
-	[ "$hard" = unlimited ] || [ "$hard" -ge "$1" ] ||
-		skip "the descriptor hard limit is $hard; this case needs $1"
-}
-
 # ---------------------------------------------------------------- 3. reset in flight
 
 server_fds() {
