@@ -25,9 +25,17 @@ void load_result_errors(struct load_result *r, const struct load_errors *e)
 {
 	uint64_t errors = e->count;
 	const char *first = e->first;
+	char late[96];
 	if (r->messages == 0 && errors == 0) {
+		/* Echoes that all came back outside the window (in the warm-up or
+		 * the drain) mean the run stalled, not that the server is silent. */
 		errors = 1;
 		first = "no echo completed in the measured window";
+		if (r->verified > 0) {
+			snprintf(late, sizeof late, "%s (%llu came back outside it)", first,
+			         (unsigned long long)r->verified);
+			first = late;
+		}
 	}
 	r->errors = errors;
 	if (errors > 1)

@@ -14,7 +14,7 @@ setup() {
 }
 
 churn() {
-	timeout 30 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" --load --churn "$@"
+	load_run timeout 30 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" --load --churn "$@"
 }
 
 # check_report MODEL JSON SERVER_ERR: one awk for all the checks of one model,

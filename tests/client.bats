@@ -22,7 +22,10 @@ setup() {
 }
 
 client() {
-	timeout 20 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" "$@"
+	case " $* " in
+	*" --load "*) load_run timeout 20 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" "$@" ;;
+	*) timeout 20 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" "$@" ;;
+	esac
 }
 
 # ----------------------------------------------------------------- pipe mode

@@ -105,7 +105,7 @@ sys.stdout.buffer.write(b"ok\n" * 100 + b"\x00\r\n" + b"y" * 63 + b"\n" + b"z" *
 		conns=8
 		serves_many "$m" || conns=1 # the rest would wait forever
 		status=0
-		timeout 60 "$ECHO_CLIENT" --load --host 127.0.0.1 --port "${PORT_OF[$m]}" \
+		load_run timeout 60 "$ECHO_CLIENT" --load --host 127.0.0.1 --port "${PORT_OF[$m]}" \
 			--connections "$conns" --depth 4 --size 300 --duration 0.5 --warmup 0.1 --json \
 			>"$T/load.$m" 2>"$T/load.$m.err" || status=$?
 		[ "$status" -eq 0 ] || fail "$m: echo-client --load exited $status: $(cat "$T/load.$m" "$T/load.$m.err")"

@@ -189,12 +189,14 @@ start_bare_server() {
 	local m
 	m=$(any_concurrent_model)
 	start_server "$m"
-	run timeout 60 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" --load --hold 7 \
+	run load_run timeout 60 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" --load --hold 7 \
 		--connections 2 --rate 50 --warmup 0 --duration 0.3
 	assert_success
 	assert_output --partial "--hold 7: 7 echoed and now idle, 0 refused"
 	stop_server
-	assert_equal "$(summary_field connections)" 9
+	local runs=1 # load_run ran it twice if the machine stalled the first run
+	[[ $output != *"load_run: "* ]] || runs=2
+	assert_equal "$(summary_field connections)" $((9 * runs))
 	run "$ECHO_CLIENT" --hold 3
 	assert_failure 2
 	assert_output --partial "--hold only applies to --load"

@@ -27,7 +27,10 @@ udpprobe() {
 }
 
 client() {
-	timeout 30 "$ECHO_CLIENT" --udp --host 127.0.0.1 --port "$PORT" "$@"
+	case " $* " in
+	*" --load "*) load_run timeout 30 "$ECHO_CLIENT" --udp --host 127.0.0.1 --port "$PORT" "$@" ;;
+	*) timeout 30 "$ECHO_CLIENT" --udp --host 127.0.0.1 --port "$PORT" "$@" ;;
+	esac
 }
 
 # ----------------------------------------------------------------- the echo
