@@ -101,7 +101,7 @@ models_list() {
 # The stream models to test: $ECHOLAB_MODELS (space-separated) if set, else
 # all, less the "datagram" kind (udp), to which the stream suites do not
 # apply: tests/udp.bats is its own.
-selected_models() {
+_selected_models() {
 	local pair want=" ${ECHOLAB_MODELS:-} "
 	for pair in $ECHOLAB_MODEL_KINDS; do
 		[ "${pair#*:}" != datagram ] || continue
@@ -111,7 +111,7 @@ selected_models() {
 }
 
 # serial, concurrent, pool or datagram
-model_kind() {
+_model_kind() {
 	local pair
 	for pair in $ECHOLAB_MODEL_KINDS; do
 		if [ "${pair%%:*}" = "$1" ]; then
@@ -154,7 +154,7 @@ proc_alive() {
 # process group, is N. One awk reads every /proc/PID/stat (with getline, so a
 # process that ends meanwhile is skipped, not an error); the command name may
 # hold spaces and parentheses, so the fields are counted from the last ")".
-procs_where() {
+_procs_where() {
 	awk -v key="$1" -v want="$2" 'BEGIN {
 		for (a = 1; a < ARGC; a++) {
 			if ((getline line < ARGV[a]) <= 0)
@@ -173,13 +173,16 @@ procs_where() {
 }
 
 # "PID STATE COMM" of the processes whose parent is PID.
-children_of() {
+_children_of() {
 	procs_where ppid "$1"
 }
 
 # "PID STATE COMM" of the live (non-zombie) processes of process group PGID.
-live_group_members() {
-	procs_where pgid "$1" | awk '$2 != "Z"'
+_live_group_members() {
+	local line
+	while IFS= read -r line; do
+		[[ $line == *" Z "* ]] || printf '%s\n' "$line"
+	done < <(procs_where pgid "$1")
 }
 
 # nap SECONDS: sleep(1) without starting a process (read times out on a pipe
@@ -191,7 +194,7 @@ nap() {
 
 # wait_until SECONDS COMMAND...: runs COMMAND every 20 ms until it succeeds;
 # fails if it has not within SECONDS (which may be fractional).
-wait_until() {
+_wait_until() {
 	local limit=$1 ms
 	shift
 	case $limit in
@@ -232,7 +235,7 @@ load_run() {
 
 # ---------------------------------------------------------------- servers
 
-start_server() {
+_start_server() {
 	local model=$1
 	shift
 	local bin="$ECHOLAB_BIN/echo-$model" arg have_host='' have_port='' have_workers=''
@@ -319,7 +322,7 @@ start_server() {
 # wait_server_exit [PID [SECONDS]]: waits for the server to exit and returns its
 # exit status (also in SERVER_STATUS). If it does not exit in time it is killed
 # and the status is 124.
-wait_server_exit() {
+_wait_server_exit() {
 	local pid=${1:-$SERVER_PID} limit=${2:-$WAIT}
 	if ! wait_until "$limit" eval "! proc_alive $pid"; then
 		echo "server $pid still running ${limit}s after being told to stop; killing it" >&2
@@ -338,14 +341,14 @@ wait_server_exit() {
 }
 
 # stop_server [SIGNAL [PID]]
-stop_server() {
+_stop_server() {
 	local sig=${1:-TERM} pid=${2:-$SERVER_PID}
 	kill -"$sig" "$pid"
 	wait_server_exit "$pid"
 }
 
 # The value of NAME=VALUE in the server's summary line.
-summary_field() {
+_summary_field() {
 	local line
 	line=$(grep '^summary: ' "${2:-$SERVER_ERR}" | tail -n 1)
 	[ -n "$line" ] || {
@@ -358,7 +361,7 @@ summary_field() {
 # json_field KEY FILE: the value of "KEY" in echo-client's one-line --json
 # report (a number or a string without quotes or commas); no python to start,
 # which on a busy machine takes seconds.
-json_field() {
+_json_field() {
 	sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$2"
 }
 
@@ -372,7 +375,7 @@ probe() {
 # for it, prints its output and returns its status.
 BG_PIDS=()
 declare -A BG_PID=()
-probe_bg() {
+_probe_bg() {
 	local name=$1
 	shift
 	cat >"$BATS_TEST_TMPDIR/$name.script"
@@ -381,7 +384,7 @@ probe_bg() {
 	BG_PIDS+=("$!")
 }
 
-probe_wait() {
+_probe_wait() {
 	local status=0
 	wait "${BG_PID[$1]}" || status=$?
 	sed "s/^/[$1] /" "$BATS_TEST_TMPDIR/$1.out"
@@ -389,7 +392,7 @@ probe_wait() {
 }
 
 # need_descriptors N: skip unless a process may open N descriptors
-need_descriptors() {
+_need_descriptors() {
 	local hard
 	hard=$(ulimit -Hn)
 	[ "$hard" = unlimited ] || [ "$hard" -ge "$1" ] ||
@@ -398,7 +401,7 @@ need_descriptors() {
 
 # ---------------------------------------------------------------- teardown
 
-echolab_teardown() {
+_echolab_teardown() {
 	local pid i failed=0
 	for pid in "${BG_PIDS[@]}"; do
 		kill -KILL "$pid" 2>/dev/null || true
@@ -430,19 +433,24 @@ echolab_teardown() {
 			kill -KILL -- "-$pid" 2>/dev/null || true
 			nap 0.02
 		done
+		kill -0 -- "-$pid" 2>/dev/null || continue
 		if [ -n "$(live_group_members "$pid")" ]; then
 			echo "processes of server $pid's group survive SIGKILL:" >&2
 			live_group_members "$pid" >&2
 			failed=1
 		fi
 	done
-	# Sanitizer builds: a report on any server's stderr fails the test.
-	local err reported
-	# one grep over every server's stderr; -l names the ones with a report
-	reported=$( ((${#SERVER_ERRS[@]})) && grep -lE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:|ERROR SUMMARY: [1-9]|==[0-9]+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination overlap)' "${SERVER_ERRS[@]}" 2>/dev/null)
-	for err in $reported; do
+	# Sanitizer builds: a report on any server's stderr fails the test. Read
+	# by bash's own read: a grep here was a process in each of the suite's
+	# cases.
+	local err text
+	local report='ERROR: (Address|Leak|Thread|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:|ERROR SUMMARY: [1-9]|==[0-9]+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination overlap)'
+	for err in "${SERVER_ERRS[@]}"; do
+		[ -s "$err" ] || continue
+		IFS= read -r -d '' text <"$err" || true
+		[[ $text =~ $report ]] || continue
 		echo "sanitizer report in $err:" >&2
-		cat "$err" >&2
+		printf '%s\n' "$text" >&2
 		failed=1
 	done
 	# On a failed test, show what the servers said.
@@ -460,3 +468,23 @@ echolab_teardown() {
 teardown() {
 	echolab_teardown
 }
+
+# ---------------------------------------------------------------- untraced
+
+# bats runs a DEBUG trap before every command of a case, and, since it sets
+# functrace (set -T), before every command of every function the case calls:
+# about 0.4 ms of CPU a command here, which made the helpers' loops (waiting
+# for a server's line, teardown's checks) most of the suite's CPU. So each
+# helper above is a wrapper that turns function tracing off for what it
+# calls (`local -` keeps the change inside the wrapper) and runs the
+# implementation, _NAME. A failure inside is reported at the line of the
+# case that called the helper, which is where a reader wants to look.
+untraced() {
+	local f
+	for f in "$@"; do
+		eval "$f() { local -; set +T; _$f \"\$@\"; }"
+	done
+}
+untraced selected_models model_kind procs_where children_of live_group_members wait_until \
+	start_server wait_server_exit stop_server summary_field json_field probe_bg probe_wait \
+	need_descriptors echolab_teardown

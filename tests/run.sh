@@ -203,8 +203,10 @@ start_unit() {
 	(
 		# timeout puts the suite in its own process group and ends all of it
 		[ -z "$model" ] || export ECHOLAB_MODEL=$model ECHOLAB_MODELS=$model
-		exec timeout -k 10 1800 \
-			bats --tap --timing "${filter[@]}" "$file"
+		rc=0
+		timeout -k 10 1800 bats --tap --timing "${filter[@]}" "$file" || rc=$?
+		times >"$run_dir/$i.cpu" # the suite's CPU: its second line, children's
+		exit "$rc"
 	) >"$run_dir/$i.tap" 2>&1 </dev/null &
 	pid_unit[$!]=$i
 	running+=("$!")
@@ -214,6 +216,15 @@ passed=0
 failed=0
 skipped=0
 not_applicable=0
+
+# cpu_seconds FILE: the children's user + system seconds from bash's `times`
+# output in FILE (its second line), "?" when there is none.
+cpu_seconds() {
+	awk 'NR == 2 {
+		split($1, u, /[ms]/); split($2, s, /[ms]/)
+		printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2]; found = 1 }
+		END { if (!found) printf "?" }' "$1" 2>/dev/null || printf '?'
+}
 
 report_unit() {
 	local i=$1 rc=$2 tap=$run_dir/$1.tap
@@ -270,8 +281,9 @@ report_unit() {
 	[ "$f" -ne 0 ] || [ "$plan" -lt 0 ] || printf '%s\t%s\n' "${units[$i]}" "$ms" >>"$run_dir/times"
 	local verdict=ok
 	[ "$f" -eq 0 ] || verdict=FAIL
-	printf '%-4s %-28s %3d passed, %d failed%s in %d.%01ds%s\n' "$verdict" "$(unit_name "${units[$i]}")" \
-		"$p" "$f" "$([ "$s" -eq 0 ] || echo ", $s skipped")$([ "$na" -eq 0 ] || echo ", $na n/a")" $((ms / 1000)) $((ms % 1000 / 100)) "$note"
+	printf '%-4s %-28s %3d passed, %d failed%s in %d.%01ds (CPU %ss)%s\n' "$verdict" "$(unit_name "${units[$i]}")" \
+		"$p" "$f" "$([ "$s" -eq 0 ] || echo ", $s skipped")$([ "$na" -eq 0 ] || echo ", $na n/a")" \
+		$((ms / 1000)) $((ms % 1000 / 100)) "$(cpu_seconds "$run_dir/$i.cpu")" "$note"
 	[ ${#out[@]} -eq 0 ] || printf '%s\n' "${out[@]}"
 }
 
@@ -311,9 +323,7 @@ ms=$((($(date +%s%N) - suite_start) / 1000000))
 # system time of the children waited for), which unlike the wall time does
 # not grow with what else the machine is doing
 times >"$run_dir/cpu" # in this shell: a $(...) subshell has no children of its own
-cpu=$(awk 'NR == 2 {
-	split($1, u, /[ms]/); split($2, s, /[ms]/)
-	printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$run_dir/cpu")
+cpu=$(cpu_seconds "$run_dir/cpu")
 echo "total time $((ms / 1000)).$((ms % 1000 / 100))s (CPU ${cpu}s)"
 [ "$not_applicable" -eq 0 ] || echo "($not_applicable cases do not apply to the model they ran for)"
 # Remember how long each suite took (those that passed), for the next run's order.
