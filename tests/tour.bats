@@ -204,7 +204,9 @@ start_bare_server() {
 
 @test "client --hold N against a serial server: the held client stalls the load" {
 	selected_models | grep -qx iterative || skip "iterative is not selected"
-	start_server iterative
+	# --idle-timeout 1: the held client is let go after a second, so the load's
+	# echoes come back in its drain, after the window, not 20 s later
+	start_server iterative --idle-timeout 1
 	run timeout 60 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" --load --hold 1 \
 		--connections 1 --rate 20 --warmup 0 --duration 0.3
 	assert_failure 1
