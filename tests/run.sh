@@ -132,16 +132,24 @@ for f in "${files[@]}"; do
 	fi
 done
 
-# Longest first: the times of the last run, unknown ones (new suites) first.
+# Longest first: the times of the last whole run (build/test-times), or on a
+# fresh clone those of tests/suite-times (a run here, kept in the
+# repository); unknown ones (new suites) first. Suites are named there by
+# "MODEL|FILE" with FILE relative to the project.
 times_file=$root/build/test-times
 declare -A last_ms=()
-if [ -f "$times_file" ]; then
+for f in "$tests_dir/suite-times" "$times_file"; do
+	[ -f "$f" ] || continue
 	while IFS=$'\t' read -r name ms; do
 		last_ms[$name]=$ms
-	done <"$times_file"
-fi
+	done <"$f"
+done
+suite_key() { # MODEL|FILE with FILE relative to the project
+	local model=${1%%|*} file=${1#*|}
+	echo "$model|${file#"$root"/}"
+}
 mapfile -t units < <(for u in "${units[@]}"; do
-	printf '%s\t%s\n' "${last_ms[$u]:-999999999}" "$u"
+	printf '%s\t%s\n' "${last_ms[$(suite_key "$u")]:-999999999}" "$u"
 done | sort -t$'\t' -k1,1nr -s | cut -f2-)
 
 # ---------------------------------------------------------------- running
@@ -278,7 +286,7 @@ report_unit() {
 	failed=$((failed + f))
 	skipped=$((skipped + s))
 	not_applicable=$((not_applicable + na))
-	[ "$f" -ne 0 ] || [ "$plan" -lt 0 ] || printf '%s\t%s\n' "${units[$i]}" "$ms" >>"$run_dir/times"
+	[ "$f" -ne 0 ] || [ "$plan" -lt 0 ] || printf '%s\t%s\n' "$(suite_key "${units[$i]}")" "$ms" >>"$run_dir/times"
 	local verdict=ok
 	[ "$f" -eq 0 ] || verdict=FAIL
 	printf '%-4s %-28s %3d passed, %d failed%s in %d.%01ds (CPU %ss)%s\n' "$verdict" "$(unit_name "${units[$i]}")" \
@@ -326,8 +334,9 @@ times >"$run_dir/cpu" # in this shell: a $(...) subshell has no children of its 
 cpu=$(cpu_seconds "$run_dir/cpu")
 echo "total time $((ms / 1000)).$((ms % 1000 / 100))s (CPU ${cpu}s)"
 [ "$not_applicable" -eq 0 ] || echo "($not_applicable cases do not apply to the model they ran for)"
-# Remember how long each suite took (those that passed), for the next run's order.
-if [ -f "$run_dir/times" ] && [ -d "$root/build" ]; then
+# Remember how long each suite took (those that passed), for the next run's
+# order; not after a run of some cases only (-f), whose times say nothing.
+if [ -f "$run_dir/times" ] && [ -d "$root/build" ] && [ ${#filter[@]} -eq 0 ]; then
 	for u in "${!last_ms[@]}"; do
 		grep -qF -- "$u"$'\t' "$run_dir/times" || printf '%s\t%s\n' "$u" "${last_ms[$u]}" >>"$run_dir/times"
 	done
