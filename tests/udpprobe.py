@@ -26,13 +26,18 @@ Subcommands (PORT: the server's UDP port on 127.0.0.1)
                           own R datagrams back, in order
 """
 
-import argparse
-import os
 import random
 import select
 import socket
 import struct
 import sys
+
+# As the other probes: cached bytecode for probelib even when the suite sets
+# PYTHONDONTWRITEBYTECODE, and probelib's small parser instead of argparse
+# (whose imports cost more than a probe's work).
+sys.dont_write_bytecode = False
+
+from probelib.cli import Command, Parser, call, environ  # noqa: E402
 
 HOST = "127.0.0.1"
 
@@ -178,31 +183,21 @@ def cmd_interleaved(a):
     print(f"{a.clients} clients x {a.rounds} datagrams, each got its own back in order")
 
 
+PORT = (("port", int),)
+COMMANDS = {
+    "echo": Command("__main__:cmd_echo", PORT + (("size", int),)),
+    "boundaries": Command("__main__:cmd_boundaries", PORT),
+    "too-long": Command("__main__:cmd_too_long", PORT + (("size", int),)),
+    "forbidden": Command("__main__:cmd_forbidden", PORT + (("srcport", int),)),
+    "silent": Command("__main__:cmd_silent"),
+    "interleaved": Command("__main__:cmd_interleaved", PORT + (("clients", int), ("rounds", int))),
+}
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--timeout", type=float,
-                    default=float(os.environ.get("ECHOPROBE_TIMEOUT", "5")))
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("echo")
-    p.add_argument("port", type=int)
-    p.add_argument("size", type=int)
-    p = sub.add_parser("boundaries")
-    p.add_argument("port", type=int)
-    p = sub.add_parser("too-long")
-    p.add_argument("port", type=int)
-    p.add_argument("size", type=int)
-    p = sub.add_parser("forbidden")
-    p.add_argument("port", type=int)
-    p.add_argument("srcport", type=int)
-    sub.add_parser("silent")
-    p = sub.add_parser("interleaved")
-    p.add_argument("port", type=int)
-    p.add_argument("clients", type=int)
-    p.add_argument("rounds", type=int)
-    a = ap.parse_args()
-    {"echo": cmd_echo, "boundaries": cmd_boundaries, "too-long": cmd_too_long,
-     "forbidden": cmd_forbidden, "silent": cmd_silent,
-     "interleaved": cmd_interleaved}[a.cmd](a)
+    common = {"--timeout": (float, float(environ("ECHOPROBE_TIMEOUT", "5")))}
+    a, cmd = Parser("udpprobe.py", __doc__, common, COMMANDS).parse(sys.argv[1:])
+    call(cmd, a)
 
 
 if __name__ == "__main__":

@@ -305,48 +305,43 @@ def hard_limit(model):
     return " ".join(m.group(1).split()) if m else "(not stated on its page)"
 
 
-def main():  # noqa: C901 (one table, read top to bottom)
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer messages and connections")
-    a = ap.parse_args()
-    messages = 200 if a.quick else 2000
-    conns = 20 if a.quick else 100
-    idle = 50 if a.quick else 200
-    churn = 100 if a.quick else 1000
-    fig, bench_when = bench_figures()
-    rows = []
-    for model, kind in models():
-        if not os.access(os.path.join(BIN, "echo-" + model), os.X_OK):
-            rows.append((model, "not built", "", "", "", hard_limit(model), "", ""))
-            continue
-        if kind == "datagram":
-            try:
-                pm_total, pm_detail = summarize(per_datagram(model, messages), messages)
-            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-                pm_total, pm_detail = float("nan"), "n/a: %s" % e
-            none = "n/a: no connections (datagrams)"
-            f = fig.get(model, {})
-            cpu_msg = " / ".join("%.2f" % f[c] if c in f else "–" for c in ("c1", "c100", "c1000"))
-            rows.append((model, "%.1f" % pm_total, pm_detail, "–", none, hard_limit(model),
-                         cpu_msg, none, none))
-            continue
+def cpu_per_message(f):
+    return " / ".join("%.2f" % f[c] if c in f else "–" for c in ("c1", "c100", "c1000"))
+
+
+def measure_row(model, kind, sizes, f):
+    """One model's row: name, calls per message and which, per connection and
+    which, hard limit, CPU per message, CPU per connection, idle memory (a
+    short row when it could not be measured)."""
+    messages, conns, idle, churn = sizes
+    if not os.access(os.path.join(BIN, "echo-" + model), os.X_OK):
+        return (model, "not built", "", "", "", hard_limit(model), "", "")
+    if kind == "datagram":
         try:
-            pm_total, pm_detail = summarize(per_message(model, messages), messages)
-            pc_total, pc_detail = summarize(per_connection(model, conns, kind), conns, (pm_total,))
-            if pc_total < 0:  # seen with strace attached to a pool's 17 processes
-                pc_total, pc_detail = float("nan"), "n/a: strace's count came out negative"
-            mem = "n/a: serves one at a time" if kind == "serial" else "%.1f KiB" % idle_memory(model, idle)
+            pm_total, pm_detail = summarize(per_datagram(model, messages), messages)
         except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-            rows.append((model, "n/a: %s" % e, "", "", "", hard_limit(model), "", ""))
-            continue
-        f = fig.get(model, {})
-        cpu_msg = " / ".join("%.2f" % f[c] if c in f else "–" for c in ("c1", "c100", "c1000"))
-        if "conn" in f:
-            cpu_conn = "%.1f" % f["conn"]
-        else:
-            cpu_conn = "%.0f (measured here)" % connection_cpu_us(model, churn)
-        rows.append((model, "%.1f" % pm_total, pm_detail, "%.1f" % pc_total, pc_detail,
-                     hard_limit(model), cpu_msg, cpu_conn, mem))
+            pm_total, pm_detail = float("nan"), "n/a: %s" % e
+        none = "n/a: no connections (datagrams)"
+        return (model, "%.1f" % pm_total, pm_detail, "–", none, hard_limit(model),
+                cpu_per_message(f), none, none)
+    try:
+        pm_total, pm_detail = summarize(per_message(model, messages), messages)
+        pc_total, pc_detail = summarize(per_connection(model, conns, kind), conns, (pm_total,))
+        if pc_total < 0:  # seen with strace attached to a pool's 17 processes
+            pc_total, pc_detail = float("nan"), "n/a: strace's count came out negative"
+        mem = "n/a: serves one at a time" if kind == "serial" else "%.1f KiB" % idle_memory(model, idle)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        return (model, "n/a: %s" % e, "", "", "", hard_limit(model), "", "")
+    if "conn" in f:
+        cpu_conn = "%.1f" % f["conn"]
+    else:
+        cpu_conn = "%.0f (measured here)" % connection_cpu_us(model, churn)
+    return (model, "%.1f" % pm_total, pm_detail, "%.1f" % pc_total, pc_detail,
+            hard_limit(model), cpu_per_message(f), cpu_conn, mem)
+
+
+def print_report(rows, sizes, bench_when):
+    messages, conns, idle, churn = sizes
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     strace_v = subprocess.run(["strace", "-V"], capture_output=True, text=True).stdout.split("\n")[0]
     print("# Every model, measured side by side")
@@ -398,6 +393,17 @@ def main():  # noqa: C901 (one table, read top to bottom)
           " reuses thread stacks), the event loops an `accept4` that succeeds and one that says"
           " `EAGAIN`, and epoll its `epoll_ctl`. Memory per idle connection is what decides C10K:"
           " compare fork and threads with the event loops. CPU per connection is where fork pays.")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer messages and connections")
+    a = ap.parse_args()
+    # messages per model, connections, idle connections held, churn cycles
+    sizes = (200, 20, 50, 100) if a.quick else (2000, 100, 200, 1000)
+    fig, bench_when = bench_figures()
+    rows = [measure_row(model, kind, sizes, fig.get(model, {})) for model, kind in models()]
+    print_report(rows, sizes, bench_when)
 
 
 if __name__ == "__main__":
