@@ -27,6 +27,9 @@
 # teardown kills every server started here and every process of its process
 # group (fork children included), and fails the test if a sanitizer (or
 # valgrind) reported anything on a server's stderr.
+#
+# A helper defined below as _NAME is called as NAME: the wrapper made for it
+# at the end of this file ("untraced") runs it without bats' per-command trace.
 
 # shellcheck disable=SC2034 # ECHO_CLIENT and the like are for the .bats files
 
