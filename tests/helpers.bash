@@ -23,6 +23,8 @@
 #   $PYTHON                       the Python interpreter itself (no launcher)
 #   summary_field NAME            a field of the server's "summary:" line
 #   json_field KEY FILE           a number or plain string of echo-client's --json
+#   load_run COMMAND...           an echo-client --load run, once more with a 3 s
+#                                 window when a stalled machine left its window empty
 #
 # teardown kills every server started here and every process of its process
 # group (fork children included), and fails the test if a sanitizer (or
