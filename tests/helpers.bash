@@ -184,9 +184,9 @@ _children_of() {
 
 # "PID STATE COMM" of the live (non-zombie) processes of process group PGID.
 _live_group_members() {
-	local line
-	while IFS= read -r line; do
-		[[ $line == *" Z "* ]] || printf '%s\n' "$line"
+	local pid state comm
+	while read -r pid state comm; do
+		[ "$state" = Z ] || echo "$pid $state $comm"
 	done < <(procs_where pgid "$1")
 }
 

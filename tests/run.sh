@@ -211,10 +211,13 @@ start_unit() {
 	(
 		# timeout puts the suite in its own process group and ends all of it
 		[ -z "$model" ] || export ECHOLAB_MODEL=$model ECHOLAB_MODELS=$model
-		rc=0
-		timeout -k 10 1800 bats --tap --timing "${filter[@]}" "$file" || rc=$?
-		times >"$run_dir/$i.cpu" # the suite's CPU: its second line, children's
-		exit "$rc"
+		# exec: a signal to this pid reaches timeout, which passes it on to
+		# the whole suite. The bash under it notes the suite's CPU (the
+		# second line of `times`: its children's) when bats ends.
+		# shellcheck disable=SC2016 # expanded by that bash
+		exec timeout -k 10 1800 bash -c \
+			'bats --tap --timing "${@:2}"; rc=$?; times >"$1"; exit "$rc"' \
+			_ "$run_dir/$i.cpu" "${filter[@]}" "$file"
 	) >"$run_dir/$i.tap" 2>&1 </dev/null &
 	pid_unit[$!]=$i
 	running+=("$!")
