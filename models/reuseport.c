@@ -22,9 +22,10 @@
  * Why every socket is bound before "listening on": that line promises the
  * port is served. Binding all first means a failure (out of descriptors, a
  * kernel without SO_REUSEPORT) exits 1 before anything was promised, and
- * that from the first client on the hash deals over all N queues; a worker
- * whose thread has not started yet simply finds its first clients waiting
- * in its queue.
+ * that from the first client on the hash deals over all N queues. The line
+ * comes after the threads are started too, so a failure to start one also
+ * exits before any promise, and `ps -L` shows every worker by then (a worker
+ * still getting going simply finds its first clients waiting in its queue).
  *
  * What happens to connections queued on a listener that closes: they are
  * reset, not handed to the siblings (unless net.ipv4.tcp_migrate_req=1,
@@ -117,7 +118,6 @@ int main(int argc, char **argv)
 	/* Each worker still opens its epoll instance, and holds one client at a
 	 * time while refusing it (see the top). */
 	accept_fit_max_clients(&srv.opts, 2 * n);
-	listener_announce(&srv.listener);
 
 	/* The threads inherit main's signal mask: SIGINT/SIGTERM blocked, for
 	 * the signalfd to report (signals_install did that). */
@@ -130,6 +130,8 @@ int main(int argc, char **argv)
 			die("cannot start worker %u: %s", i, error_text(rc));
 		name_worker(w->thread, i);
 	}
+	/* Announced last: every worker exists and has its name (ps -L) by then. */
+	listener_announce(&srv.listener);
 
 	/* Each worker returns once it has seen the stop. */
 	for (unsigned i = 0; i < n; i++)
