@@ -33,7 +33,17 @@ void loop_init_worker(struct loop *l, struct server *srv, struct listener *liste
 		die("out of memory for the read buffer");
 	idle_init(&l->idle, srv->opts.idle_timeout);
 	l->heap_dirty = false;
+	l->ready = NULL;
 	loop_tick(l);
+}
+
+void loop_ready(struct loop *l)
+{
+	int rc;
+
+	if (l->ready != NULL && (rc = pthread_barrier_wait(l->ready)) != 0 &&
+	    rc != PTHREAD_BARRIER_SERIAL_THREAD)
+		die("pthread_barrier_wait: %s", error_text(rc));
 }
 
 void loop_init(struct loop *l, struct server *srv)

@@ -9,6 +9,7 @@
 #ifndef ECHOLAB_LOOP_H
 #define ECHOLAB_LOOP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +38,9 @@ struct loop {
 	 * closed, and whether anything happened since the last malloc_trim. */
 	int64_t last_busy_ms;
 	bool heap_dirty;
+	/* Where a loop run in a thread of its own says it is ready (loop_ready);
+	 * NULL in a loop that main runs itself. */
+	pthread_barrier_t *ready;
 };
 
 /* A loop over the server's listening socket. */
@@ -46,6 +50,11 @@ void loop_init(struct loop *l, struct server *srv);
  * together (accept_admit). */
 void loop_init_worker(struct loop *l, struct server *srv, struct listener *listener,
                       unsigned worker);
+/* The loop's wait set is open and it is about to wait: a model that runs
+ * loops in threads (reuseport) waits on l->ready for all of them before it
+ * announces "listening on", so that every descriptor the server keeps is
+ * open by then. Nothing to do when l->ready is NULL. */
+void loop_ready(struct loop *l);
 /* Reads the clock; call once after every wake-up. Once the loop has been
  * quiet for LOOP_TRIM_AFTER_MS after some activity, it also gives the heap's
  * free memory back to the system (malloc_trim), so a burst of clients does

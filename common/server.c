@@ -34,14 +34,25 @@ void server_prepare(struct server *s, const struct model_info *model, enum serve
 	signals_install(&s->signals);
 }
 
+void server_bind(struct server *s, enum server_style style)
+{
+	bool reuseport = style == SERVER_REUSEPORT;
+
+	if (!listener_bind(&s->listener, &s->opts, style == SERVER_EVENT_DRIVEN || reuseport,
+	                   reuseport, s->stats))
+		exit(1);
+}
+
 void server_listen(struct server *s, const struct model_info *model, enum server_style style)
 {
-	if ((model->flags & MODEL_DATAGRAM)
-	        ? !listener_open_datagram(&s->listener, &s->opts, s->stats)
-	        : style == SERVER_REUSEPORT
-	        ? !listener_bind(&s->listener, &s->opts, true, true, s->stats)
-	        : !listener_open(&s->listener, &s->opts, style == SERVER_EVENT_DRIVEN, s->stats))
-		exit(1);
+	if (model->flags & MODEL_DATAGRAM) {
+		if (!listener_open_datagram(&s->listener, &s->opts, s->stats))
+			exit(1);
+		return;
+	}
+	server_bind(s, style);
+	if (style != SERVER_REUSEPORT) /* it announces once its siblings are bound */
+		listener_announce(&s->listener);
 }
 
 void server_start(struct server *s, const struct model_info *model, enum server_style style,

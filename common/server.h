@@ -46,6 +46,10 @@ void server_start(struct server *s, const struct model_info *model, enum server_
 void server_prepare(struct server *s, const struct model_info *model, enum server_style style,
                     int argc, char **argv);
 void server_listen(struct server *s, const struct model_info *model, enum server_style style);
+/* server_listen's TCP socket without the "listening on" line, for a model
+ * that must start what serves it first (prefork: its pool of children) and
+ * then announces it itself (listener_announce). */
+void server_bind(struct server *s, enum server_style style);
 /* Prints the summary on stderr and releases what server_start took; returns the
  * exit status for main. */
 int server_finish(struct server *s);

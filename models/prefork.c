@@ -130,7 +130,6 @@ static void keep_pool_full(struct pool *p)
 {
 	struct pollfd pfd = {.fd = p->srv->signals.fd, .events = POLLIN};
 
-	fill(p);
 	while (!stop_requested) {
 		int n = poll(&pfd, 1, p->ch.live < p->ch.slots ? 1000 : -1);
 
@@ -181,13 +180,19 @@ int main(int argc, char **argv)
 	struct pool pool;
 	enum accept_lock_kind kind = accept_lock_from_env(); /* before anything listens */
 
-	server_start(&srv, &model, SERVER_FORKING, argc, argv);
+	server_prepare(&srv, &model, SERVER_FORKING, argc, argv);
+	server_bind(&srv, SERVER_FORKING);
 	/* The children sleep in accept() itself (see accept_lock.h). */
 	listener_make_blocking(&srv.listener);
 	stats_track_workers(srv.stats, srv.opts.workers);
 	signals_watch_children(&srv.signals);
 	pool_init(&pool, &srv, kind);
 
+	/* "listening on" once the whole pool is forked: a script that reads the
+	 * line finds every worker in ps, and the workers do not inherit the
+	 * line in an unflushed stdout. */
+	fill(&pool);
+	listener_announce(&srv.listener);
 	keep_pool_full(&pool);
 	children_stop_all(&pool.ch); /* their counts and CPU time in the summary */
 	pool_destroy(&pool);

@@ -23,9 +23,10 @@
  * port is served. Binding all first means a failure (out of descriptors, a
  * kernel without SO_REUSEPORT) exits 1 before anything was promised, and
  * that from the first client on the hash deals over all N queues. The line
- * comes after the threads are started too, so a failure to start one also
- * exits before any promise, and `ps -L` shows every worker by then (a worker
- * still getting going simply finds its first clients waiting in its queue).
+ * waits for the threads too (each says when its epoll instance is open), so
+ * a failure to start one also exits before any promise, and a script that
+ * reads the line finds every worker in `ps -L` and every descriptor the
+ * server keeps already open.
  *
  * What happens to connections queued on a listener that closes: they are
  * reset, not handed to the siblings (unless net.ipv4.tcp_migrate_req=1,
@@ -101,6 +102,7 @@ int main(int argc, char **argv)
 {
 	struct server srv;
 	struct worker *workers;
+	pthread_barrier_t ready;
 	unsigned n;
 	int rc;
 
@@ -121,16 +123,24 @@ int main(int argc, char **argv)
 
 	/* The threads inherit main's signal mask: SIGINT/SIGTERM blocked, for
 	 * the signalfd to report (signals_install did that). */
+	if ((rc = pthread_barrier_init(&ready, NULL, n + 1)) != 0)
+		die("pthread_barrier_init: %s", error_text(rc));
 	for (unsigned i = 0; i < n; i++) {
 		struct worker *w = &workers[i];
 
 		loop_init_worker(&w->loop, &srv, i == 0 ? &srv.listener : &w->own, i);
+		w->loop.ready = &ready;
 		rc = pthread_create(&w->thread, NULL, run_worker, w);
 		if (rc != 0)
 			die("cannot start worker %u: %s", i, error_text(rc));
 		name_worker(w->thread, i);
 	}
-	/* Announced last: every worker exists and has its name (ps -L) by then. */
+	/* Announced once every worker has its epoll instance and is about to
+	 * wait (loop_ready): the server's descriptors are all open by then, and
+	 * every worker is in ps -L under its name. */
+	rc = pthread_barrier_wait(&ready);
+	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
+		die("pthread_barrier_wait: %s", error_text(rc));
 	listener_announce(&srv.listener);
 
 	/* Each worker returns once it has seen the stop. */
@@ -140,6 +150,8 @@ int main(int argc, char **argv)
 
 	for (unsigned i = 1; i < n; i++)
 		listener_close(&workers[i].own);
+	if ((rc = pthread_barrier_destroy(&ready)) != 0)
+		die("pthread_barrier_destroy: %s", error_text(rc));
 	free(workers);
 	return server_finish(&srv);
 }

@@ -65,7 +65,7 @@ server_style() {
 	local src=$ECHOLAB_ROOT/models/$1.c
 	if grep -Eq 'server_(start|prepare)\(.*SERVER_(EVENT_DRIVEN|REUSEPORT)' "$src"; then
 		echo event
-	elif grep -Eq 'server_start\(.*SERVER_FORKING' "$src"; then
+	elif grep -Eq 'server_(start|prepare)\(.*SERVER_FORKING' "$src"; then
 		echo forking
 	else
 		echo blocking

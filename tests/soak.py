@@ -17,10 +17,18 @@ client at a time):
     then either half-close and expect EOF, or send half a message and reset
     (RST) mid-stream.
 
+A datagram model (bin/echo-udp) has no connections and no framing: its
+rounds run echo-client --load --udp processes (sizes 1 byte to max-line, 1 to
+16 sockets each, one datagram in flight per socket) and no churner. UDP may
+drop a datagram, so the check there is that the server echoed no fewer than
+the clients verified and no more than they verified plus what they counted
+lost; the losses are reported (on loopback, at this load, none are expected).
+
 Throughout, the server's RSS (its whole process group) is sampled every
 second. At the end: the server's descriptors (/proc/PID/fd) must be back to
-the count it had before the first client, no process of its group but itself
-may be left, SIGTERM must stop it with exit 0, and its summary line must count
+the count it had before the first client, its process group must be back to
+the processes it had then (itself, and a process pool's workers: none
+replaced, none left over), SIGTERM must stop it with exit 0, and its summary line must count
 exactly the connections, messages and bytes the clients verified. Prints the
 figures (and the RSS slope after warm-up, a least-squares fit over the samples
 after the first quarter of the run) and exits 1 if anything does not hold.
@@ -44,6 +52,8 @@ MAX_LINE = 4096
 # (size, depth, connections) of the load clients, used in turn, three a round
 MIX = [(1, 64, 4), (4096, 1, 4), (64, 16, 8), (1500, 4, 4), (7, 1, 16), (300, 32, 4),
        (4096, 8, 2), (2, 8, 8), (900, 1, 8)]
+# (size, sockets) of the datagram load clients, used the same way
+UDP_MIX = [(1, 4), (4096, 2), (64, 8), (1500, 4), (7, 16), (300, 4), (2, 8), (900, 8), (4096, 1)]
 ROUND_SECONDS = 3.0
 TIMEOUT = 30.0  # any single wait on the server
 
@@ -133,10 +143,12 @@ class Churner:
 
 
 def load_client(bindir, port, size, depth, conns, seconds):
+    """depth None: a datagram load (--udp, one datagram in flight per socket)."""
+    shape = ["--udp"] if depth is None else ["--depth", str(depth)]
     return subprocess.Popen(
         [os.path.join(bindir, "echo-client"), "--load", "--host", "127.0.0.1", "--port", str(port),
-         "--connections", str(conns), "--size", str(size), "--depth", str(depth),
-         "--duration", str(seconds), "--warmup", "0", "--json"],
+         "--connections", str(conns), "--size", str(size)] + shape +
+        ["--duration", str(seconds), "--warmup", "0", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
 
@@ -157,9 +169,10 @@ def finish_client(p, what):
     return report
 
 
-def start_server(bindir, model):
-    p = subprocess.Popen([os.path.join(bindir, "echo-" + model), "--host", "127.0.0.1", "--port", "0",
-                          "--max-clients", "1000"],
+def start_server(bindir, model, kind):
+    limit = [] if kind == "datagram" else ["--max-clients", "1000"]  # no connections to limit
+    p = subprocess.Popen([os.path.join(bindir, "echo-" + model), "--host", "127.0.0.1", "--port", "0"]
+                         + limit,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                          start_new_session=True)
     line = p.stdout.readline().decode()
@@ -181,11 +194,20 @@ def add_report(verified, report, size, conns):
     verified["messages"] += report["verified"]
     verified["bytes"] += report["verified"] * size
     verified["connections"] += conns
+    verified["lost"] += report.get("lost", 0)
+    verified["lost_bytes"] += report.get("lost", 0) * size
 
 
 def one_round(bindir, port, kind, rounds, churner, verified):
     """Three load clients of the MIX, with the churner alongside (one client
     at a time, with a single connection each, for a serial model)."""
+    if kind == "datagram":  # no connections: datagram loads only
+        mix = [UDP_MIX[(3 * rounds + k) % len(UDP_MIX)] for k in range(3)]
+        procs = [(load_client(bindir, port, size, None, sockets, ROUND_SECONDS), size)
+                 for size, sockets in mix]
+        for p, size in procs:
+            add_report(verified, finish_client(p, "round %d" % rounds), size, 0)
+        return
     mix = [MIX[(3 * rounds + k) % len(MIX)] for k in range(3)]
     if kind == "serial":
         for size, depth, _ in mix:  # one client at a time
@@ -214,14 +236,15 @@ def stop_server(server):
 
 
 def soak(model, kind, target, bindir):
-    server, port = start_server(bindir, model)
+    server, port = start_server(bindir, model, kind)
     pid = server.pid
     try:
         fds0 = fd_count(pid)
+        procs0 = sorted(group_pids(pid))  # itself, and a process pool's workers
         sampler = Sampler(pid)
         sampler.start()
         churner = Churner(port, seed=hash(model) & 0xffff)
-        verified = {"messages": 0, "bytes": 0, "connections": 0}
+        verified = {"messages": 0, "bytes": 0, "connections": 0, "lost": 0, "lost_bytes": 0}
         t0 = time.monotonic()
         rounds = 0
         while verified["messages"] + churner.messages < target:
@@ -232,7 +255,8 @@ def soak(model, kind, target, bindir):
                   done / (time.monotonic() - t0)), file=sys.stderr, flush=True)
         elapsed = time.monotonic() - t0
         # every client has gone: the server holds what it held before
-        wait_for(lambda: group_pids(pid) == [pid], "the server's other processes to end")
+        wait_for(lambda: sorted(group_pids(pid)) == procs0,
+                 "the server's processes back to the %d it had before the first client" % len(procs0))
         wait_for(lambda: fd_count(pid) == fds0, "descriptors back to %d (now %d)" % (fds0, fd_count(pid)))
         fds1 = fd_count(pid)
         sampler.stop.set()
@@ -243,7 +267,7 @@ def soak(model, kind, target, bindir):
             os.killpg(pid, signal.SIGKILL)
             server.wait()
     result = figures(model, verified, churner, rounds, elapsed, sampler.samples, fds0, fds1, fields)
-    return result, problems_in(result)
+    return result, problems_in(result, kind)
 
 
 def figures(model, verified, churner, rounds, elapsed, samples, fds0, fds1, fields):
@@ -254,6 +278,7 @@ def figures(model, verified, churner, rounds, elapsed, samples, fds0, fds1, fiel
         "model": model, "messages": verified["messages"] + churner.messages,
         "bytes": verified["bytes"] + churner.bytes,
         "connections": verified["connections"] + churner.connections, "resets": churner.resets,
+        "lost": verified["lost"], "lost_bytes": verified["lost_bytes"],
         "churn_connections": churner.connections, "rounds": rounds, "seconds": round(elapsed, 1),
         "messages_per_sec": round((verified["messages"] + churner.messages) / elapsed),
         "rss_kb_first": samples[0][1] if samples else 0, "rss_kb_peak": max(r for _, r in samples),
@@ -265,8 +290,14 @@ def figures(model, verified, churner, rounds, elapsed, samples, fds0, fds1, fiel
     }
 
 
-def problems_in(result):
+def problems_in(result, kind):
     problems = []
+    if kind == "datagram":  # what was lost may or may not have reached the server
+        for key, lost in (("messages", result["lost"]), ("bytes", result["lost_bytes"])):
+            if not result[key] <= result["server_" + key] <= result[key] + lost:
+                problems.append("server counted %s=%d, the clients verified %d and lost %d"
+                                % (key, result["server_" + key], result[key], lost))
+        return problems
     for key in ("messages", "bytes", "connections"):
         if result["server_" + key] != result[key]:
             problems.append("server counted %s=%d, the clients verified %d"
@@ -300,12 +331,17 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(result, f, indent=1)
-    print("soak %s: %s messages, %s bytes, %d connections (%d reset mid-stream) in %.0f s (%d msg/s); "
+    if kinds[a.model] == "datagram":
+        traffic = "%d datagrams lost" % result["lost"]
+    else:
+        traffic = "%d connections (%d reset mid-stream)" % (result["connections"], result["resets"])
+    print("soak %s: %s messages, %s bytes, %s in %.0f s (%d msg/s); "
           "server counts %s; RSS %d -> peak %d -> %d KiB, slope after warm-up %+.1f KiB/min "
           "(%d samples); descriptors %d before, %d after"
-          % (a.model, f"{result['messages']:,}", f"{result['bytes']:,}", result["connections"],
-             result["resets"], result["seconds"], result["messages_per_sec"],
-             "equal" if not problems else "DIFFER", result["rss_kb_first"], result["rss_kb_peak"],
+          % (a.model, f"{result['messages']:,}", f"{result['bytes']:,}", traffic,
+             result["seconds"], result["messages_per_sec"],
+             "DIFFER" if problems else "equal" if result["server_messages"] == result["messages"]
+             else "within what was lost", result["rss_kb_first"], result["rss_kb_peak"],
              result["rss_kb_last"], result["rss_slope_kb_per_min"], result["rss_samples"],
              result["fds_before"], result["fds_after"]))
     for p in problems:
