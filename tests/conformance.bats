@@ -837,12 +837,12 @@ stop_while_streaming() {
 	# Sample the server's zombie children while the clients churn: each
 	# finished child must be reaped at the parent's next pass, so they can
 	# never outnumber the clients, however long the storm lasts.
-	local most=0 zombies samples=0
+	local most=0 samples=0
 	while proc_alive "${BG_PID[churn]}"; do
-		zombies=$(children_of "$SERVER_PID" | awk '$2 == "Z"' | wc -l)
-		((zombies <= most)) || most=$zombies
+		count_zombie_children "$SERVER_PID"
+		((ZOMBIES <= most)) || most=$ZOMBIES
 		samples=$((samples + 1))
-		sleep 0.05
+		nap 0.05
 	done
 	run probe_wait churn
 	assert_success

@@ -18,6 +18,7 @@
 #   serves_many M                 M serves clients at the same time (concurrent, or a
 #                                 pool, which start_server gives POOL_WORKERS workers)
 #   children_of PID, proc_alive PID, live_group_members PGID   from /proc
+#   count_zombie_children PID     sets ZOMBIES (no process started: for loops)
 #   wait_until SECS CMD...        poll CMD every 20 ms until it succeeds (bounded)
 #   $WAIT                         the deadline for "this must happen soon" (30 s)
 #   $PYTHON                       the Python interpreter itself (no launcher)
@@ -180,6 +181,26 @@ _procs_where() {
 # "PID STATE COMM" of the processes whose parent is PID.
 _children_of() {
 	procs_where ppid "$1"
+}
+
+# count_zombie_children PID: sets ZOMBIES to the number of PID's children that
+# are zombies (exited, not yet reaped). The kernel lists each thread's
+# children in /proc/PID/task/TID/children; the shell reads them and their
+# states itself, so a loop that samples this many times a second (while
+# hundreds of children come and go) starts no process and scans no /proc.
+_count_zombie_children() {
+	local list kid stat kids=()
+	ZOMBIES=0
+	for list in /proc/"$1"/task/*/children; do
+		# one line without a newline at its end, so read "fails" having read it
+		{ read -r -a kids <"$list" || :; } 2>/dev/null
+		for kid in "${kids[@]}"; do
+			{ read -r stat <"/proc/$kid/stat"; } 2>/dev/null || continue
+			stat=${stat##*) }
+			[ "${stat%% *}" != Z ] || ZOMBIES=$((ZOMBIES + 1))
+		done
+		kids=()
+	done
 }
 
 # "PID STATE COMM" of the live (non-zombie) processes of process group PGID.
@@ -490,6 +511,7 @@ untraced() {
 		eval "$f() { local -; set +T; _$f \"\$@\"; }"
 	done
 }
-untraced selected_models model_kind procs_where children_of live_group_members wait_until \
+untraced selected_models model_kind procs_where children_of count_zombie_children \
+	live_group_members wait_until \
 	start_server wait_server_exit stop_server summary_field json_field probe_bg probe_wait \
 	need_descriptors echolab_teardown
