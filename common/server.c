@@ -50,9 +50,10 @@ void server_listen(struct server *s, const struct model_info *model, enum server
 			exit(1);
 		return;
 	}
-	server_bind(s, style);
-	if (style != SERVER_REUSEPORT) /* it announces once its siblings are bound */
-		listener_announce(&s->listener);
+	if (style == SERVER_REUSEPORT)
+		server_bind(s, style); /* announced once its siblings are bound */
+	else if (!listener_open(&s->listener, &s->opts, style == SERVER_EVENT_DRIVEN, s->stats))
+		exit(1);
 }
 
 void server_start(struct server *s, const struct model_info *model, enum server_style style,

@@ -112,7 +112,7 @@ void epoll_serve(struct loop *loop)
 	if (!watch(&ws, loop->listener->fd, &ws.listener_mark, CONN_WANT_READ) ||
 	    !watch(&ws, signals->fd, &ws.signals_mark, CONN_WANT_READ))
 		die("cannot watch the listening socket and the signals");
-	loop_ready(loop);
+	loop_ready(loop); /* reuseport announces once all its threads got here */
 
 	while (!stop_requested) {
 		/* Not epoll_pwait with a signal mask: that delivers a signal only if
