@@ -30,9 +30,9 @@ the count it had before the first client, its process group must be back to
 the processes it had then (itself, and a process pool's workers: none
 replaced, none left over), SIGTERM must stop it with exit 0, and its summary
 line must count exactly the connections, messages and bytes the clients
-verified. Prints the
-figures (and the RSS slope after warm-up, a least-squares fit over the samples
-after the first quarter of the run) and exits 1 if anything does not hold.
+verified. Prints the figures (and the RSS slope after warm-up, a
+least-squares fit over the samples after the first quarter of the run) and
+exits 1 if anything does not hold.
 Talks to 127.0.0.1 only; every wait is bounded.
 """
 
