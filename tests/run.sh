@@ -13,10 +13,12 @@
 # applicable"), not as a skip.
 #
 # usage: tests/run.sh [-j JOBS] [-f REGEX] [-v] [FILE.bats...]
-#   -j JOBS   suites run at once (default $ECHOLAB_TEST_JOBS or 4); the time
-#             goes mostly into waiting on sockets and timers, not CPU
+#   -j JOBS   suites run at once (default $ECHOLAB_TEST_JOBS or 4: on two
+#             CPUs, 3 and 6 were slower; see docs/TESTING.md)
 #   -f REGEX  only the cases whose name matches (bats --filter)
-#   -v        list every case, not only failures and skips
+#   -v        list every case, not only failures and skips, with the time
+#             each took (bats --timing: two more processes per case, so only
+#             when asked)
 #   FILE      only these .bats files (default: all of tests/*.bats)
 # environment:
 #   ECHOLAB_MODELS="iterative fork"  test only these models (commas work too;
@@ -36,13 +38,14 @@ cd "$root" || exit 2
 jobs=${ECHOLAB_TEST_JOBS:-4}
 filter=()
 verbose=0
+timing=()
 files=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	-j) jobs=$2 && shift ;;
 	-j*) jobs=${1#-j} ;;
 	-f) filter=(--filter "$2") && shift ;;
-	-v) verbose=1 ;;
+	-v) verbose=1 timing=(--timing) ;;
 	-h | --help)
 		sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
@@ -216,8 +219,8 @@ start_unit() {
 		# second line of `times`: its children's) when bats ends.
 		# shellcheck disable=SC2016 # expanded by that bash
 		exec timeout -k 10 1800 bash -c \
-			'bats --tap --timing "${@:2}"; rc=$?; times >"$1"; exit "$rc"' \
-			_ "$run_dir/$i.cpu" "${filter[@]}" "$file"
+			'bats --tap "${@:2}"; rc=$?; times >"$1"; exit "$rc"' \
+			_ "$run_dir/$i.cpu" "${timing[@]}" "${filter[@]}" "$file"
 	) >"$run_dir/$i.tap" 2>&1 </dev/null &
 	pid_unit[$!]=$i
 	running+=("$!")
