@@ -37,13 +37,18 @@ void loop_init_worker(struct loop *l, struct server *srv, struct listener *liste
 	loop_tick(l);
 }
 
+void loop_barrier_wait(pthread_barrier_t *b)
+{
+	int rc = pthread_barrier_wait(b);
+
+	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
+		die("pthread_barrier_wait: %s", error_text(rc));
+}
+
 void loop_ready(struct loop *l)
 {
-	int rc;
-
-	if (l->ready != NULL && (rc = pthread_barrier_wait(l->ready)) != 0 &&
-	    rc != PTHREAD_BARRIER_SERIAL_THREAD)
-		die("pthread_barrier_wait: %s", error_text(rc));
+	if (l->ready != NULL)
+		loop_barrier_wait(l->ready);
 }
 
 void loop_init(struct loop *l, struct server *srv)

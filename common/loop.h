@@ -55,6 +55,8 @@ void loop_init_worker(struct loop *l, struct server *srv, struct listener *liste
  * announces "listening on", so that every descriptor the server keeps is
  * open by then. Nothing to do when l->ready is NULL. */
 void loop_ready(struct loop *l);
+/* The wait itself, for the thread that started the loops too. */
+void loop_barrier_wait(pthread_barrier_t *b);
 /* Reads the clock; call once after every wake-up. Once the loop has been
  * quiet for LOOP_TRIM_AFTER_MS after some activity, it also gives the heap's
  * free memory back to the system (malloc_trim), so a burst of clients does

@@ -138,9 +138,7 @@ int main(int argc, char **argv)
 	/* Announced once every worker has its epoll instance and is about to
 	 * wait (loop_ready): the server's descriptors are all open by then, and
 	 * every worker is in ps -L under its name. */
-	rc = pthread_barrier_wait(&ready);
-	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
-		die("pthread_barrier_wait: %s", error_text(rc));
+	loop_barrier_wait(&ready);
 	listener_announce(&srv.listener);
 
 	/* Each worker returns once it has seen the stop. */
