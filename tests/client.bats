@@ -180,8 +180,7 @@ client() {
 		-- "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT"
 	assert_success
 	# it really went through the server: two messages echoed
-	has_close() { grep -q '^close ' "$SERVER_ERR"; }
-	wait_until "$WAIT" has_close
+	wait_until "$WAIT" file_has '^close ' "$SERVER_ERR"
 	stop_server
 	assert_equal "$(summary_field messages)" 2
 	assert_equal "$(summary_field bytes)" $((17 + 12))

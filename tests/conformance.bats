@@ -491,12 +491,16 @@ concurrent() {
 	proc_alive "$SERVER_PID"
 	# Every connection was closed by the server, not by a signal: a fork
 	# child killed by SIGPIPE would never log its close.
+	local opened closed attempts
 	all_closed() {
-		[ "$(grep -c '^open ' "$SERVER_ERR")" -eq "$(grep -c '^close ' "$SERVER_ERR")" ]
+		count_matching opened '^open ' "$SERVER_ERR"
+		count_matching closed '^close ' "$SERVER_ERR"
+		[ "$opened" -eq "$closed" ]
 	}
 	wait_until "$WAIT" all_closed || fail "opened and closed differ: $(cat "$SERVER_ERR")"
 	# a, b, d, and epipe's measuring connection and attempts
-	assert_equal "$(grep -c '^open ' "$SERVER_ERR")" $((4 + $(grep -c '^epipe: sent' <<<"$output")))
+	attempts=$(grep -c '^epipe: sent' <<<"$output")
+	assert_equal "$opened" $((4 + attempts))
 	stop_server
 }
 
@@ -734,12 +738,11 @@ ticks() {
 		say rejected
 		pause 60
 	EOF
-	wait_until 10 grep -q rejected "$BATS_TEST_TMPDIR/held.out"
+	wait_until 10 file_has rejected "$BATS_TEST_TMPDIR/held.out"
 	local peer
 	peer=$(sed -n 's/^a local //p' "$BATS_TEST_TMPDIR/held.out")
 	[ -n "$peer" ]
-	has_close() { grep -q "^close ${peer//./\\.} " "$SERVER_ERR"; }
-	wait_until 10 has_close || fail "not closed by the idle timeout: $(cat "$SERVER_ERR")"
+	wait_until 10 file_has "^close ${peer//./\\.} " "$SERVER_ERR" || fail "not closed by the idle timeout: $(cat "$SERVER_ERR")"
 	run grep "^close ${peer//./\\.} " "$SERVER_ERR"
 	assert_output "close $peer (line too long)"
 }
@@ -813,7 +816,13 @@ stop_while_streaming() {
 	# Its bytes written (to the socket and, as echo comes back, to stdout):
 	# 32 MiB is more than every socket buffer on the way holds, so by then
 	# echo is flowing back too.
-	moved() { [ "$(awk '$1 == "wchar:" { print $2 }' "/proc/$client/io" 2>/dev/null)" -ge 33554432 ] 2>/dev/null; }
+	moved() {
+		local key value
+		while read -r key value; do
+			[ "$key" != wchar: ] || return $((value < 33554432))
+		done <"/proc/$client/io"
+		return 1
+	} 2>/dev/null
 	wait_until 30 moved || fail "the streaming client got nowhere: $(cat "/proc/$client/io" 2>&1)"
 	local start=${EPOCHREALTIME/./}
 	kill -"$sig" "$SERVER_PID"
@@ -883,7 +892,12 @@ at_rest() {
 	if [ "$KIND" != pool ]; then
 		[ -z "$kids" ]
 	elif [ -n "$kids" ]; then
-		! awk '$2 == "Z"' <<<"$kids" | grep -q . && [ "$(wc -l <<<"$kids")" -eq "$POOL_WORKERS" ]
+		local state n=0
+		while read -r _ state _; do
+			[ "$state" != Z ] || return 1
+			n=$((n + 1))
+		done <<<"$kids"
+		[ "$n" -eq "$POOL_WORKERS" ]
 	else
 		# sanitizers may run a thread of their own
 		[ "$(tasks "$SERVER_PID")" -ge $((POOL_WORKERS + 1)) ]
@@ -905,7 +919,7 @@ at_rest() {
 	local held=3
 	concurrent || held=1
 	probe_bg clients script < <(held_clients_script "$held")
-	wait_until "$WAIT" grep -q connected "$BATS_TEST_TMPDIR/clients.out"
+	wait_until "$WAIT" file_has connected "$BATS_TEST_TMPDIR/clients.out"
 	local kids
 	kids=$(children_of "$SERVER_PID" | awk '{ print $1 }')
 	echo "children while $held clients are connected: ${kids:-none}"
@@ -937,8 +951,7 @@ at_rest() {
 	local peer
 	peer=$(sed -n 's/^a local //p' <<<"$output")
 	[ -n "$peer" ]
-	has_close() { grep -qE "^close ${peer//./\\.} \(.+\)$" "$SERVER_ERR"; }
-	wait_until "$WAIT" has_close || fail "no 'close $peer (reason)' line in: $(cat "$SERVER_ERR")"
+	wait_until "$WAIT" file_has "^close ${peer//./\\.} \(.+\)$" "$SERVER_ERR" || fail "no 'close $peer (reason)' line in: $(cat "$SERVER_ERR")"
 	grep -qxF "open $peer" "$SERVER_ERR" || fail "no 'open $peer' line in: $(cat "$SERVER_ERR")"
 	local open_at close_at
 	open_at=$(grep -nxF "open $peer" "$SERVER_ERR" | cut -d: -f1)

@@ -15,11 +15,15 @@
 #   selected_models, model_kind M the stream models to test ($ECHOLAB_MODELS or
 #                                 all of models/models.list, less the datagram
 #                                 kind), and serial|concurrent|pool|datagram
+#   kind_is M KIND                models.list gives M that kind
 #   serves_many M                 M serves clients at the same time (concurrent, or a
 #                                 pool, which start_server gives POOL_WORKERS workers)
 #   children_of PID, proc_alive PID, live_group_members PGID   from /proc
 #   count_zombie_children PID     sets ZOMBIES (no process started: for loops)
+#   count_sockets VAR PID...      sets VAR to the sockets they hold (no process)
 #   wait_until SECS CMD...        poll CMD every 20 ms until it succeeds (bounded)
+#   file_has REGEX FILE           a line of FILE matches (bash's =~: for polls)
+#   count_matching VAR REGEX FILE sets VAR to the lines of FILE that match
 #   $WAIT                         the deadline for "this must happen soon" (30 s)
 #   $PYTHON                       the Python interpreter itself (no launcher)
 #   summary_field NAME            a field of the server's "summary:" line
@@ -129,9 +133,15 @@ _model_kind() {
 	return 1
 }
 
+# kind_is MODEL KIND: models.list gives MODEL that kind (no $(model_kind)
+# subshell, for the helpers every case calls)
+kind_is() {
+	[[ " $ECHOLAB_MODEL_KINDS" == *" $1:$2 "* ]]
+}
+
 # Serves many clients at once: concurrent, or a pool (with POOL_WORKERS).
 serves_many() {
-	case $(model_kind "$1") in concurrent | pool) return 0 ;; *) return 1 ;; esac
+	kind_is "$1" concurrent || kind_is "$1" pool
 }
 
 # The model a test that needs "some server" uses: the first selected concurrent one.
@@ -178,9 +188,23 @@ _procs_where() {
 	}' /proc/[0-9]*/stat
 }
 
-# "PID STATE COMM" of the processes whose parent is PID.
+# "PID STATE COMM" of the processes whose parent is PID, from the kernel's
+# list of each thread's children (no process started: tests poll this).
 _children_of() {
-	procs_where ppid "$1"
+	local list kid stat kids=()
+	for list in /proc/"$1"/task/*/children; do
+		# one line without a newline at its end, so read "fails" having read it
+		{ read -r -a kids <"$list" || :; } 2>/dev/null
+		for kid in "${kids[@]}"; do
+			{ read -r stat <"/proc/$kid/stat"; } 2>/dev/null || continue
+			# the name may hold spaces and parentheses: it ends at the last ")"
+			local comm=${stat#*(}
+			comm=${comm%)*}
+			stat=${stat##*) }
+			echo "$kid ${stat%% *} $comm"
+		done
+		kids=()
+	done
 }
 
 # count_zombie_children PID: sets ZOMBIES to the number of PID's children that
@@ -240,6 +264,44 @@ _wait_until() {
 	done
 }
 
+# file_has REGEX FILE: some line of FILE matches the extended REGEX. bash's
+# own [[ =~ ]], not grep: wait_until polls it every 20 ms, and a process per
+# round is milliseconds each on two cores.
+_file_has() {
+	local line lines=()
+	{ mapfile -t lines <"$2"; } 2>/dev/null || return 1
+	for line in "${lines[@]}"; do
+		[[ $line =~ $1 ]] && return 0
+	done
+	return 1
+}
+
+# count_matching VAR REGEX FILE: sets VAR to the number of lines of FILE that
+# match the extended REGEX (0 when there is no FILE).
+_count_matching() {
+	# names of its own that no caller's VAR is likely to be
+	local _cm_line _cm_lines=() _cm_n=0
+	{ mapfile -t _cm_lines <"$3"; } 2>/dev/null || :
+	for _cm_line in "${_cm_lines[@]}"; do
+		[[ $_cm_line =~ $2 ]] && _cm_n=$((_cm_n + 1))
+	done
+	printf -v "$1" %d "$_cm_n"
+}
+
+# count_sockets VAR PID...: sets VAR to the number of sockets these processes
+# hold ([ -S ] on /proc/PID/fd/N follows the link to the socket itself; no
+# find or wc to start, for the polls)
+_count_sockets() {
+	local _cs_var=$1 _cs_pid _cs_fd _cs_n=0
+	shift
+	for _cs_pid in "$@"; do
+		for _cs_fd in /proc/"$_cs_pid"/fd/*; do
+			[ ! -S "$_cs_fd" ] || _cs_n=$((_cs_n + 1))
+		done
+	done
+	printf -v "$_cs_var" %d "$_cs_n"
+}
+
 # load_run COMMAND...: runs a load client (COMMAND is echo-client --load ...,
 # perhaps behind timeout) and passes on its output and status. A run whose
 # echoes all came back, but none inside the measured window, saw a machine
@@ -281,7 +343,7 @@ _start_server() {
 	done
 	[ -n "$have_port" ] || args=(--port 0 "${args[@]}")
 	[ -n "$have_host" ] || args=(--host 127.0.0.1 "${args[@]}")
-	if [ -z "$have_workers" ] && [ "$(model_kind "$model")" = pool ]; then
+	if [ -z "$have_workers" ] && kind_is "$model" pool; then
 		args=(--workers "$POOL_WORKERS" "${args[@]}")
 	fi
 
@@ -373,22 +435,32 @@ _stop_server() {
 	wait_server_exit "$pid"
 }
 
-# The value of NAME=VALUE in the server's summary line.
+# summary_field NAME [FILE]: the value of NAME=VALUE in the server's (last)
+# summary line. Read by bash itself: this is called a dozen times a case.
 _summary_field() {
-	local line
-	line=$(grep '^summary: ' "${2:-$SERVER_ERR}" | tail -n 1)
-	[ -n "$line" ] || {
-		echo "no summary line in $(cat "${2:-$SERVER_ERR}")" >&2
+	local file=${2:-$SERVER_ERR} line summary='' lines=()
+	{ mapfile -t lines <"$file"; } 2>/dev/null || :
+	for line in "${lines[@]}"; do
+		[[ $line != 'summary: '* ]] || summary=$line
+	done
+	if [ -z "$summary" ]; then
+		echo "no summary line in: ${lines[*]}" >&2
 		return 1
-	}
-	sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"
+	fi
+	if ! [[ $summary =~ \ $1=([^ ]*) ]]; then
+		echo "no $1= in: $summary" >&2
+		return 1
+	fi
+	echo "${BASH_REMATCH[1]}"
 }
 
 # json_field KEY FILE: the value of "KEY" in echo-client's one-line --json
-# report (a number or a string without quotes or commas); no python to start,
-# which on a busy machine takes seconds.
+# report (a number or a string without quotes or commas); no python (or sed)
+# to start, which on a busy machine takes seconds.
 _json_field() {
-	sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$2"
+	local json
+	{ IFS= read -r -d '' json <"$2"; } 2>/dev/null || :
+	[[ $json =~ \"$1\":\"?([^,\"\}]*) ]] && echo "${BASH_REMATCH[1]}"
 }
 
 # probe ARGS...: the socket driver, aimed at the last server started.
@@ -512,6 +584,6 @@ untraced() {
 	done
 }
 untraced selected_models model_kind procs_where children_of count_zombie_children \
-	live_group_members wait_until \
+	live_group_members wait_until file_has count_matching count_sockets \
 	start_server wait_server_exit stop_server summary_field json_field probe_bg probe_wait \
 	need_descriptors echolab_teardown

@@ -74,15 +74,21 @@ kill_the_holder() {
 		close a
 	EOF
 	assert_success
-	wait_until 10 grep -q '^close ' "$SERVER_ERR"
-	worker=$(children_of "$SERVER_PID" | awk '{ print $1 }')
+	wait_until 10 file_has '^close ' "$SERVER_ERR"
+	worker=$(children_of "$SERVER_PID")
+	worker=${worker%% *}
 	[ -n "$worker" ] || fail "no worker"
 	# After its close line the worker only takes the lock again and goes to
 	# sleep in accept(): asleep means holding the lock.
-	asleep() { [ "$(children_of "$SERVER_PID" | awk -v p="$worker" '$1 == p { print $2 }')" = S ]; }
+	asleep() {
+		local stat
+		read -r stat <"/proc/$worker/stat" || return 1
+		stat=${stat##*) }
+		[ "${stat%% *}" = S ]
+	}
 	wait_until 10 asleep
 	kill -KILL "$worker"
-	wait_until 10 grep -qF "worker 0 killed by signal 9; starting another" "$SERVER_ERR"
+	wait_until 10 file_has "worker 0 killed by signal 9; starting another" "$SERVER_ERR"
 	run probe script <<-'EOF'
 		connect b
 		send b b"after\n"
@@ -95,9 +101,13 @@ kill_the_holder() {
 	fi
 	# the dead worker was reaped: no zombie, and one worker again
 	one_worker() {
-		local kids
+		local kids state n=0
 		kids=$(children_of "$SERVER_PID")
-		[ "$(wc -l <<<"$kids")" -eq 1 ] && ! awk '$2 == "Z"' <<<"$kids" | grep -q .
+		while read -r _ state _; do
+			[ "$state" != Z ] || return 1
+			n=$((n + 1))
+		done <<<"$kids"
+		[ "$n" -eq 1 ]
 	}
 	wait_until "$WAIT" one_worker || fail "not one worker: $(children_of "$SERVER_PID")"
 	stop_server

@@ -107,7 +107,7 @@ need_ports() {
 
 # field NAME TEXT: the value of NAME=VALUE in TEXT
 field() {
-	sed -n "s/.*\<$1=\([^ ]*\).*/\1/p" <<<"$2" | head -n 1
+	[[ $2 =~ (^|[^[:alnum:]_])$1=([^[:space:]]*) ]] && echo "${BASH_REMATCH[2]}"
 }
 
 # check WHAT GOT WANT: equal, or say what differs and fail
@@ -208,15 +208,17 @@ descriptors() {
 }
 
 fds_are() {
-	[ "$(descriptors)" -eq "$1" ]
+	local fds=("/proc/$SERVER_PID/fd/"*)
+	[ ${#fds[@]} -eq "$1" ]
 }
 
 # sockets the server's process group (fork children too) holds
 server_sockets() {
-	local pid n=0
-	for pid in $(procs_where pgid "$SERVER_PID" | awk '{ print $1 }'); do
-		n=$((n + $(find "/proc/$pid/fd" -lname 'socket:*' 2>/dev/null | wc -l)))
-	done
+	local member pids=() n
+	while read -r member _; do
+		pids+=("$member")
+	done < <(procs_where pgid "$SERVER_PID")
+	count_sockets n "${pids[@]}"
 	echo "$n"
 }
 
@@ -226,7 +228,12 @@ server_sockets_are() {
 
 # the live processes of the server's group are N (1: only the server itself)
 group_members_are() {
-	[ "$(live_group_members "$SERVER_PID" | wc -l)" -eq "$1" ]
+	local members member n=0
+	members=$(live_group_members "$SERVER_PID")
+	while read -r member; do
+		[ -z "$member" ] || n=$((n + 1))
+	done <<<"$members"
+	[ "$n" -eq "$1" ]
 }
 
 # ---------------------------------------------------------------- 1. 1,000 clients

@@ -19,7 +19,7 @@ start_bare_server() {
 	SERVER_PIDS+=("$SERVER_PID")
 	SERVER_ERRS+=("$SERVER_ERR")
 	[ -z "${ECHOLAB_RUN_DIR:-}" ] || echo "$SERVER_PID" >>"$ECHOLAB_RUN_DIR/server-pids"
-	wait_until "$WAIT" grep -q '^listening on port ' "$SERVER_OUT"
+	wait_until "$WAIT" file_has '^listening on port ' "$SERVER_OUT"
 	PORT=$(sed -n 's/^listening on port //p' "$SERVER_OUT")
 }
 

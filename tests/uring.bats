@@ -67,7 +67,8 @@ server_fds() {
 }
 
 fds_back_to() {
-	[ "$(server_fds)" -eq "$1" ]
+	local fds=("/proc/$SERVER_PID/fd/"*)
+	[ ${#fds[@]} -eq "$1" ]
 }
 
 @test "uring: clients that reset while their recv and send are in flight harm nobody and leave nothing behind" {
@@ -146,5 +147,7 @@ fds_back_to() {
 }
 
 server_sockets_at_least() {
-	[ "$(find "/proc/$SERVER_PID/fd" -lname 'socket:*' 2>/dev/null | wc -l)" -ge "$1" ]
+	local n
+	count_sockets n "$SERVER_PID"
+	[ "$n" -ge "$1" ]
 }
