@@ -106,7 +106,7 @@ client() {
 }
 
 @test "client: --host [::1] refused: the message shows [::1]:PORT once, the reason lower-case" {
-	probe has-ipv6 || skip "no IPv6 loopback on this machine"
+	has_ipv6 || skip "no IPv6 loopback on this machine"
 	# the probe reserves a port on 127.0.0.1 that nobody listens on; on ::1
 	# nobody listens on it either
 	run probe refusing-port -- timeout 20 "$ECHO_CLIENT" --host '[::1]' --port '{port}'

@@ -60,7 +60,7 @@ concurrent() {
 }
 
 @test "${MODEL}: --host ::1 prints 'listening on [::1]:PORT' and serves over IPv6" {
-	probe has-ipv6 || skip "no IPv6 loopback on this machine"
+	has_ipv6 || skip "no IPv6 loopback on this machine"
 	start_server "$MODEL" --host ::1
 	assert_equal "$(cat "$SERVER_OUT")" "listening on [::1]:$PORT"
 	run probe --host ::1 script <<-'EOF'
@@ -72,7 +72,7 @@ concurrent() {
 }
 
 @test "${MODEL}: --host [::1], the form it prints, is accepted, and echo-client takes it too" {
-	probe has-ipv6 || skip "no IPv6 loopback on this machine"
+	has_ipv6 || skip "no IPv6 loopback on this machine"
 	start_server "$MODEL" --host '[::1]'
 	assert_equal "$(cat "$SERVER_OUT")" "listening on [::1]:$PORT"
 	run bash -c 'printf "bracketed\n" | "$0" --host "[::1]" --port "$1"' "$ECHO_CLIENT" "$PORT"
@@ -82,7 +82,7 @@ concurrent() {
 
 @test "${MODEL}: with no --host it listens on every address, IPv6 and IPv4" {
 	start_server "$MODEL" --host-default
-	if probe has-ipv6; then
+	if has_ipv6; then
 		assert_equal "$(cat "$SERVER_OUT")" "listening on [::]:$PORT"
 		run probe --host ::1 script <<-'EOF'
 			connect a
@@ -157,7 +157,7 @@ concurrent() {
 		"--help=3|option '--help' takes no value"
 		"--max-line=0|max-line"
 	)
-	local c args needle status bad=0
+	local c args needle status err bad=0
 	for c in "${cases[@]}"; do
 		args=${c%%|*}
 		needle=${c#*|}
@@ -171,8 +171,10 @@ concurrent() {
 			echo "echo-$MODEL $args: exit status $status, expected 2" >&2
 			bad=1
 		fi
-		if ! grep -qF -- "$needle" "$BATS_TEST_TMPDIR/err"; then
-			echo "echo-$MODEL $args: stderr does not mention '$needle': $(cat "$BATS_TEST_TMPDIR/err")" >&2
+		err=''
+		IFS= read -r -d '' err <"$BATS_TEST_TMPDIR/err" || :
+		if [[ $err != *"$needle"* ]]; then
+			echo "echo-$MODEL $args: stderr does not mention '$needle': $err" >&2
 			bad=1
 		fi
 		if [ -s "$BATS_TEST_TMPDIR/out" ]; then

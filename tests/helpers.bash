@@ -10,6 +10,7 @@
 #                                 exit; returns (and sets SERVER_STATUS to) its status
 #   wait_server_exit [PID [SECS]] wait for a server to exit by itself
 #   probe ARGS...                 tests/echoprobe.py aimed at 127.0.0.1:$PORT
+#   has_ipv6                      an IPv6 loopback exists (asked once per run)
 #   probe_bg NAME ARGS... <SCRIPT the same in the background; probe_wait NAME
 #                                 waits for it and returns its status
 #   selected_models, model_kind M the stream models to test ($ECHOLAB_MODELS or
@@ -466,6 +467,16 @@ _json_field() {
 # probe ARGS...: the socket driver, aimed at the last server started.
 probe() {
 	"$PYTHON" -S "$ECHOLAB_TESTS/echoprobe.py" --port "${PORT:-0}" "$@"
+}
+
+# has_ipv6: this machine has an IPv6 loopback to bind to (tests/run.sh asks
+# the probe once per run and exports the answer; else the probe is asked)
+has_ipv6() {
+	case ${ECHOLAB_HAS_IPV6:-} in
+	yes) return 0 ;;
+	no) return 1 ;;
+	*) probe has-ipv6 ;;
+	esac
 }
 
 # probe_bg NAME ARGS... <SCRIPT: runs the probe in the background (its script
