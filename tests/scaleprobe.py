@@ -72,7 +72,7 @@ group, fork children included, is measured)
       --max-growth-kb the idle RSS after any round must stay within KB of its
       value before the first round.
 
-  push BYTES --pid PID [--max-growth-kb KB] [--bystander K] [--max-latency S]
+  push BYTES --pid PID [--max-growth-kb KB] [--bystander K] [--max-latency S] [--cache DIR]
       One client sends BYTES of numbered lines without reading until the
       socket stays unwritable for --stall seconds (the server stopped reading:
       backpressure); the server must not have taken it all. Meanwhile the
@@ -81,7 +81,10 @@ group, fork children included, is measured)
       while the first client is stalled. Then the first client reads
       everything back while sending the rest, half-closes, and every byte
       must come back in order, then EOF. With --max-growth-kb the RSS may not
-      grow by that much over its value before the push.
+      grow by that much over its value before the push. With --cache the lines
+      are kept in DIR/push-BYTES.lines for the next push of that size (making
+      64 MiB of them costs a Python start more than half a second; mapping
+      the file again, a hundredth of that).
 
   slowloris N --pid PID --idle T --client BIN [--gap G] [--max-cpu F] [--max-latency S]
             [--ping-rate R]
@@ -138,7 +141,7 @@ COMMANDS = {
         "--serial": (FLAG, False), "--cpu-window": (float, 1.0), "--max-cpu": (float, 0.2)})),
     "push": Command("probelib.scale_push:cmd_push", (("bytes", int),), dict(PID, **{
         "--stall": (float, 0.3), "--max-growth-kb": (int, 0), "--bystander": (int, 0),
-        "--max-latency": (float, 1.0),
+        "--max-latency": (float, 1.0), "--cache": (str, None),
         # seconds the whole push may take (0: no limit; a stall is caught by --timeout)
         "--limit": (float, 0.0)})),
     "slowloris": Command("probelib.scale_slowloris:cmd_slowloris", CLIENTS, dict(PID, **{
