@@ -107,8 +107,11 @@ def finish(sel, pid, pidfd, conn):
         sel.unregister(conn)
     except KeyError:
         pass  # unregistered already: the caller went away
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        code = 128 - code  # killed by a signal: as a shell reports it
     try:
-        conn.sendall(b"%d\n" % os.waitstatus_to_exitcode(status))
+        conn.sendall(b"%d\n" % code)
     except OSError:
         pass  # the caller has gone
     conn.close()
