@@ -133,16 +133,27 @@ fds_back_to() {
 		client=$!
 		BG_PIDS+=("$client")
 		# under load: all 200 clients connected (the listener is one more
-		# socket); from then on each keeps 4 messages in flight
+		# socket), each keeping 4 messages in flight from then on, and a
+		# message of our own echoed among them: the server is serving, not
+		# still accepting, when the signal comes (connected alone left it
+		# to chance whether any echo had happened yet)
 		wait_until 20 server_sockets_at_least 201
+		probe_bg canary$round script <<-'EOF'
+			connect c
+			send c b"canary\n"
+			expect c b"canary\n"
+			say echoed
+			pause 60
+		EOF
+		wait_until "$WAIT" file_has echoed "$BATS_TEST_TMPDIR/canary$round.out"
 		kill -TERM "$SERVER_PID"
 		kill -TERM "$SERVER_PID" 2>/dev/null || true # a second one, mid-shutdown
 		wait_server_exit "$SERVER_PID" 20
-		grep -q '^summary: model=uring connections=200 ' "$SERVER_ERR" ||
+		grep -q '^summary: model=uring connections=201 ' "$SERVER_ERR" ||
 			fail "round $round: $(cat "$SERVER_ERR")"
 		[ "$(summary_field messages)" -gt 0 ] || fail "round $round: no message was echoed"
-		kill -KILL "$client" 2>/dev/null || true
-		wait "$client" 2>/dev/null || true
+		kill -KILL "$client" "${BG_PID[canary$round]}" 2>/dev/null || true
+		wait "$client" "${BG_PID[canary$round]}" 2>/dev/null || true
 	done
 }
 
