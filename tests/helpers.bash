@@ -195,6 +195,10 @@ _procs_where() {
 # list of each thread's children (no process started: tests poll this).
 _children_of() {
 	local list kid stat kids=()
+	if [ ! -e "/proc/$$/task/$$/children" ]; then
+		procs_where ppid "$1" # a kernel without CONFIG_PROC_CHILDREN
+		return
+	fi
 	for list in /proc/"$1"/task/*/children; do
 		# one line without a newline at its end, so read "fails" having read it
 		{ read -r -a kids <"$list" || :; } 2>/dev/null

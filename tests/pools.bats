@@ -82,7 +82,7 @@ kill_the_holder() {
 	# sleep in accept(): asleep means holding the lock.
 	asleep() {
 		local stat
-		read -r stat <"/proc/$worker/stat" || return 1
+		{ read -r stat <"/proc/$worker/stat"; } 2>/dev/null || return 1
 		stat=${stat##*) }
 		[ "${stat%% *}" = S ]
 	}

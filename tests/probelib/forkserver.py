@@ -9,15 +9,16 @@ they do without run.sh), and exports its port and a secret token in
 ECHOLAB_PROBE_SERVER; helpers.bash's `probe` speaks to it over bash's own
 /dev/tcp, so the call starts no process at all.
 
-A call, on a connection to 127.0.0.1:PORT: NUL-terminated fields, the token,
+A call, on a connection to 127.0.0.1:PORT: the server greets first (a line,
+"echoprobe-forkserver"), then the caller sends NUL-terminated fields: the token,
 the caller's pid (bash's $BASHPID), its working directory, its
 $ECHOPROBE_TIMEOUT, the number of arguments, then the arguments. The child
 forked for it takes the caller's own standard input, output and error
 (pidfd_getfd(2): the very same open files, offsets and all, as a child of
 the caller would have), runs the probe, and exits with its status, which
 this server writes back as one line. The answer 254 means the caller's
-descriptors could not be taken (an older kernel, or no right to): the
-caller then runs the probe itself. If the caller goes away first (its
+descriptors could not be taken (an older kernel or Python, no right to, or
+one of them closed): the caller then runs the probe itself. If the caller goes away first (its
 connection closes), the child is killed: a probe that a test stopped does
 not run on.
 """
@@ -29,9 +30,10 @@ import socket
 import sys
 
 CANNOT_ADOPT = 254          # the status that tells the caller to run it itself
-SYS_PIDFD_GETFD = 438       # the same number on every architecture
+SYS_PIDFD_GETFD = 438       # x86, arm and every architecture of the generic table
 PR_SET_PDEATHSIG = 1
 REQUEST_TIMEOUT = 5.0       # a caller writes its request at once
+GREETING = b"echoprobe-forkserver\n"
 LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -50,25 +52,34 @@ def serve(run_probe):
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ, "accept")
     sel.register(sys.stdin, selectors.EVENT_READ, "stdin")
+    running = set()  # the children not reaped yet
     while True:
         for key, _ in sel.select():
             what = key.data
-            if what == "accept":
-                start(listener, sel, token, run_probe)
-            elif what == "stdin":
-                if not os.read(sys.stdin.fileno(), 4096):
-                    return 0  # run.sh is done
-            elif what[0] == "exited":
-                finish(sel, *what[1:])
-            else:  # the caller's connection: it went away, or spoke out of turn
-                os.kill(what[1], signal.SIGKILL)
-                sel.unregister(key.fileobj)
+            try:
+                if what == "accept":
+                    start(listener, sel, token, run_probe, running)
+                elif what == "stdin":
+                    if not os.read(sys.stdin.fileno(), 4096):
+                        return 0  # run.sh is done
+                elif what[0] == "exited":
+                    finish(sel, running, *what[1:])
+                elif what[1] in running:
+                    # the caller's connection: it went away (or spoke out of
+                    # turn) while its probe runs
+                    sel.unregister(key.fileobj)
+                    os.kill(what[1], signal.SIGKILL)
+            except OSError as e:
+                # one call's trouble (a fork refused, a caller gone) is that
+                # call's: the others, and the server, go on
+                print("forkserver: %s" % e, file=sys.stderr, flush=True)
 
 
-def start(listener, sel, token, run_probe):
+def start(listener, sel, token, run_probe, running):
     """Accepts one call and forks its child."""
     conn, _ = listener.accept()
     try:
+        conn.sendall(GREETING)
         fields = read_request(conn)
     except (OSError, ValueError):
         conn.close()
@@ -76,9 +87,21 @@ def start(listener, sel, token, run_probe):
     if fields[0] != token:
         conn.close()
         return
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        conn.close()  # the caller reads no status, and says so
+        raise
     if pid == 0:
-        os._exit(child(fields[1:], run_probe))
+        status = 1
+        try:
+            status = child(fields[1:], run_probe)
+        except BaseException:  # never back into the server's loop
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    running.add(pid)
     pidfd = os.pidfd_open(pid)
     sel.register(pidfd, selectors.EVENT_READ, ("exited", pid, pidfd, conn))
     sel.register(conn, selectors.EVENT_READ, ("caller", pid))
@@ -98,9 +121,10 @@ def read_request(conn):
         data += chunk
 
 
-def finish(sel, pid, pidfd, conn):
+def finish(sel, running, pid, pidfd, conn):
     """The child exited: its status goes back to the caller."""
     _, status = os.waitpid(pid, 0)
+    running.discard(pid)
     sel.unregister(pidfd)
     os.close(pidfd)
     try:
@@ -121,10 +145,14 @@ def child(fields, run_probe):
     """In the forked child: become the caller's probe; returns the status."""
     caller, directory, timeout = int(fields[0]), os.fsdecode(fields[1]), fields[2]
     argv = [os.fsdecode(f) for f in fields[4:]]
-    # should this server die, so do its probes
+    # should this server die, so do its probes (and if it died already...)
     LIBC.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() == 1:
+        return 1
     if not adopt_stdio(caller):
         return CANNOT_ADOPT
+    # as in a Python started by the test (a coproc starts with SIGINT ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # nothing of the server's (listener, other calls' connections) stays open
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     os.chdir(directory)
@@ -145,22 +173,22 @@ def child(fields, run_probe):
 
 
 def adopt_stdio(caller):
-    """Makes descriptors 0, 1 and 2 the caller's own (a closed one stays
-    closed); False if they cannot be taken."""
+    """Makes descriptors 0, 1 and 2 the caller's own; False if they cannot
+    all be taken (then nothing has changed)."""
     try:
         pidfd = os.pidfd_open(caller)
-    except OSError:
+    except (AttributeError, OSError):  # Python before 3.9, a kernel before 5.3
         return False
     try:
-        for n in (0, 1, 2):
-            fd = LIBC.syscall(SYS_PIDFD_GETFD, pidfd, n, 0)
-            if fd < 0:
-                if ctypes.get_errno() != 9:  # EBADF: the caller has it closed
-                    return False
-                os.close(n)
-                continue
-            os.dup2(fd, n)
-            os.close(fd)
+        taken = [LIBC.syscall(SYS_PIDFD_GETFD, pidfd, n, 0) for n in (0, 1, 2)]
     finally:
         os.close(pidfd)
+    if min(taken) < 0:
+        for fd in taken:
+            if fd >= 0:
+                os.close(fd)
+        return False
+    for n, fd in enumerate(taken):
+        os.dup2(fd, n)
+        os.close(fd)
     return True

@@ -41,7 +41,7 @@ def cached_push_data(total, cache_dir):
     try:
         with open(path, "rb") as f:
             return mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ,
-                             flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
+                             flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
     except FileNotFoundError:
         pass
     data = push_data(total)
