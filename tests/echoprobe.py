@@ -21,9 +21,6 @@ Subcommands
                   refused) while running a command, "{port}" replaced
   has-ipv6        exit 0 if a socket can be bound to ::1
   pty             run a command on a pseudo-terminal and type at it
-  forkserver      fork a probe for each call made over a socket, instead of
-                  a Python starting for each (tests/run.sh runs one; see
-                  probelib/forkserver.py)
 
 SCRIPT STEPS (NAME is any word naming a connection; DATA is a Python bytes
 expression such as b"ab\\n" + b"x" * 10)
@@ -102,12 +99,11 @@ COMMANDS = {
 }
 
 
-def main(argv=None):
+def main():
     common = {"--host": (str, "127.0.0.1"), "--port": (int, 0),
               "--timeout": (float, float(environ("ECHOPROBE_TIMEOUT", "5"))),
               "--deadline": (float, 180)}
-    args, cmd = Parser("echoprobe.py", __doc__, common, COMMANDS).parse(
-        sys.argv[1:] if argv is None else argv)
+    args, cmd = Parser("echoprobe.py", __doc__, common, COMMANDS).parse(sys.argv[1:])
     arm_deadline(args.deadline, "echoprobe: the run took longer than %.0f s; giving up"
                  % args.deadline)
     try:
@@ -117,15 +113,5 @@ def main(argv=None):
         return 1
 
 
-def forkserver():
-    """The modules every probe would import, imported once, then the server."""
-    import random  # noqa: F401
-    import threading  # noqa: F401
-    for cmd in COMMANDS.values():
-        __import__(cmd.target.split(":")[0])
-    from probelib.forkserver import serve
-    return serve(main)
-
-
 if __name__ == "__main__":
-    sys.exit(forkserver() if sys.argv[1:] == ["forkserver"] else main())
+    sys.exit(main())

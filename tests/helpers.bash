@@ -82,8 +82,6 @@ if [ -z "${ECHOLAB_PYTHON:-}" ]; then
 	export ECHOLAB_PYTHON
 fi
 PYTHON=$ECHOLAB_PYTHON
-# shellcheck source=tests/probecall.bash
-source "$ECHOLAB_TESTS/probecall.bash"
 
 # A pool serves at most its workers at once, the others wait. start_server
 # gives a pool model this many (unless the test asks for its own --workers):
@@ -470,10 +468,9 @@ _json_field() {
 	[[ $json =~ \"$1\":\"?([^,\"\}]*) ]] && echo "${BASH_REMATCH[1]}"
 }
 
-# probe ARGS...: the socket driver, aimed at the last server started (run
-# by probe_call: forked by the run's fork server when there is one).
-_probe() {
-	probe_call --port "${PORT:-0}" "$@"
+# probe ARGS...: the socket driver, aimed at the last server started.
+probe() {
+	"$PYTHON" -S "$ECHOLAB_TESTS/echoprobe.py" --port "${PORT:-0}" "$@"
 }
 
 # has_ipv6: this machine has an IPv6 loopback to bind to (tests/run.sh asks
@@ -603,5 +600,5 @@ untraced() {
 }
 untraced selected_models model_kind procs_where children_of count_zombie_children \
 	live_group_members wait_until file_has count_matching count_sockets \
-	start_server wait_server_exit stop_server summary_field json_field probe probe_bg probe_wait \
+	start_server wait_server_exit stop_server summary_field json_field probe_bg probe_wait \
 	need_descriptors echolab_teardown

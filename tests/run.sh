@@ -26,8 +26,6 @@
 #   ECHOLAB_ALLOW_MISSING=1          a model or client binary that is not built
 #                                    is skipped instead of failing the run
 #   ECHOLAB_BIN=DIR                  test the binaries in DIR instead of bin/
-#   ECHOLAB_FORKSERVER=0             no probe fork server: every probe call
-#                                    starts a Python of its own
 #
 # The last line is "N passed, N failed" (", N skipped" when there are any);
 # the exit status is 1 when anything failed.
@@ -86,10 +84,12 @@ if [ -z "${ECHOLAB_PYTHON:-}" ]; then
 	export ECHOLAB_PYTHON
 fi
 bin_dir=${ECHOLAB_BIN:-$root/bin}
-# shellcheck disable=SC2034 # probecall.bash's
-ECHOLAB_TESTS=$tests_dir
-# shellcheck source=tests/probecall.bash
-source "$tests_dir/probecall.bash"
+# Asked once here rather than by a dozen cases of every suite (has_ipv6).
+if [ -z "${ECHOLAB_HAS_IPV6:-}" ]; then
+	ECHOLAB_HAS_IPV6=no
+	"$ECHOLAB_PYTHON" -S "$tests_dir/echoprobe.py" has-ipv6 && ECHOLAB_HAS_IPV6=yes
+	export ECHOLAB_HAS_IPV6
+fi
 
 # ---------------------------------------------------------------- what to run
 
@@ -170,7 +170,6 @@ run_dir=$(mktemp -d "${TMPDIR:-/tmp}/echolab-tests.XXXXXX")
 export ECHOLAB_RUN_DIR=$run_dir
 
 running=() # pids of the suites still running
-probe_server_pid=''
 
 cleanup() {
 	local pid exe i alive
@@ -203,61 +202,10 @@ cleanup() {
 			esac
 		done <"$run_dir/server-pids"
 	fi
-	if [ -n "$probe_server_pid" ]; then
-		kill -KILL "$probe_server_pid" 2>/dev/null
-		wait "$probe_server_pid" 2>/dev/null # no "Killed" line from bash
-	fi
 	rm -rf "$run_dir"
 }
 trap cleanup EXIT
 trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
-
-# The probe's fork server (tests/probelib/forkserver.py): one Python for the
-# run, forking a probe for each of the suites' 500 calls instead of a Python
-# starting for each (5 ms of CPU against 30 to 60 here). It is used if it
-# answers the run's first call (is there an IPv6 loopback?) itself; else the
-# cases start the probe as they do without run.sh. Its standard input is a
-# pipe this shell holds: when the run ends, however it ends, it sees EOF.
-start_probe_server() {
-	local token=$SRANDOM$SRANDOM$SRANDOM line
-	[ "${ECHOLAB_FORKSERVER:-1}" != 0 ] || return 0
-	coproc PROBE_SERVER {
-		ECHOLAB_PROBE_TOKEN=$token exec "$ECHOLAB_PYTHON" -S "$tests_dir/echoprobe.py" \
-			forkserver 2>"$run_dir/forkserver.err"
-	}
-	# shellcheck disable=SC2153 # set by coproc
-	probe_server_pid=$PROBE_SERVER_PID
-	read -r -t 30 -u "${PROBE_SERVER[0]}" line || return 1
-	[[ $line == 'forkserver port '* ]] || return 1
-	export ECHOLAB_PROBE_SERVER=${line#forkserver port }:$token
-}
-# stop_probe_server: EOF on its standard input ends it; waited for, so that
-# the CPU of the probes it forked (and reaped) counts in this shell's times.
-stop_probe_server() {
-	local i fd=${PROBE_SERVER[1]:-}
-	[ -n "$probe_server_pid" ] || return 0
-	[ -z "$fd" ] || exec {fd}>&-
-	for ((i = 0; i < 250; i++)); do
-		kill -0 "$probe_server_pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill -KILL "$probe_server_pid" 2>/dev/null
-	wait "$probe_server_pid" 2>/dev/null # no "Killed" line from bash
-	probe_server_pid=''
-}
-start_probe_server || echo "run.sh: the probe's fork server did not start; the cases start the probe" >&2
-# Asked once here rather than by a dozen cases of every suite (has_ipv6);
-# asked again without the server if the server did not answer it itself.
-ECHOLAB_HAS_IPV6=no
-probe_call has-ipv6 && ECHOLAB_HAS_IPV6=yes
-if [ -z "$PROBE_FORKED" ] && [ -n "${ECHOLAB_PROBE_SERVER:-}" ]; then
-	echo "run.sh: the probe's fork server did not run a probe (see tests/probelib/forkserver.py); the cases start the probe" >&2
-	unset ECHOLAB_PROBE_SERVER
-	stop_probe_server
-	ECHOLAB_HAS_IPV6=no
-	probe_call has-ipv6 && ECHOLAB_HAS_IPV6=yes
-fi
-export ECHOLAB_HAS_IPV6
 
 unit_name() {
 	local model=${1%%|*} file=${1#*|}
@@ -394,7 +342,6 @@ while [ "$next" -lt ${#units[@]} ] || [ ${#running[@]} -gt 0 ]; do
 done
 
 ms=$((($(date +%s%N) - suite_start) / 1000000))
-stop_probe_server
 # and the CPU time of everything the suites ran (bash's `times`: user and
 # system time of the children waited for), which unlike the wall time does
 # not grow with what else the machine is doing
