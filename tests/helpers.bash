@@ -192,7 +192,7 @@ _procs_where() {
 # "PID STATE COMM" of the processes whose parent is PID, from the kernel's
 # list of each thread's children (no process started: tests poll this).
 _children_of() {
-	local list kid stat kids=()
+	local list kid stat comm kids=()
 	if [ ! -e "/proc/$$/task/$$/children" ]; then
 		procs_where ppid "$1" # a kernel without CONFIG_PROC_CHILDREN
 		return
@@ -203,7 +203,7 @@ _children_of() {
 		for kid in "${kids[@]}"; do
 			{ read -r stat <"/proc/$kid/stat"; } 2>/dev/null || continue
 			# the name may hold spaces and parentheses: it ends at the last ")"
-			local comm=${stat#*(}
+			comm=${stat#*(}
 			comm=${comm%)*}
 			stat=${stat##*) }
 			echo "$kid ${stat%% *} $comm"
@@ -441,7 +441,8 @@ _stop_server() {
 }
 
 # summary_field NAME [FILE]: the value of NAME=VALUE in the server's (last)
-# summary line. Read by bash itself: this is called a dozen times a case.
+# summary line. Read by bash itself (no grep, tail and sed): the cases
+# check several fields of every server they stop.
 _summary_field() {
 	local file=${2:-$SERVER_ERR} line summary='' lines=()
 	{ mapfile -t lines <"$file"; } 2>/dev/null || :
