@@ -890,17 +890,10 @@ tasks() {
 # child (a zombie included) for the others; a pool keeps its POOL_WORKERS
 # workers, as processes (and no zombie) or as threads, and no more.
 at_rest() {
-	local kids
-	kids=$(children_of "$SERVER_PID")
 	if [ "$KIND" != pool ]; then
-		[ -z "$kids" ]
-	elif [ -n "$kids" ]; then
-		local state n=0
-		while read -r _ state _; do
-			[ "$state" != Z ] || return 1
-			n=$((n + 1))
-		done <<<"$kids"
-		[ "$n" -eq "$POOL_WORKERS" ]
+		children_are 0 "$SERVER_PID"
+	elif [ -n "$(children_of "$SERVER_PID")" ]; then
+		children_are "$POOL_WORKERS" "$SERVER_PID"
 	else
 		# sanitizers may run a thread of their own
 		[ "$(tasks "$SERVER_PID")" -ge $((POOL_WORKERS + 1)) ]

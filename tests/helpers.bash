@@ -20,6 +20,7 @@
 #   serves_many M                 M serves clients at the same time (concurrent, or a
 #                                 pool, which start_server gives POOL_WORKERS workers)
 #   children_of PID, proc_alive PID, live_group_members PGID   from /proc
+#   children_are N PID            exactly N children, no zombie among them
 #   count_zombie_children PID     sets ZOMBIES (no process started: for loops)
 #   count_sockets VAR PID...      sets VAR to the sockets they hold (no process)
 #   wait_until SECS CMD...        poll CMD every 20 ms until it succeeds (bounded)
@@ -210,6 +211,19 @@ _children_of() {
 		done
 		kids=()
 	done
+}
+
+# children_are N PID: PID has exactly N children, and none of them is a
+# zombie (for polls: the only process is the $(children_of) subshell)
+_children_are() {
+	local kids state n=0
+	kids=$(children_of "$2")
+	[ -n "$kids" ] || return $(($1 != 0))
+	while read -r _ state _; do
+		[ "$state" != Z ] || return 1
+		n=$((n + 1))
+	done <<<"$kids"
+	[ "$n" -eq "$1" ]
 }
 
 # count_zombie_children PID: sets ZOMBIES to the number of PID's children that
@@ -600,6 +614,6 @@ untraced() {
 	done
 }
 untraced selected_models model_kind procs_where children_of count_zombie_children \
-	live_group_members wait_until file_has count_matching count_sockets \
+	live_group_members children_are wait_until file_has count_matching count_sockets \
 	start_server wait_server_exit stop_server summary_field json_field probe_bg probe_wait \
 	need_descriptors echolab_teardown

@@ -100,16 +100,7 @@ kill_the_holder() {
 			fail "no recovery of the mutex: $(cat "$SERVER_ERR")"
 	fi
 	# the dead worker was reaped: no zombie, and one worker again
-	one_worker() {
-		local kids state n=0
-		kids=$(children_of "$SERVER_PID")
-		while read -r _ state _; do
-			[ "$state" != Z ] || return 1
-			n=$((n + 1))
-		done <<<"$kids"
-		[ "$n" -eq 1 ]
-	}
-	wait_until "$WAIT" one_worker || fail "not one worker: $(children_of "$SERVER_PID")"
+	wait_until "$WAIT" children_are 1 "$SERVER_PID" || fail "not one worker: $(children_of "$SERVER_PID")"
 	stop_server
 	assert_equal "$(summary_field connections)" 2
 }

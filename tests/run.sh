@@ -84,7 +84,7 @@ if [ -z "${ECHOLAB_PYTHON:-}" ]; then
 	export ECHOLAB_PYTHON
 fi
 bin_dir=${ECHOLAB_BIN:-$root/bin}
-# Asked once here rather than by a dozen cases of every suite (has_ipv6).
+# Asked once here rather than by three cases of every suite (has_ipv6).
 if [ -z "${ECHOLAB_HAS_IPV6:-}" ]; then
 	ECHOLAB_HAS_IPV6=no
 	"$ECHOLAB_PYTHON" -S "$tests_dir/echoprobe.py" has-ipv6 && ECHOLAB_HAS_IPV6=yes
