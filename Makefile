@@ -7,6 +7,10 @@
 #   make exercise NAME=x break a model on purpose and watch the tests catch it
 #   make models-table    regenerate docs/MODELS.md (strace, memory, bench/results/)
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/
+#                        (SERVER="NAME='COMMAND {port}' ...": other servers beside them)
+#   make check SERVER='COMMAND ... {port}' | ADDR=HOST:PORT  [PROFILE=core|full]
+#                        [JSON=FILE] [CASES=a,b]  the report card of any echo server
+#   make install [PREFIX=/usr/local]  the servers, echo-client, echo-check, man pages
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
 #   make fuzz [FUZZ_SECONDS=N]  libFuzzer harnesses of tests/fuzz/, N s each (60)
 #   make lint            cppcheck + clang-tidy over models/, common/, client/
@@ -62,12 +66,19 @@ UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_loa
               build/tests/test_stats build/tests/test_mapped \
               build/tests/test_conn build/tests/test_echo_blocking
 TEST_TOOLS := build/tests/without-io-uring
+# The checker (check/): a Python program, linked into bin/ beside the servers.
+CHECKER    := bin/echo-check
+# docs/examples/: the Go one is built only where go is installed.
+EXAMPLES   := $(if $(shell command -v go 2>/dev/null),build/examples/echo-go)
+# Man pages, made by help2man from each program's --help.
+MAN_PROGRAMS := $(SERVERS) bin/echo-client $(CHECKER)
+MANPAGES   := $(MAN_PROGRAMS:bin/%=build/man/%.1)
 
-.PHONY: all deps bench-deps test unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
+.PHONY: all deps bench-deps man-deps check examples man test unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(SERVERS) bin/echo-client $(BARE)
+all: $(SERVERS) bin/echo-client $(BARE) $(CHECKER)
 
 build/common/options.o: $(WORKERS_STAMP)
 build/common/options.o: ECHO_CFLAGS += -DWORKER_MODELS='"$(or $(WORKER_MODELS),none)"'
@@ -77,6 +88,9 @@ deps:
 
 bench-deps:
 	@tests/deps.sh bench
+
+man-deps:
+	@tests/deps.sh man
 
 build/%.o: %.c $(FLAGS_STAMP) | deps
 	@mkdir -p $(@D)
@@ -116,6 +130,26 @@ build/tests/test_load_histogram: build/client/histogram.o build/client/payload.o
 build/tests/without-io-uring: build/tests/tools/without_io_uring.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
 
+$(CHECKER): check/echo-check
+	@mkdir -p bin
+	ln -sf ../check/echo-check $@
+
+examples: $(EXAMPLES)
+
+build/examples/echo-go: docs/examples/go/echo.go
+	@mkdir -p $(@D)
+	go build -o $@ $<
+
+man: $(MANPAGES)
+
+# NAME line: a server's first --help line says what it is; the other two say it here.
+MAN_NAME_echo-client := the echolab client: talk to an echo server, or load it and measure
+MAN_NAME_echo-check  := the report card of any line-echo server
+build/man/%.1: bin/% | man-deps
+	@mkdir -p $(@D)
+	help2man --no-info --no-discard-stderr --version-string=echolab -o $@ \
+	  -n "$(or $(MAN_NAME_$*),$$(./bin/$* --help | sed -n '1s/^[^:]*: //p'))" ./bin/$*
+
 $(BASELINE): build/bench/baseline.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
 
@@ -125,7 +159,7 @@ unit: $(UNIT_TESTS)
 # The build first, one compiler per CPU: a user types plain `make test`, and
 # a fresh clone builds in 7 s instead of 12 here.
 test:
-	@$(MAKE) --no-print-directory -j$(shell nproc) all $(UNIT_TESTS) $(TEST_TOOLS)
+	@$(MAKE) --no-print-directory -j$(shell nproc) all $(UNIT_TESTS) $(TEST_TOOLS) $(EXAMPLES) $(MANPAGES)
 	@$(MAKE) --no-print-directory unit
 	@tests/deps.sh test
 	@$(if $(MODELS),ECHOLAB_MODELS="$(subst $(comma), ,$(MODELS))") tests/run.sh
@@ -150,8 +184,16 @@ models-table: all
 
 # (docs/MODELS.md is make models-table's: its strace runs would take make
 # bench past five minutes)
-bench: all $(BASELINE) gbench
-	@bench/run.sh $(if $(QUICK),--quick)
+# SERVER="py='python3 x.py {port}' go='./echo {port}'": each NAME=COMMAND a row of
+# every table, marked external.
+bench: all $(BASELINE) gbench $(EXAMPLES)
+	@bench/run.sh $(if $(QUICK),--quick) $(if $(SERVER),--external "$$SERVER")
+
+# The report card (docs/TEACHING.md): SERVER='COMMAND ... {port}' or ADDR=HOST:PORT.
+check: all $(EXAMPLES)
+	@bin/echo-check $(if $(SERVER),--server "$$SERVER",$(if $(ADDR),--addr "$$ADDR",\
+	  $(error make check: say SERVER='COMMAND ... {port}' or ADDR=HOST:PORT))) \
+	  --profile $(or $(PROFILE),core) $(if $(JSON),--json "$$JSON") $(if $(CASES),--cases "$$CASES")
 
 gbench: build/bench/gbench | bench-deps
 	@mkdir -p bench/results
@@ -236,12 +278,22 @@ soak: all
 list-models:
 	@echo $(ALL_MODELS)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+# echo-check and the modules it imports go to PREFIX/lib/echolab, linked from PREFIX/bin.
+LIBDIR := $(DESTDIR)$(PREFIX)/lib/echolab
+MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
+install: all $(MANPAGES)
+	install -d $(DESTDIR)$(PREFIX)/bin $(MANDIR) $(LIBDIR)/checklib $(LIBDIR)/probelib
 	install -m 755 $(SERVERS) bin/echo-client $(DESTDIR)$(PREFIX)/bin
+	install -m 755 check/echo-check $(LIBDIR)
+	install -m 644 check/checklib/*.py $(LIBDIR)/checklib
+	install -m 644 tests/probelib/*.py $(LIBDIR)/probelib
+	ln -sf ../lib/echolab/echo-check $(DESTDIR)$(PREFIX)/bin/echo-check
+	install -m 644 $(MANPAGES) $(MANDIR)
 
 uninstall:
-	rm -f $(ALL_MODELS:%=$(DESTDIR)$(PREFIX)/bin/echo-%) $(DESTDIR)$(PREFIX)/bin/echo-client
+	rm -f $(ALL_MODELS:%=$(DESTDIR)$(PREFIX)/bin/echo-%) $(DESTDIR)$(PREFIX)/bin/echo-client \
+	  $(DESTDIR)$(PREFIX)/bin/echo-check $(MAN_PROGRAMS:bin/%=$(MANDIR)/%.1)
+	rm -rf $(LIBDIR)
 
 clean:
 	rm -rf build bin
