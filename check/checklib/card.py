@@ -97,7 +97,8 @@ def render(what, profile, results, crash, stop, holds, broken, width=100):
 
 
 def not_run_note(results, profile):
-    n = sum(1 for r in results if counted(r, profile) and r["status"] == "not run")
+    n = sum(1 for r in results if counted(r, profile) and r["status"] == "not run"
+            and r.get("reason") != NOT_ASKED)
     return " (%d not run)" % n if n else ""
 
 

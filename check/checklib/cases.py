@@ -92,7 +92,7 @@ class Context:
 def why_not_run(c, ctx):
     """Why case c cannot run against this target, or None."""
     if "pid" in c.needs and ctx.pgid is None:
-        return "needs the server's process (its memory is read from /proc): use SERVER="
+        return "needs the server's process (to measure or signal it): use SERVER="
     if "restart" in c.needs and ctx.pgid is None:
         return "starts the server with an option of its own: use SERVER="
     if "loopback" in c.needs and ctx.host != "127.0.0.1":
