@@ -58,44 +58,15 @@ def listening_ports(pids):
     """{port: pid} of the TCP sockets those processes hold in LISTEN state."""
     inodes = {}
     for pid in pids:
-        try:
-            fds = os.listdir("/proc/%d/fd" % pid)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                inodes[link[8:-1]] = pid
-    ports = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    w = line.split()
-                    if w[3] == "0A" and w[9] in inodes:   # 0A: LISTEN
-                        ports[int(w[1].rsplit(":", 1)[1], 16)] = inodes[w[9]]
-        except OSError:
-            pass
-    return ports
+        inodes.update(procfs.socket_inodes(pid))
+    return {local: inodes[inode] for local, _, state, _, inode in procfs.tcp_sockets()
+            if state == "0A" and inode in inodes}
 
 
 def port_listening(port):
     """True if any socket of this machine listens on TCP port `port`."""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    w = line.split()
-                    if w[3] == "0A" and int(w[1].rsplit(":", 1)[1], 16) == port:
-                        return True
-        except OSError:
-            pass
-    return False
+    return any(local == port and state == "0A"
+               for local, _, state, _, _ in procfs.tcp_sockets())
 
 
 def wait_for(condition, seconds):

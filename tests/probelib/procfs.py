@@ -146,6 +146,40 @@ def group_sockets(pgid):
     return count
 
 
+def tcp_sockets():
+    """Every TCP socket of the machine (IPv4 and IPv6), from /proc/net/tcp*, as
+    (local port, remote port, state, unread input bytes, inode): state "0A"
+    is LISTEN, "01" ESTABLISHED (include/net/tcp_states.h)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    w = line.split()
+                    # ADDR:PORT in hex; tx_queue:rx_queue in hex
+                    yield (int(w[1].rsplit(":", 1)[1], 16), int(w[2].rsplit(":", 1)[1], 16),
+                           w[3], int(w[4].split(":")[1], 16), w[9])
+        except OSError:
+            pass
+
+
+def socket_inodes(pid):
+    """{inode: pid} of the sockets process pid holds open."""
+    inodes = {}
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return inodes
+    for name in names:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes[link[8:-1]] = pid
+    return inodes
+
+
 def fd_count(pid):
     """How many descriptors process pid holds open."""
     return len(os.listdir("/proc/%d/fd" % pid))
