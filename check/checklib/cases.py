@@ -11,6 +11,7 @@ OSError is a failure whose message says what came back.
 """
 import contextlib
 import io
+import select
 import socket
 import time
 
@@ -134,7 +135,6 @@ def converse(sock, data, want, timeout, chunks=None):
     """Sends data (in the given piece sizes, else at once) while reading;
     returns what came back once it is len(want) bytes, or raises Broken as
     soon as it differs from want or nothing moves for `timeout` s."""
-    import select
     sock.setblocking(False)
     sizes = iter(chunks or [len(data)])
     pos, got = 0, bytearray()
@@ -174,7 +174,6 @@ def mismatch(got, want):
 
 def recv_for(sock, seconds):
     """Whatever arrives within `seconds` (b"" if nothing), None on EOF."""
-    import select
     got = bytearray()
     deadline = time.monotonic() + seconds
     while True:

@@ -12,7 +12,7 @@ from probelib.scale_driver import Fail
 from probelib.scale_push import cmd_push
 from probelib.transcript import Script
 
-from checklib.cases import Broken, case, converse, recv_for
+from checklib.cases import Broken, case, converse, mismatch, recv_for
 
 MIB = 1 << 20
 NO_LIMIT = 1 << 40   # what expected_echo needs for a server without --max-line
@@ -79,13 +79,7 @@ def pipelining(ctx):
         send_all(s, data, ctx.timeout)
         got = recv_exact(s, len(data), ctx.timeout)
     if got != data:
-        converse_mismatch(got, data)
-
-
-def converse_mismatch(got, want):
-    at = next(i for i, (x, y) in enumerate(zip(got, want)) if x != y)
-    raise Broken("from byte %d: %s" % (at, show(got[at:at + 48])),
-                 expected="from byte %d: %s" % (at, show(want[at:at + 48])))
+        mismatch(got, data)
 
 
 @case("half-close", "a trailing partial line echoed on half-close, then EOF",

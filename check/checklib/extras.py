@@ -3,10 +3,12 @@
 busy refusal, the idle timeout, a clean exit with a summary on SIGTERM,
 IPv6. A server that does not offer one is told apart from one that gets it
 wrong: "not offered" rather than a failure."""
+import socket
 import time
 
 from probelib import oracle
 from probelib.harness import ProbeError, recv_until_eof, send_all, show
+from probelib.scale_driver import Skip
 from probelib.summary import SUMMARY_RE
 from probelib.transcript import Script
 
@@ -110,7 +112,6 @@ def idle_timeout(ctx):
       "--host says otherwise",
       profile="extra")
 def ipv6(ctx):
-    import socket
     if ctx.host not in ("127.0.0.1", "::1"):
         raise NotOffered("checked on loopback only")
     try:
@@ -118,7 +119,6 @@ def ipv6(ctx):
         probe.bind(("::1", 0))
         probe.close()
     except OSError:
-        from probelib.scale_driver import Skip
         raise Skip("no IPv6 loopback here")
     other = "::1" if ctx.host == "127.0.0.1" else "127.0.0.1"
     try:
