@@ -50,8 +50,9 @@ class Context:
     """What a case talks to: host, port, the server (target: its process
     group when the checker started it), the per-step timeout."""
 
-    def __init__(self, target, host, port, timeout):
+    def __init__(self, target, host, port, timeout, profile="core"):
         self.target, self.host, self.port, self.timeout = target, host, port, timeout
+        self.profile = profile
 
     @property
     def pgid(self):
@@ -72,7 +73,7 @@ class Context:
                 other.start(extra)
             except CannotRun as e:
                 raise NotOffered("it does not start with %s: %s" % (" ".join(extra), e))
-            yield Context(other, self.host, other.port, self.timeout)
+            yield Context(other, self.host, other.port, self.timeout, self.profile)
         finally:
             other.cleanup()
 

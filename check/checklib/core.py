@@ -187,17 +187,26 @@ def clients_1000(ctx):
       "wait in SYN_RECV), or it runs out of descriptors (raise RLIMIT_NOFILE to its hard limit)",
       needs=("loopback",))
 def clients_10000(ctx):
+    room = ["--max-clients", "20000"]
+    if ctx.profile == "full" and ctx.can_restart():
+        # echolab's command line is part of this profile: room for 10,000
+        # (--max-clients is 1024 by default)
+        with ctx.fresh(room) as big:
+            swarm(big, 10000, messages=1, partial=100, window=512)
+        return "started with --max-clients 20000"
     try:
         swarm(ctx, 10000, messages=1, partial=100, window=512)
+        return None
     except Fail as e:
-        if "ERR server busy" not in str(e) or not ctx.can_restart():
-            raise
-        # echolab's own limit (--max-clients, 1024 by default): the case is
-        # about holding 10,000, so once more with room for them
-        with ctx.fresh(["--max-clients", "20000"]) as again:
-            swarm(again, 10000, messages=1, partial=100, window=512)
-        return ("refused beyond its limit with 'ERR server busy'; served all 10,000 when "
-                "started with --max-clients 20000")
+        why = str(e)
+    if "ERR server busy" not in why or not ctx.can_restart():
+        raise Fail(why)
+    # A limit of its own, said with echolab's busy line: once more with room
+    # for 10,000 (the first try's sockets are closed by now: `e` is gone)
+    with ctx.fresh(room) as again:
+        swarm(again, 10000, messages=1, partial=100, window=512)
+    return ("refused beyond its limit with 'ERR server busy'; served all 10,000 when "
+            "started with --max-clients 20000")
 
 
 def swarm(ctx, n, **how):
