@@ -97,8 +97,10 @@ def why_not_run(c, ctx):
         return "needs the server's process (to measure or signal it): use SERVER="
     if "restart" in c.needs and ctx.pgid is None:
         return "starts the server with an option of its own: use SERVER="
-    if "loopback" in c.needs and ctx.host != "127.0.0.1":
-        return "load and fault traffic goes to 127.0.0.1 only"
+    if "loopback" in c.needs and ctx.host not in LOOPBACK:
+        return "fault traffic goes to 127.0.0.1 and ::1 only"
+    if "127.0.0.1" in c.needs and ctx.host != "127.0.0.1":
+        return "this load is driven at 127.0.0.1 only"
     return None
 
 

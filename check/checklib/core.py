@@ -161,7 +161,7 @@ def reset(ctx):
       "every byte comes back in order",
       hint="the server keeps reading and queues the echoes in memory: stop reading a "
       "client while its echo cannot be sent (wait for the send, or for writability)",
-      needs=("pid", "loopback"))
+      needs=("pid", "127.0.0.1"))
 def never_reads(ctx):
     cmd_push(ctx.args(bytes=64 * MIB, stall=0.3, max_growth_kb=16 * 1024, bystander=0,
                       max_latency=1.0, cache=None, limit=0))
@@ -174,7 +174,7 @@ def never_reads(ctx):
       hint="the server limits how many clients it serves at once (a pool, a fixed table, "
       "select()'s FD_SETSIZE), its listen() backlog is short, or it runs out of descriptors "
       "(raise RLIMIT_NOFILE)",
-      needs=("loopback",))
+      needs=("127.0.0.1",))
 def clients_1000(ctx):
     swarm(ctx, 1000, messages=3, partial=0, window=256)
 
@@ -185,7 +185,7 @@ def clients_1000(ctx):
       hint="the server limits how many clients it serves at once (select()'s FD_SETSIZE, "
       "a thread each and too little memory), its listen() backlog is short (connections "
       "wait in SYN_RECV), or it runs out of descriptors (raise RLIMIT_NOFILE to its hard limit)",
-      needs=("loopback",))
+      needs=("127.0.0.1",))
 def clients_10000(ctx):
     room = ["--max-clients", "20000"]
     if ctx.profile == "full" and ctx.can_restart():
