@@ -294,10 +294,7 @@ class External(Server):
         super().__init__(name, tmp, cpus)
 
     def command(self, max_line, extra_args, workers, datagram):
-        s = socket.socket()
-        s.bind((HOST, 0))
-        self.chosen_port = s.getsockname()[1]
-        s.close()
+        self.chosen_port = procfs.free_port(HOST)
         return [w.replace("{port}", str(self.chosen_port)).replace("{host}", HOST)
                 for w in shlex.split(self.command_line)]
 

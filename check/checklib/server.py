@@ -35,16 +35,6 @@ def split_command(text):
     return words
 
 
-def free_port(host):
-    """A port the kernel says is free on host now (it may be taken before the
-    server binds it; start() then says so)."""
-    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def try_connect(host, port, timeout):
     """None if host:port accepts a connection (closed at once), else the error."""
     try:
@@ -117,7 +107,7 @@ class Spawned:
     def start(self, extra=()):
         """Starts the command (with extra arguments after it) on a free port
         and returns once it accepts; CannotRun otherwise, nothing left running."""
-        self.port = free_port(self.host)
+        self.port = procfs.free_port(self.host)
         self.argv = [w.replace("{port}", str(self.port)).replace("{host}", self.host)
                      for w in self.words] + list(extra)
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:

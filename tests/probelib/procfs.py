@@ -163,6 +163,35 @@ def tcp_sockets():
             pass
 
 
+def free_port(host="127.0.0.1"):
+    """A TCP port free on host now, for a server whose port we choose: below
+    the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), so
+    no client's connect() takes it before the server binds it, as one from
+    bind(port 0) can be on a machine busy with thousands of connections."""
+    import random
+    import socket
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for port in random.sample(range(10000, max(10001, low)), min(200, max(1, low - 10000))):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def socket_inodes(pid):
     """{inode: pid} of the sockets process pid holds open."""
     inodes = {}
