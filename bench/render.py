@@ -121,8 +121,8 @@ def figure_table(out, by, servers, cells, title, note, fig, fmt, shown, show_spr
     out.append("| model | " + " | ".join(c["label"] for c in cells) + " |")
     out.append("|---|" + "---:|" * len(cells))
     for name in servers:
-        row = [shown[name]] + [figure_cell(by.get((name, c["id"])), by.get((BASELINE, c["id"])), fig, fmt,
-                                    show_spread) for c in cells]
+        row = [shown[name]] + [figure_cell(by.get((name, c["id"])), by.get((BASELINE, c["id"])),
+                                           fig, fmt, show_spread) for c in cells]
         out.append("| " + " | ".join(row) + " |")
     if show_spread:
         row = ["*others' CPU*"]
