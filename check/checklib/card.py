@@ -46,6 +46,11 @@ def run_cards(target, ctx, only):
                          got="no result within %d s" % CASE_LIMIT)
             finally:
                 signal.alarm(0)
+            if r["status"] == "fail":
+                # a crash resets the connection a moment before the process
+                # is gone: give it that moment, so the case it happened in
+                # is the one blamed
+                target.settle()
             if not getattr(ctx, "stopped", None) and not target.alive():
                 crash = dict(target.ended(), during=c.id)
                 r.update(status="fail", sent=r.get("sent", c.sent),

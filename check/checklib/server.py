@@ -177,6 +177,10 @@ class Spawned:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def settle(self):
+        """After a failed case: up to a second for a dying server to be gone."""
+        wait_for(lambda: not self.alive(), 1.0)
+
     def ended(self):
         """The crash, for the report: how it ended and its last stderr lines."""
         return dict(how=describe_status(self.proc.returncode), status=self.proc.returncode,
@@ -263,6 +267,9 @@ class Address:
 
     def alive(self):
         return try_connect(self.host, self.port, 2.0) is None
+
+    def settle(self):
+        pass
 
     def ended(self):
         return dict(how="stopped answering at %s (connections refused or unanswered)"
