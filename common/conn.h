@@ -29,8 +29,8 @@
  * tells the echo apart, for the byte count). Memory is bounded: the
  * unfinished message is shorter than max_line (the framer rejects it at that
  * length), and the connection stops asking for input while CONN_OWED_LIMIT
- * (or max_line, if larger) or more bytes are owed, so a client that sends without reading fills its own
- * socket buffers and is throttled by TCP. The buffer is sized to what it
+ * (or max_line, if larger) or more bytes are owed, so a client that sends
+ * without reading fills its own socket buffers and is throttled by TCP. The buffer is sized to what it
  * holds, never beyond owed + max_line, and shrinks back when the owed bytes
  * are gone (once it is more than twice the unfinished message plus max_line).
  *
