@@ -128,7 +128,7 @@ concurrent() {
 		assert_failure 2
 		assert_output --partial "--workers"
 		assert_output --partial "the $MODEL model has no workers"
-		assert_output --partial "models with workers:"
+		assert_output --partial "only a pool, or a model with one loop per worker, takes --workers"
 	fi
 }
 
