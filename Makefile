@@ -71,10 +71,11 @@ TEST_TOOLS := build/tests/without-io-uring
 all: $(SERVERS) bin/echo-client $(BARE)
 
 # FORCE: the recipe runs every time, but touches the stamp (and so rebuilds
-# every object) only when the flags changed.
+# every object) only when the flags changed. "+": it runs under make -n too,
+# so that a dry run shows what would really be rebuilt.
 $(FLAGS_STAMP): FORCE
-	@mkdir -p $(@D)
-	@echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
+	+@mkdir -p $(@D)
+	+@echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
 
 FORCE:
 
