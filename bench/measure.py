@@ -347,13 +347,13 @@ def memory_of_lines(name, cpus, tmp):
     """A fresh server's VmRSS before any client, with 10,000 idle connections,
     with each of them holding a 100-byte unfinished line, at peak (maxrss),
     and after they all left and the loop went quiet (glibc's heap given back).
-    Driven by tests/scaleprobe.py swarm --partial, which waits for the server
+    Driven by tests/probe.py swarm --partial, which waits for the server
     to hold the connections and to have read every partial line."""
     srv = Server(name, tmp, cpus[0])
     if srv.failure:
         return dict(lines_status="FAILED", lines_reason=srv.failure)
     r = dict(rss_before_kb=procfs.rss_kb(srv.pid))
-    argv = [sys.executable, "-S", os.path.join(ROOT, "tests/scaleprobe.py"), "--port",
+    argv = [sys.executable, "-S", os.path.join(ROOT, "tests/probe.py"), "--port",
             str(srv.port), "--deadline", "120", "swarm", str(MEM_CONNS), "--partial", "100",
             "--messages", "1", "--window", "512", "--pid", str(srv.pid)]
     out = os.path.join(tmp, "lines.out")
