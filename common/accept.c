@@ -115,13 +115,12 @@ int accept_nonblocking(struct listener *l, struct peer *peer)
 			}
 			errno = EAGAIN;
 			return -1;
-		case EAGAIN:
-			return -1;
+		case EAGAIN: /* nothing (more) waiting */
 		case EBADF:
 		case ENOTSOCK:
-			/* The descriptor is no longer our listener: a signal handler
-			 * closed it (a prefork worker whose master died). Nothing will
-			 * come; the caller hears it from errno, not the log. */
+			/* EBADF, ENOTSOCK: the descriptor is no longer our listener;
+			 * a signal handler closed it (a prefork worker whose master
+			 * died). The caller hears it from errno, not the log. */
 			return -1;
 		default:
 			/* ENOBUFS, ENOMEM, EPERM (firewall): this client is lost but the

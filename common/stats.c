@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 
@@ -112,15 +113,23 @@ static double seconds(struct timeval tv)
  * by a 60 MB Python would report 60 MB having touched 2. */
 static long own_peak_kb(void)
 {
+	static const char key[] = "VmHWM:";
 	FILE *f = fopen("/proc/self/status", "re");
 	char line[128];
 	long kb = -1;
 
 	if (f == NULL)
 		return -1;
-	while (kb < 0 && fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "VmHWM: %ld kB", &kb) != 1)
-			kb = -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, key, sizeof key - 1) == 0) {
+			char *end;
+
+			kb = strtol(line + sizeof key - 1, &end, 10); /* "VmHWM:    1628 kB" */
+			if (end == line + sizeof key - 1 || kb < 0)
+				kb = -1;
+			break;
+		}
+	}
 	fclose(f);
 	return kb;
 }
