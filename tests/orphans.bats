@@ -9,6 +9,7 @@
 # prefork is tried with each ECHOLAB_ACCEPT_LOCK, since its idle workers
 # sleep in a different place with each.
 
+# shellcheck disable=SC2153 # PORT and SERVER_PID come from helpers.bash
 load helpers
 
 # listening PORT: a socket listens on 127.0.0.1:PORT (/proc/net/tcp, state 0A)
@@ -37,7 +38,8 @@ master_killed() {
 	start_server "$model" --verbose "$@"
 	master=$SERVER_PID
 	port=$PORT
-	probe_bg held script <<-EOF
+	# --timeout: the wait for "go" spans the checks below on a busy machine
+	probe_bg held --timeout "$((WAIT * 2))" script <<-EOF
 		connect a
 		send a b"one\n"
 		expect a b"one\n"
@@ -78,8 +80,8 @@ master_killed() {
 	[ "$n" -ge 2 ] || fail "$n processes left while two clients are being served"
 	if [ "$model" = prefork ]; then
 		# the idle workers (all but the 2 held and the 2 of the load) are gone
-		wait_until "$WAIT" eval '[ "$(live_count "$master")" -le 4 ]' ||
-			fail "idle workers still there: $(live_group_members "$master")"
+		four_left() { [ "$(live_count "$master")" -le 4 ]; }
+		wait_until "$WAIT" four_left || fail "idle workers still there: $(live_group_members "$master")"
 	fi
 	start_server "$model" --port "$port" "$@" || fail "port $port not free after the master died"
 	run probe script <<<"many 2"
@@ -90,9 +92,13 @@ master_killed() {
 	probe_wait held || fail "a held client was not served to its end"
 	wait "$load" || load_status=$?
 	cat "$BATS_TEST_TMPDIR/load.out"
-	[ "$load_status" -eq 0 ] || fail "the load client failed ($load_status): $(cat "$BATS_TEST_TMPDIR/load.out")"
-	wait_until "$WAIT" eval '[ -z "$(live_group_members "$master")" ]' ||
-		fail "outlived their clients: $(live_group_members "$master")"
+	# A machine stalled past the whole window (every echo back, none in it)
+	# is no fault of the server's: load_run in helpers.bash says the same.
+	[ "$load_status" -eq 0 ] ||
+		grep -q "no echo completed in the measured window ([0-9]* came back" "$BATS_TEST_TMPDIR/load.out" ||
+		fail "the load client failed ($load_status): $(cat "$BATS_TEST_TMPDIR/load.out")"
+	group_gone() { [ -z "$(live_group_members "$master")" ]; }
+	wait_until "$WAIT" group_gone || fail "outlived their clients: $(live_group_members "$master")"
 }
 
 @test "fork: master SIGKILLed under load: nothing listens, a new server binds the port, every client served to its end, then the group is gone" {
