@@ -27,9 +27,8 @@ Figures:
                   messages echoed = bytes echoed / message size, because the
                   baseline counts bytes only (for the models this equals their
                   own message count to within the messages in flight).
-  peak memory     maxrss_kb of the summary line (servers are started through a
-                  small shell so that this python's own size does not leak
-                  into it: see LAUNCHER).
+  peak memory     maxrss_kb of the summary line: the server's own peak
+                  (VmHWM), or its largest child's.
   ratio           model / baseline in the same cell of the same run.
   others' CPU     CPU that other processes used on the CPUs we use during the
                   cell, in cores: a busy shared machine shows here.

@@ -64,14 +64,11 @@ def _child_setup(cpus, deathsig):
         os.sched_setaffinity(0, cpus)
 
 
-# Servers are started through this small shell, not straight from python, for
-# the sake of maxrss: Linux keeps the peak RSS of a process's image before
-# exec (sig->maxrss) and getrusage reports it, so a server forked from this
-# python (about 14 MB) would report at least 14 MB whatever it uses. dash
-# forks the server from its own tiny image instead. The shell passes SIGTERM
-# on (it gets SIGTERM itself if we die: PR_SET_PDEATHSIG), writes the
-# server's pid to $1, and exits with the server's status. The CPU affinity
-# set on the shell is inherited by the server.
+# Servers are started through this small shell. It passes SIGTERM on (it
+# gets SIGTERM itself if we die: PR_SET_PDEATHSIG), writes the server's pid
+# to $1, and exits with the server's status. The CPU affinity set on the
+# shell is inherited by the server. (maxrss_kb is each server's own VmHWM,
+# so this python's size, inherited across fork, never leaks into it.)
 LAUNCHER = r"""
 pidfile=$1; shift
 "$@" &

@@ -115,7 +115,12 @@ int accept_nonblocking(struct listener *l, struct peer *peer)
 			}
 			errno = EAGAIN;
 			return -1;
-		case EAGAIN:
+		case EAGAIN: /* nothing (more) waiting */
+		case EBADF:
+		case ENOTSOCK:
+			/* EBADF, ENOTSOCK: the descriptor is no longer our listener;
+			 * a signal handler closed it (a prefork worker whose master
+			 * died). The caller hears it from errno, not the log. */
 			return -1;
 		default:
 			/* ENOBUFS, ENOMEM, EPERM (firewall): this client is lost but the
@@ -161,11 +166,13 @@ int accept_sleeping(struct listener *l, struct peer *peer)
 {
 	/* No poll first: the point is to sleep in accept() itself, where the
 	 * kernel wakes one waiter per connection. accept_nonblocking gives up on EINTR
-	 * once stop_requested is set. */
+	 * once stop_requested is set, and on a descriptor closed under it. */
 	while (!stop_requested) {
 		int fd = accept_nonblocking(l, peer);
 		if (fd >= 0)
 			return fd;
+		if (errno == EBADF || errno == ENOTSOCK)
+			break; /* the listener was closed under us */
 	}
 	return -1;
 }

@@ -1,15 +1,10 @@
 #!/usr/bin/env bats
 # pools.bats: what only the pool models have. Everything they share with the
-# other models is in conformance.bats (kind "pool" in models/models.list);
+# other models is in the conformance suites (kind "pool" in models/models.list);
 # here: prefork's ECHOLAB_ACCEPT_LOCK (none, fcntl, mutex), a worker killed
 # and replaced, and prethreaded's bounded queue.
 
 load helpers
-
-# need_model M: skip unless M is among the models under test
-need_model() {
-	selected_models | grep -qxF "$1" || skip "$1 is not among the selected models"
-}
 
 # worker_counts: N of each "worker I: connections=N" lines of the server's --verbose log
 worker_counts() {

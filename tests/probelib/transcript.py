@@ -1,5 +1,5 @@
-"""transcript: the interpreter of `echoprobe script`, a test's steps read
-from stdin, one per line (the steps are listed in tests/echoprobe.py).
+"""transcript: the interpreter of `probe.py script`, a test's steps read
+from stdin, one per line (the steps are listed in probelib/main.py).
 
 Script runs the lines in order, each by its step_NAME method; a failing step
 raises ProbeError with its line number and text. The steps that talk one
@@ -162,6 +162,14 @@ class Script(FlowSteps, CrowdSteps):
 
     def step_say(self, *words):
         print(" ".join(words), flush=True)
+
+    def step_wait_file(self, path):
+        import os
+        deadline = time.monotonic() + self.timeout
+        while not os.path.exists(path):
+            if time.monotonic() > deadline:
+                raise ProbeError("no %s after %.0f s" % (path, self.timeout))
+            time.sleep(0.02)
 
     def step_signal(self, sig, pid):
         import os
