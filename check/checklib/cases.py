@@ -84,7 +84,7 @@ class Context:
         return connect(s, host, self.port, self.timeout)
 
     def args(self, **values):
-        """A namespace for the probelib commands (scaleprobe's, with its
+        """A namespace for the probelib commands (probe.py's scale ones, with its
         defaults for what the checker does not ask for)."""
         ns = Namespace(port=self.port, timeout=self.timeout, pid=self.pgid or 0)
         ns.__dict__.update(values)
