@@ -7,7 +7,8 @@
 #   make docs-check      what each model still lacks in the docs (page, tour
 #                        stop, see demonstration); make test prints it too
 #   make exercise NAME=x break a model on purpose and watch the tests catch it
-#   make models-table    regenerate docs/MODELS.md (strace, memory, bench/results/)
+#   make models-table    strace counts and memory per model, added to the run's
+#                        record (bench/results/results.json)
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
 #   make fuzz [FUZZ_SECONDS=N]  libFuzzer harnesses of tests/fuzz/, N s each (60)
@@ -160,11 +161,11 @@ exercise: all
 	@tests/deps.sh tour
 	@docs/exercises/run.sh $(NAME)
 
-# docs/MODELS.md, from strace counts, idle-connection memory and bench/results/
+# strace counts and idle-connection memory of every model, added to the
+# latest run's record (bench/results/results.json); make record promotes them
 models-table: all
 	@tests/deps.sh tour
-	@python3 docs/tour/models_table.py > docs/MODELS.md.new && mv docs/MODELS.md.new docs/MODELS.md
-	@echo "wrote docs/MODELS.md"
+	@python3 docs/tour/models_table.py
 
 # (docs/MODELS.md is make models-table's: its strace runs would take make
 # bench past five minutes)
