@@ -19,7 +19,7 @@ For each model of models/models.list, on a fresh server on 127.0.0.1:
                                SPREAD connect-echo-close cycles among its 16
                                workers, and the CPU each connection costs
   SO_REUSEPORT's hash          N listeners of one group, M clients connected,
-                               each listener's queue counted (HASH_CASES)
+                               each listener's queue counted (reuseport_hash.py)
   memory per idle connection   proportional set size of the server and its
                                children (smaps_rollup) before and after IDLE
                                connections are opened and echoed once; the
@@ -57,6 +57,8 @@ from probelib import procfs  # noqa: E402  (after the path it lives on)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from cells import read_models  # noqa: E402
 import spread  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reuseport_hash  # noqa: E402  (beside this file)
 
 
 def models():
@@ -276,60 +278,6 @@ def idle_memory(model, n):
         srv.stop()
 
 
-# reuseport's hash: (listeners, clients, trials), the cases of its page's table
-HASH_CASES = [(2, 8, 20), (2, 100, 20), (2, 1000, 5), (4, 4, 20), (4, 8, 20), (4, 100, 20),
-              (4, 1000, 5), (8, 100, 20), (8, 1000, 5)]
-
-
-def hash_trial(listeners, clients):
-    """N listeners bound with SO_REUSEPORT to one port of 127.0.0.1, M clients
-    connected: how many connections the kernel queued on each listener."""
-    group = []
-    try:
-        for i in range(listeners):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            s.bind(("127.0.0.1", group[0].getsockname()[1] if group else 0))
-            s.listen(4096)
-            s.setblocking(False)
-            group.append(s)
-        port = group[0].getsockname()[1]
-        conns = [socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
-                 for _ in range(clients)]
-        counts = []
-        for s in group:
-            n = 0
-            while True:
-                try:
-                    c, _ = s.accept()
-                except BlockingIOError:
-                    break
-                c.close()
-                n += 1
-            counts.append(n)
-        for c in conns:
-            c.close()
-        return counts
-    finally:
-        for s in group:
-            s.close()
-
-
-def reuseport_hash(quick):
-    """Per case: the trials' share of the busiest worker, how often a worker
-    was left idle, the mean min/max ratio, and one trial's counts."""
-    out = []
-    for listeners, clients, trials in HASH_CASES:
-        runs = [hash_trial(listeners, clients) for _ in range(2 if quick else trials)]
-        if any(sum(r) != clients for r in runs):
-            raise RuntimeError("reuseport hash: connections went missing")
-        out.append(dict(workers=listeners, clients=clients, trials=len(runs),
-                        idle=sum(1 for r in runs if min(r) == 0),
-                        min_max=round(sum(min(r) / max(r) for r in runs) / len(runs), 2),
-                        worst=max(max(r) for r in runs), one=runs[0]))
-    return out
-
-
 def summarize(counts, divide, minus=0.0):
     """{"total": calls per unit (minus `minus`), "calls": {name: per unit}},
     the calls of at least 0.05 per unit, largest first."""
@@ -406,8 +354,8 @@ def main():
                              connections=pools.connections,
                              variants=[spread.run(m, lock, pools) for m, lock in spread.VARIANTS])
     print("models-table: pools' spread measured (%d connections per variant)" % pools.connections)
-    figures["reuseport_hash"] = reuseport_hash(a.quick)
-    print("models-table: the SO_REUSEPORT hash measured (%d cases)" % len(HASH_CASES))
+    figures["reuseport_hash"] = reuseport_hash.measure(a.quick)
+    print("models-table: the SO_REUSEPORT hash measured (%d cases)" % len(reuseport_hash.CASES))
     merge_into(a.results, figures)
     print("models-table: figures added to %s" % os.path.relpath(a.results))
     return 1 if failed else 0
