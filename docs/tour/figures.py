@@ -10,6 +10,7 @@ A figure the record marks noisy, or that its run could not measure, renders
 as a word that says so, never as a number."""
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -280,7 +281,6 @@ def models_syscalls(rec):
 
 def hard_limit(model):
     """The "**Hard limit:**" paragraph of the model's page (prose, not a figure)."""
-    import re
     with open(os.path.join(ROOT, "docs", "models", model + ".md")) as f:
         m = re.search(r"\*\*Hard limit:\*\* (.*?)(?:\n\n|\n\*|\n#)", f.read(), re.S)
     if not m:
