@@ -4,11 +4,20 @@
 #                        bats tests (for the models named, default all)
 #   make demo [MODEL=m]  start a model on a free port and talk to it interactively
 #   make see MODEL=m     that model's weak point, demonstrated (SHORT=1: quick)
-#   make docs-check      what each model still lacks in the docs (page, tour
-#                        stop, see demonstration); make test prints it too
+#   make docs [CAPTURE=1 [SHORT=1] [MODEL=m]]  render every measured figure of
+#                        the docs from docs/results/record.json (CAPTURE=1: run
+#                        make see again and store its transcripts first)
+#   make docs-check      fails when a rendered figure differs from the record, or
+#                        a model lacks its page, tour stop or see demonstration
+#                        (make test fails on the first, only prints the second)
+#   make record [MEASURE=0]  make bench + make models-table, the run promoted to
+#                        docs/results/record.json, make docs CAPTURE=1 (MEASURE=0:
+#                        promote the latest run as it is)
 #   make exercise NAME=x break a model on purpose and watch the tests catch it
-#   make models-table    regenerate docs/MODELS.md (strace, memory, bench/results/)
-#   make bench [QUICK=1] measure every model; tables and plots in bench/results/
+#   make models-table    strace counts and memory per model, added to the run's
+#                        record (bench/results/results.json)
+#   make bench [QUICK=1] measure every model; tables and plots in bench/results/,
+#                        and your figures beside the record's (compare.md)
 #                        (SERVER="NAME='COMMAND {port}' ...": other servers beside them)
 #   make check SERVER='COMMAND ... {port}' | ADDR=HOST:PORT  [PROFILE=core|full]
 #                        [JSON=FILE] [CASES=a,b]  the report card of any echo server
@@ -75,7 +84,7 @@ EXAMPLES   := $(if $(shell command -v go 2>/dev/null),build/examples/echo-go)
 MAN_PROGRAMS := $(SERVERS) bin/echo-client $(CHECKER)
 MANPAGES   := $(MAN_PROGRAMS:bin/%=build/man/%.1)
 
-.PHONY: FORCE all deps bench-deps man-deps check examples man test docs-check unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
+.PHONY: FORCE all deps bench-deps man-deps check examples man test docs docs-check record unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -168,19 +177,33 @@ unit: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do $$t || exit 1; done
 
 # The build first, one compiler per CPU (a user types plain `make test`).
-# The docs' to-do list (a model without its page, tour stop or demonstration)
-# is printed at the end; it does not fail the run.
+# At the end, the docs: a figure that differs from the record fails the run;
+# the to-do list (a model without its page, tour stop or demonstration) is
+# only printed.
 test:
 	@$(MAKE) --no-print-directory -j$(shell nproc) all $(UNIT_TESTS) $(TEST_TOOLS) $(EXAMPLES) $(MANPAGES)
 	@$(MAKE) --no-print-directory unit
 	@tests/deps.sh test
 	@status=0; $(if $(MODELS),ECHOLAB_MODELS="$(subst $(comma), ,$(MODELS))") tests/run.sh || status=$$?; \
-	  tests/docs-check.sh --todo; exit $$status
+	  tests/docs-check.sh --todo || status=1; exit $$status
 
-# What each model of models/models.list still lacks in the docs: fails when
-# anything is missing (make test only prints the list).
+# The docs against the record and the models: fails on a stale figure or on
+# anything a model lacks.
 docs-check:
 	@tests/docs-check.sh
+
+# Every figure between generated markers, rendered from the record
+# (docs/tour/render_docs.py; docs/tour/figures.py says what each renders).
+docs: $(if $(CAPTURE),all)
+	@python3 docs/tour/render_docs.py $(if $(CAPTURE),--capture $(if $(filter command line environment,$(origin MODEL)),$(subst $(comma), ,$(MODEL))) $(if $(SHORT),--short))
+
+# The results of record: measured here and now (or, MEASURE=0, the latest run
+# as it is), promoted, and every doc rendered from them with fresh transcripts.
+record:
+	$(if $(filter 0,$(MEASURE)),,@$(MAKE) --no-print-directory bench)
+	$(if $(filter 0,$(MEASURE)),,@$(MAKE) --no-print-directory models-table)
+	@python3 docs/tour/record.py promote
+	@$(MAKE) --no-print-directory docs CAPTURE=1
 
 demo: all
 	@bench/demo.sh $(MODEL)
@@ -194,11 +217,11 @@ exercise: all
 	@tests/deps.sh tour
 	@docs/exercises/run.sh $(NAME)
 
-# docs/MODELS.md, from strace counts, idle-connection memory and bench/results/
+# strace counts and idle-connection memory of every model, added to the
+# latest run's record (bench/results/results.json); make record promotes them
 models-table: all
 	@tests/deps.sh tour
-	@python3 docs/tour/models_table.py > docs/MODELS.md.new && mv docs/MODELS.md.new docs/MODELS.md
-	@echo "wrote docs/MODELS.md"
+	@python3 docs/tour/models_table.py
 
 # (docs/MODELS.md is make models-table's: its strace runs would take make
 # bench past five minutes)
@@ -206,6 +229,7 @@ models-table: all
 # every table, marked external.
 bench: all $(BASELINE) gbench $(EXAMPLES)
 	@bench/run.sh $(if $(QUICK),--quick) $(if $(SERVER),--external "$$SERVER")
+	@python3 docs/tour/record.py compare || true
 
 # The report card (docs/TEACHING.md): SERVER='COMMAND ... {port}' or ADDR=HOST:PORT.
 check: all $(EXAMPLES)
