@@ -26,7 +26,7 @@ void accept_refuse(struct listener *l, int fd)
 	 * protocol.h), but without waiting and at most 16 reads: a refusal must
 	 * never block the server or cost it much. */
 	protocol_finish(fd);
-	(void)protocol_discard_input(fd, 16, false);
+	(void)protocol_discard_input(fd, 16);
 	close(fd);
 	stats_add(&l->stats->refused, 1);
 }

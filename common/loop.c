@@ -137,15 +137,19 @@ void loop_touch(struct loop *l, struct conn *c)
 	busy(l);
 }
 
-enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable)
+enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable,
+                          unsigned reads, bool *drained)
 {
-	enum conn_want want = c->waiting_for;
+	enum conn_want want = conn_wants(c);
 
 	/* Any readiness is activity: the client sent something, or it read
 	 * enough of its echo to make room for more. */
 	loop_touch(l, c);
+	if (drained != NULL)
+		*drained = false;
 	if (readable)
-		want = conn_on_readable(c, l->srv->stats, l->rbuf, PROTOCOL_READ_CHUNK);
+		want = conn_on_readable(c, l->srv->stats, l->rbuf, PROTOCOL_READ_CHUNK, reads,
+		                        drained);
 	/* The read may already have written everything; only write again if
 	 * the connection still owes echo. */
 	if (writable && (want & CONN_WANT_WRITE))
@@ -162,15 +166,6 @@ void loop_close(struct loop *l, struct conn *c)
 	free(c);
 }
 
-/* A connection rejected with "ERR line too long" is being drained: whatever
- * ends the drain (the idle timeout, the server stopping), it closes because
- * of the line, and the blocking models log it so too. */
-static void set_close_reason(struct conn *c, const char *why)
-{
-	if (c->phase != CONN_REJECTING && c->phase != CONN_DRAINING)
-		c->close_reason = why;
-}
-
 struct conn *loop_next_expired(struct loop *l)
 {
 	struct idle_link *link = idle_first_expired(&l->idle, l->now_ms);
@@ -179,7 +174,7 @@ struct conn *loop_next_expired(struct loop *l)
 	if (link == NULL)
 		return NULL;
 	c = conn_of_idle(link);
-	set_close_reason(c, "idle timeout");
+	conn_give_up(c, "idle timeout");
 	return c;
 }
 
@@ -191,7 +186,7 @@ struct conn *loop_next_to_stop(struct loop *l)
 	if (link == NULL)
 		return NULL;
 	c = conn_of_idle(link);
-	set_close_reason(c, "server stopping");
+	conn_give_up(c, "server stopping");
 	return c;
 }
 

@@ -86,8 +86,14 @@ struct conn *loop_adopt(struct loop *l, int fd, const struct peer *peer, size_t 
  * pushes back its idle deadline. loop_serve does it; a completion loop calls
  * it for every receive or send that completes. */
 void loop_touch(struct loop *l, struct conn *c);
-/* Delivers readiness to the connection, returns what it wants next. */
-enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable);
+/* Delivers readiness to the connection, returns what it wants next. A
+ * readable connection is read up to `reads` times (conn_on_readable):
+ * LOOP_READS_LEVEL for a level-triggered loop, which is simply told again
+ * while more is waiting; an edge-triggered loop reads more per wake-up and
+ * learns from *drained (may be NULL) whether it must come back by itself. */
+enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable,
+                          unsigned reads, bool *drained);
+#define LOOP_READS_LEVEL 1
 void loop_close(struct loop *l, struct conn *c);
 /* The connection that has been idle too long, if any (marked for the log). */
 struct conn *loop_next_expired(struct loop *l);

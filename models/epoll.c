@@ -143,7 +143,7 @@ void epoll_serve(struct loop *loop)
 			 * treat them as readable: the read returns the error or EOF and
 			 * the connection decides. */
 			enum conn_want want = loop_serve(loop, c, ev & (EPOLLIN | EPOLLERR | EPOLLHUP),
-			                                 ev & EPOLLOUT);
+			                                 ev & EPOLLOUT, LOOP_READS_LEVEL, NULL);
 			if (want == CONN_CLOSE || !rewatch(&ws, c, want))
 				forget(&ws, loop, c);
 		}

@@ -92,7 +92,7 @@ static void on_client_ready(struct ev_loop *ev, ev_io *w, int revents)
 	struct client *cl = container_of(w, struct client, io);
 
 	enum conn_want want = loop_serve(&el->loop, &cl->conn, revents & EV_READ,
-	                                 revents & EV_WRITE);
+	                                 revents & EV_WRITE, LOOP_READS_LEVEL, NULL);
 	if (want == CONN_CLOSE) {
 		forget(el, cl);
 	} else if (want != cl->conn.waiting_for) {

@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 			 * follows returns the error or EOF and the connection decides. */
 			enum conn_want want = loop_serve(&loop, &ws.clients[i]->conn,
 			                                 ev & (POLLIN | POLLERR | POLLHUP),
-			                                 ev & POLLOUT);
+			                                 ev & POLLOUT, LOOP_READS_LEVEL, NULL);
 			if (want == CONN_CLOSE) {
 				forget(&ws, &loop, i); /* slot i changed: examine it again */
 				continue;

@@ -121,7 +121,8 @@ int main(int argc, char **argv)
 
 			if (!readable && !writable)
 				continue;
-			enum conn_want want = loop_serve(&loop, ws.conns[fd], readable, writable);
+			enum conn_want want = loop_serve(&loop, ws.conns[fd], readable, writable,
+			                                 LOOP_READS_LEVEL, NULL);
 			if (want == CONN_CLOSE) {
 				forget(&ws, &loop, fd);
 				continue;
