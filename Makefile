@@ -90,13 +90,9 @@ bin/echo-%: build/models/%.o build/libechocommon.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS) $(if $(filter libev,$*),$(LIBEV_LDLIBS)) \
 	  $(if $(filter uring,$*),$(URING_LDLIBS))
 
-# reuseport runs the epoll model's loop in every thread: models/epoll.c is
-# built a second time, without its main().
-build/models/epoll-serve.o: models/epoll.c $(FLAGS_STAMP) | deps
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(ECHO_CFLAGS) -DEPOLL_SERVE_ONLY -MMD -MP -c -o $@ $<
-
-bin/echo-reuseport: build/models/reuseport.o build/models/epoll-serve.o build/libechocommon.a
+# reuseport runs the epoll model's loop in every thread: it links
+# models/epoll.c's object too, whose main() is weak (reuseport's own wins).
+bin/echo-reuseport: build/models/reuseport.o build/models/epoll.o build/libechocommon.a
 	@mkdir -p bin
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS)
 

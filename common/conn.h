@@ -139,8 +139,6 @@ struct conn {
 	struct idle_link idle; /* position in the loop's idle list */
 	struct peer peer;
 	const char *close_reason; /* for the --verbose log */
-	/* The event loop's own bookkeeping, untouched by conn.c: */
-	enum conn_want waiting_for; /* what the loop last registered interest in */
 };
 
 /* ---- the core: no waiting, usable by any loop -------------------------- */

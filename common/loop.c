@@ -28,12 +28,9 @@ void loop_init_worker(struct loop *l, struct server *srv, struct listener *liste
 	l->srv = srv;
 	l->listener = listener;
 	l->worker = worker;
-	l->rbuf = malloc(PROTOCOL_READ_CHUNK);
-	if (l->rbuf == NULL)
-		die("out of memory for the read buffer");
+	l->rbuf = NULL;
 	idle_init(&l->idle, srv->opts.idle_timeout);
 	l->heap_dirty = false;
-	l->ready = NULL;
 	loop_tick(l);
 }
 
@@ -43,12 +40,6 @@ void loop_barrier_wait(pthread_barrier_t *b)
 
 	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
 		die("pthread_barrier_wait: %s", error_text(rc));
-}
-
-void loop_ready(struct loop *l)
-{
-	if (l->ready != NULL)
-		loop_barrier_wait(l->ready);
 }
 
 void loop_init(struct loop *l, struct server *srv)
@@ -145,6 +136,8 @@ enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool wr
 	/* Any readiness is activity: the client sent something, or it read
 	 * enough of its echo to make room for more. */
 	loop_touch(l, c);
+	if (l->rbuf == NULL && (l->rbuf = malloc(PROTOCOL_READ_CHUNK)) == NULL)
+		die("out of memory for the read buffer");
 	if (drained != NULL)
 		*drained = false;
 	if (readable)

@@ -59,10 +59,8 @@ static void watch(struct wait_set *ws, int fd, struct client *cl, enum conn_want
 	}
 	ws->fds[ws->count] = (struct pollfd){.fd = fd, .events = poll_events(want)};
 	ws->clients[ws->count] = cl;
-	if (cl != NULL) {
+	if (cl != NULL)
 		cl->slot = ws->count;
-		cl->conn.waiting_for = want;
-	}
 	ws->count++;
 }
 
@@ -136,7 +134,6 @@ int main(int argc, char **argv)
 				continue;
 			}
 			ws.fds[i].events = poll_events(want);
-			ws.clients[i]->conn.waiting_for = want;
 			i++;
 		}
 		while ((expired = loop_next_expired(&loop)) != NULL)

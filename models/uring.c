@@ -389,6 +389,6 @@ int main(int argc, char **argv)
 	while (atomic_load(&srv.stats->open) > 0)
 		wait_and_dispatch(&ul);
 	ring_teardown(&ul.ring, &ul.bufs);
-	loop_close_all(&ul.loop); /* nothing left open: frees the loop's read buffer */
+	loop_close_all(&ul.loop); /* nothing is left open by now */
 	return server_finish(&srv);
 }
