@@ -38,8 +38,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bufring.h"
-#include "ring.h"
+#include "uring/bufring.h"
+#include "uring/ring.h"
 #include "log.h"
 #include "loop.h"
 #include "server.h"
@@ -58,7 +58,7 @@ _Static_assert(alignof(struct uconn) > RING_TAG_MASK, "the tag must fit below th
 
 struct uring_loop {
 	struct io_uring ring;
-	struct bufring bufs;          /* the provided buffers (common/bufring.h) */
+	struct bufring bufs;          /* the provided buffers (models/uring/bufring.h) */
 	bool accept_armed, stopping;
 	struct loop loop;
 };

@@ -17,7 +17,7 @@ for tool in cppcheck clang-tidy; do
 		exit 2
 	}
 done
-mapfile -t sources < <(ls models/*.c common/*.c client/*.c)
+mapfile -t sources < <(ls models/*.c models/*/*.c common/*.c client/*.c)
 flags=(-std=c11 -D_GNU_SOURCE -Icommon -Iclient)
 status=0
 
