@@ -47,8 +47,10 @@ void loop_init(struct loop *l, struct server *srv)
 	loop_init_worker(l, srv, &srv->listener, 0);
 }
 
-/* Called on every opening, serving and closing. */
-static void busy(struct loop *l)
+/* Something was allocated or freed: the heap is worth trimming once the
+ * loop has been quiet for LOOP_TRIM_AFTER_MS (loop_tick). Called on every
+ * opening, serving and closing. */
+static void mark_heap_dirty(struct loop *l)
 {
 	l->last_busy_ms = l->now_ms;
 	l->heap_dirty = true;
@@ -87,13 +89,13 @@ int loop_timeout_ms(const struct loop *l)
 	return ms;
 }
 
-struct conn *loop_adopt(struct loop *l, int fd, const struct peer *peer, size_t size,
-                        int fd_limit)
+struct conn *loop_open_conn(struct loop *l, int fd, const struct peer *peer, size_t size,
+                            int fd_limit)
 {
 	struct echo_stats *st = l->srv->stats;
 	struct conn *c;
 
-	busy(l);
+	mark_heap_dirty(l);
 	if (!accept_admit(l->listener, fd, l->srv->opts.max_clients, fd_limit))
 		return NULL;
 	if ((c = malloc(size)) == NULL) {
@@ -114,7 +116,7 @@ struct conn *loop_accept(struct loop *l, size_t size, int fd_limit)
 	int fd;
 
 	while ((fd = accept_nonblocking(l->listener, &peer)) >= 0) {
-		struct conn *c = loop_adopt(l, fd, &peer, size, fd_limit);
+		struct conn *c = loop_open_conn(l, fd, &peer, size, fd_limit);
 
 		if (c != NULL)
 			return c;
@@ -125,7 +127,7 @@ struct conn *loop_accept(struct loop *l, size_t size, int fd_limit)
 void loop_touch(struct loop *l, struct conn *c)
 {
 	idle_touch(&l->idle, &c->idle, l->now_ms);
-	busy(l);
+	mark_heap_dirty(l);
 }
 
 enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable,
@@ -152,7 +154,7 @@ enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool wr
 
 void loop_close(struct loop *l, struct conn *c)
 {
-	busy(l);
+	mark_heap_dirty(l);
 	idle_remove(&c->idle);
 	conn_close(c, l->srv->opts.verbose);
 	accept_release(l->listener);

@@ -19,7 +19,7 @@
 #include "server.h"
 
 /* From a pointer to a struct's member back to the struct: how a model that
- * wraps struct conn in its own struct (poll, libev) gets from the connection
+ * wraps struct conn in its own struct (poll, epoll, libev, uring) gets from the connection
  * loop.c hands it to its own bookkeeping. The wrapper's first member must be
  * the struct conn: loop_accept allocates the whole wrapper and loop_close
  * frees it through the conn. */
@@ -76,8 +76,8 @@ struct conn *loop_accept(struct loop *l, size_t size, int fd_limit);
  * bytes, or refuses it and returns NULL: accept_admit decides (accept.h), and
  * no memory for the connection refuses too. For loops that accept by other
  * means (io_uring's accept); loop_accept uses it. */
-struct conn *loop_adopt(struct loop *l, int fd, const struct peer *peer, size_t size,
-                        int fd_limit);
+struct conn *loop_open_conn(struct loop *l, int fd, const struct peer *peer, size_t size,
+                            int fd_limit);
 /* Activity on the connection (it sent something, or made room for more echo):
  * pushes back its idle deadline. loop_serve does it; a completion loop calls
  * it for every receive or send that completes. */

@@ -99,9 +99,12 @@ static void accept_clients(struct loop *loop, struct wait_set *ws)
 {
 	struct conn *c;
 
-	while ((c = loop_accept(loop, sizeof(struct client), LOOP_ANY_FD)) != NULL)
-		if (!watch(ws, c->fd, container_of(c, struct client, conn), conn_wants(c)))
-			forget(ws, loop, container_of(c, struct client, conn));
+	while ((c = loop_accept(loop, sizeof(struct client), LOOP_ANY_FD)) != NULL) {
+		struct client *cl = container_of(c, struct client, conn);
+
+		if (!watch(ws, c->fd, cl, conn_wants(c)))
+			forget(ws, loop, cl);
+	}
 }
 
 /* One ready client: one read (level-triggered: if more is waiting, the next

@@ -194,8 +194,11 @@ static void progress(struct uring_loop *ul, struct uconn *u)
 
 /* ---------------------------------------------------------------- completions */
 
-static void admit(struct uring_loop *ul, int fd, struct peer *peer)
+/* A client the kernel accepted: a connection, unless loop_open_conn refuses
+ * it, and its first recv. */
+static void start_client(struct uring_loop *ul, int fd, struct peer *peer)
 {
+	struct conn *c;
 	struct uconn *u;
 
 	if (ul->stopping) {
@@ -204,9 +207,10 @@ static void admit(struct uring_loop *ul, int fd, struct peer *peer)
 	}
 	if (ul->loop.srv->opts.verbose && peer->text[0] == '\0')
 		peer_of_socket(peer, fd);
-	u = (struct uconn *)loop_adopt(&ul->loop, fd, peer, sizeof *u, LOOP_ANY_FD);
-	if (u == NULL)
+	c = loop_open_conn(&ul->loop, fd, peer, sizeof *u, LOOP_ANY_FD);
+	if (c == NULL)
 		return; /* refused: over --max-clients */
+	u = container_of(c, struct uconn, c);
 	u->recv_armed = u->recv_stopping = u->send_busy = u->closing = false;
 	u->cancels = 0;
 	arm_recv(ul, u);
@@ -219,7 +223,7 @@ static void on_accept(struct uring_loop *ul, int res, unsigned flags)
 	if (!(flags & IORING_CQE_F_MORE))
 		ul->accept_armed = false; /* re-armed after this batch */
 	if (res >= 0)
-		admit(ul, res, &peer);
+		start_client(ul, res, &peer);
 	else if (res == -EMFILE || res == -ENFILE)
 		wait_for_client(ul);
 	else if (res != -ECANCELED)
@@ -234,7 +238,7 @@ static void on_listen_poll(struct uring_loop *ul)
 
 	ul->accept_armed = false; /* the multishot accept again, after this batch */
 	while ((fd = accept_nonblocking(&ul->loop.srv->listener, &peer)) >= 0)
-		admit(ul, fd, &peer);
+		start_client(ul, fd, &peer);
 }
 
 static void on_recv(struct uring_loop *ul, struct uconn *u, int res, unsigned flags)
@@ -373,7 +377,7 @@ int main(int argc, char **argv)
 			arm_accept(&ul);
 		wait_and_dispatch(&ul);
 		while ((c = loop_next_expired(&ul.loop)) != NULL)
-			begin_close(&ul, (struct uconn *)c, NULL);
+			begin_close(&ul, container_of(c, struct uconn, c), NULL);
 	}
 	/* Stop: cancel the accept and every connection's requests, and wait
 	 * for them all to come back. */
@@ -385,7 +389,7 @@ int main(int argc, char **argv)
 		ring_set_tag(sqe, NULL, OP_CANCEL);
 	}
 	while ((c = loop_next_to_stop(&ul.loop)) != NULL)
-		begin_close(&ul, (struct uconn *)c, NULL);
+		begin_close(&ul, container_of(c, struct uconn, c), NULL);
 	while (atomic_load(&srv.stats->open) > 0)
 		wait_and_dispatch(&ul);
 	ring_teardown(&ul.ring, &ul.bufs);
