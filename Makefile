@@ -4,6 +4,8 @@
 #                        bats tests (for the models named, default all)
 #   make demo [MODEL=m]  start a model on a free port and talk to it interactively
 #   make see MODEL=m     that model's weak point, demonstrated (SHORT=1: quick)
+#   make docs-check      what each model still lacks in the docs (page, tour
+#                        stop, see demonstration); make test prints it too
 #   make exercise NAME=x break a model on purpose and watch the tests catch it
 #   make models-table    regenerate docs/MODELS.md (strace, memory, bench/results/)
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/
@@ -23,9 +25,17 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 MODEL   ?= iterative
 
-# Every model of models/models.list; MODELS (from the command line) only narrows
-# what make test runs.
+# models/models.list: one line per model (its columns are described at its
+# top). MODELS (from the command line) only narrows what make test runs.
 ALL_MODELS := $(shell awk '!/^\#/ && NF { print $$1 }' models/models.list)
+# "name=link" for every model, read once; model_libs NAME: the libraries of
+# its "link" column ("-" is none, commas separate several).
+MODEL_LINKS := $(shell awk '!/^\#/ && NF { print $$1 "=" $$3 }' models/models.list)
+model_libs = $(filter-out -,$(subst $(comma), ,$(patsubst $(1)=%,%,$(filter $(1)=%,$(MODEL_LINKS)))))
+# model_objs NAME: the objects of the model's private modules, models/NAME/*.c
+# (a model's own files include them by a path relative to themselves, e.g.
+# #include "uring/ring.h" from models/uring.c: no -I per model).
+model_objs = $(patsubst %.c,build/%.o,$(wildcard models/$(1)/*.c))
 comma := ,
 
 ifneq ($(SANITIZE),)
@@ -34,21 +44,12 @@ endif
 # What every translation unit needs, whatever CFLAGS the user passes.
 ECHO_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon $(SANFLAGS)
 ECHO_LDLIBS := -pthread
-LIBEV_LDLIBS := -lev
-URING_LDLIBS := -luring
 
-# Objects are rebuilt whenever the flags change (say, a sanitizer is switched on),
-# so bin/ always holds binaries built the way the last make asked.
+# Objects are rebuilt whenever the flags change (say, a sanitizer is switched
+# on), so bin/ always holds binaries built the way the last make asked. The
+# stamp is rewritten only when the flags differ from those it holds.
 FLAGS_STAMP := build/flags
-$(shell mkdir -p build && echo '$(CC) $(CFLAGS) $(ECHO_CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) \
-  || echo '$(CC) $(CFLAGS) $(ECHO_CFLAGS) $(LDFLAGS)' > $(FLAGS_STAMP))
-
-# The models that take --workers say so in their model_info; options.c names
-# them when another model is given --workers. A stamp rebuilds it when they change.
-WORKER_MODELS := $(shell grep -lw MODEL_WORKERS $(ALL_MODELS:%=models/%.c) 2>/dev/null | \
-  sed 's,models/,,; s,\.c$$,,' | paste -sd, - | sed 's/,/, /g')
-WORKERS_STAMP := build/worker-models
-$(shell echo '$(WORKER_MODELS)' | cmp -s - $(WORKERS_STAMP) || echo '$(WORKER_MODELS)' > $(WORKERS_STAMP))
+BUILD_FLAGS := $(CC) $(CFLAGS) $(ECHO_CFLAGS) $(LDFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=build/%.o)
@@ -63,14 +64,20 @@ UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_loa
               build/tests/test_conn build/tests/test_echo_blocking
 TEST_TOOLS := build/tests/without-io-uring
 
-.PHONY: all deps bench-deps test unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
+.PHONY: FORCE all deps bench-deps test docs-check unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
 
 all: $(SERVERS) bin/echo-client $(BARE)
 
-build/common/options.o: $(WORKERS_STAMP)
-build/common/options.o: ECHO_CFLAGS += -DWORKER_MODELS='"$(or $(WORKER_MODELS),none)"'
+# FORCE: the recipe runs every time, but touches the stamp (and so rebuilds
+# every object) only when the flags changed. "+": it runs under make -n too,
+# so that a dry run shows what would really be rebuilt.
+$(FLAGS_STAMP): FORCE
+	+@mkdir -p $(@D)
+	+@echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
+
+FORCE:
 
 deps:
 	@tests/deps.sh build
@@ -87,20 +94,18 @@ build/libechocommon.a: $(COMMON_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-# A model's own modules, the ones no other model uses, live in models/<name>/:
-# every models/<name>/*.c is linked into bin/echo-<name>.
-model_modules = $(patsubst %.c,build/%.o,$(wildcard models/$(1)/*.c))
+# Every model the same way: models/NAME.c, the modules of models/NAME/, the
+# common archive (last, after every object that calls into it), and the
+# libraries of its models.list line.
 .SECONDEXPANSION:
-bin/echo-%: build/models/%.o $$(call model_modules,$$*) build/libechocommon.a
+bin/echo-%: build/models/%.o $$(call model_objs,$$*) build/libechocommon.a
 	@mkdir -p bin
-	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS) $(if $(filter libev,$*),$(LIBEV_LDLIBS)) \
-	  $(if $(filter uring,$*),$(URING_LDLIBS))
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(ECHO_LDLIBS) \
+	  $(call model_libs,$*)
 
 # reuseport runs the epoll model's loop in every thread: it links
-# models/epoll.c's object too, whose main() is weak (reuseport's own wins).
-bin/echo-reuseport: build/models/reuseport.o build/models/epoll.o build/libechocommon.a
-	@mkdir -p bin
-	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS)
+# models/epoll.c's one object too, whose main() is weak (reuseport's wins).
+bin/echo-reuseport: build/models/epoll.o
 
 bin/echo-client: $(CLIENT_OBJ) build/libechocommon.a
 	@mkdir -p bin
@@ -126,13 +131,20 @@ $(BASELINE): build/bench/baseline.o
 unit: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do $$t || exit 1; done
 
-# The build first, one compiler per CPU: a user types plain `make test`, and
-# a fresh clone builds in 7 s instead of 12 here.
+# The build first, one compiler per CPU (a user types plain `make test`).
+# The docs' to-do list (a model without its page, tour stop or demonstration)
+# is printed at the end; it does not fail the run.
 test:
 	@$(MAKE) --no-print-directory -j$(shell nproc) all $(UNIT_TESTS) $(TEST_TOOLS)
 	@$(MAKE) --no-print-directory unit
 	@tests/deps.sh test
-	@$(if $(MODELS),ECHOLAB_MODELS="$(subst $(comma), ,$(MODELS))") tests/run.sh
+	@status=0; $(if $(MODELS),ECHOLAB_MODELS="$(subst $(comma), ,$(MODELS))") tests/run.sh || status=$$?; \
+	  tests/docs-check.sh --todo; exit $$status
+
+# What each model of models/models.list still lacks in the docs: fails when
+# anything is missing (make test only prints the list).
+docs-check:
+	@tests/docs-check.sh
 
 demo: all
 	@bench/demo.sh $(MODEL)

@@ -20,11 +20,26 @@ CELLS = [
     dict(id="c1000", label="1000c 64B", conns=1000, size=64, depth=1),
     dict(id="d16", label="10c 64B d16", conns=10, size=64, depth=16),
     dict(id="k64", label="1c 64KiB", conns=1, size=65536, depth=1),
+    # Pipelined long messages: where a model's buffering shows (a copy, a
+    # reallocation, a stopped read per message). Shorter runs: they are many.
+    dict(id="k64d2", label="1c 64KiB d2", conns=1, size=65536, depth=2,
+         max_duration=0.4, max_warmup=0.2),
+    dict(id="k64d8", label="1c 64KiB d8", conns=1, size=65536, depth=8,
+         max_duration=0.4, max_warmup=0.2),
     # Trimmed to fit make bench in 5 minutes: at most 0.5 s measured after at
     # most 0.2 s of warm-up (fork completes ~1,000-2,000 connections in that).
     dict(id="churn", label="churn 10c", conns=10, size=64, depth=1, churn=True,
          max_duration=0.5, max_warmup=0.2),
+    # Isolation (bench/neighbours.py): light clients' latency alone, then
+    # beside heavy senders on the same server.
+    dict(id="noisy", label="noisy neighbours", conns=52, size=64, depth=1, neighbours=True,
+         max_duration=0.5, max_warmup=0.2),
 ]
+# The noisy-neighbours cell: 50 light clients in open loop at 2,000 messages/s
+# in total (a light load any model carries), then the same beside 2
+# connections pipelining 64 KiB messages 16 deep as fast as the server goes.
+NEIGHBOURS = dict(light=dict(conns=50, size=64, depth=1, rate=2000),
+                  heavy=dict(conns=2, size=65536, depth=16))
 PLOT_CELLS = ["c1", "c10", "c100", "c1000"]   # 64-byte ping-pong against connections
 
 # Performance targets (issue 8), checked in the same run and shown in the
@@ -34,6 +49,11 @@ TARGETS = [
     dict(model="reuseport", against="epoll", fig="msgs_per_sec", at_least=0.95,
          cells=["c1", "c10", "c100", "c1000", "d16", "k64"],
          what="reuseport messages/s at least 0.95 of epoll's"),
+    dict(model="uring", against="epoll", fig="msgs_per_sec", at_least=0.9,
+         cells=["k64", "k64d2", "k64d8"],
+         what="uring messages/s at least 0.9 of epoll's"),
+    dict(model="uring", against="epoll", fig="light_p99_us", at_most=1.5, cells=["noisy"],
+         what="uring light clients' p99 beside heavy ones at most 1.5 of epoll's"),
 ]
 
 # The 10,000-connection memory check: open loop at a low total rate, so every
@@ -126,7 +146,8 @@ def warmup_of(mode, run, cell=None):
 
 
 def expected_run_s(cell, mode, run):
-    return warmup_of(mode, run, cell) + duration_of(mode, cell) + 0.05 + cell["conns"] * 0.0005
+    one = warmup_of(mode, run, cell) + duration_of(mode, cell) + 0.05 + cell["conns"] * 0.0005
+    return 2 * one if cell.get("neighbours") else one  # alone, then beside
 
 
 def expected_memory_s(mode):

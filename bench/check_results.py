@@ -106,6 +106,10 @@ def check_entry(e, problems):
                             f"{r.get('error_detail', '')}")
         if "failure" in r:
             problems.append(f"{name} run {i}: {r['failure']}")
+        heavy = r.get("heavy")  # the noisy-neighbours cell's second client
+        if heavy is not None and (heavy.get("exit") != 0 or heavy.get("errors") != 0):
+            problems.append(f"{name} run {i}: heavy clients: exit status {heavy.get('exit')}, "
+                            f"errors = {heavy.get('errors')}")
     if e.get("errors") != 0:
         problems.append(f"{name}: errors = {e.get('errors')}")
     if not e.get("msgs_per_sec"):

@@ -62,7 +62,7 @@ echo "demo: echo-$model is listening on 127.0.0.1:$port (pid $server)." >&2
 echo "demo: type lines and see them echoed; Ctrl-D (or Ctrl-C) ends the demo." >&2
 # A datagram model (models/models.list) talks UDP, and so must the client.
 udp=()
-[ "$(awk -v m="$model" '$1 == m { print $2 }' models/models.list)" != datagram ] || udp=(--udp)
+[ "$(model_serves "$model")" != datagram ] || udp=(--udp)
 bin/echo-client --host 127.0.0.1 --port "$port" "${udp[@]}"
 status=$?
 if [ "$status" -eq 130 ]; then

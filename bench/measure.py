@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import neighbours
 from cells import (HOST, MAX_LINE_BIG, MEM_CELL, MEM_CONNS, MEM_RATE,
                    MEM_TARGET_KB, ROOT, descriptors_short, duration_of, expected_memory_s,
                    expected_run_s, is_datagram, not_applicable, pool_workers, warmup_of)
@@ -110,6 +111,8 @@ def summarize(entry, cell):
     entry["client_cpu_util"] = round(median(busy), 3) if busy else None
     if entry.get("server"):
         summarize_server(entry, cell, med)
+    if neighbours.is_neighbours(cell):
+        neighbours.summarize(entry, median)
 
 
 def summarize_server(entry, cell, med):
@@ -243,7 +246,8 @@ def new_entry(name, model, cell):
 def start_server(e, model, cell, cpus, tmp):
     """The entry's server for this cell; marks the entry n/a or FAILED if it
     cannot run or did not start."""
-    big = MAX_LINE_BIG if cell["size"] > 4096 and model is not None else None
+    long_lines = cell["size"] > 4096 or neighbours.is_neighbours(cell)
+    big = MAX_LINE_BIG if long_lines and model is not None else None
     srv = Server(e["model"], tmp, cpus[0], max_line=big,
                  extra_args=(model or {}).get("args", ()),
                  workers=pool_workers(model, cell), datagram=is_datagram(model))
@@ -259,8 +263,11 @@ def start_server(e, model, cell, cpus, tmp):
 
 
 def one_run(e, srv, model, cell, mode, run, cpus, tmp):
-    r = run_client(srv.port, cell, duration_of(mode, cell), warmup_of(mode, run, cell), cpus[1],
-                   tmp, udp=is_datagram(model))
+    duration, warmup = duration_of(mode, cell), warmup_of(mode, run, cell)
+    if neighbours.is_neighbours(cell):
+        r = neighbours.run(srv.port, duration, warmup, cpus[1], tmp)
+    else:
+        r = run_client(srv.port, cell, duration, warmup, cpus[1], tmp, udp=is_datagram(model))
     e["runs"].append(r)
     if "failure" in r:
         e.update(status="FAILED", reason=f"run {run + 1}: {r['failure']}")
@@ -340,13 +347,13 @@ def memory_of_lines(name, cpus, tmp):
     """A fresh server's VmRSS before any client, with 10,000 idle connections,
     with each of them holding a 100-byte unfinished line, at peak (maxrss),
     and after they all left and the loop went quiet (glibc's heap given back).
-    Driven by tests/scaleprobe.py swarm --partial, which waits for the server
+    Driven by tests/probe.py swarm --partial, which waits for the server
     to hold the connections and to have read every partial line."""
     srv = Server(name, tmp, cpus[0])
     if srv.failure:
         return dict(lines_status="FAILED", lines_reason=srv.failure)
     r = dict(rss_before_kb=procfs.rss_kb(srv.pid))
-    argv = [sys.executable, "-S", os.path.join(ROOT, "tests/scaleprobe.py"), "--port",
+    argv = [sys.executable, "-S", os.path.join(ROOT, "tests/probe.py"), "--port",
             str(srv.port), "--deadline", "120", "swarm", str(MEM_CONNS), "--partial", "100",
             "--messages", "1", "--window", "512", "--pid", str(srv.pid)]
     out = os.path.join(tmp, "lines.out")

@@ -8,6 +8,7 @@ import subprocess
 from cells import (BASELINE, CELLS, MEM_CONNS, MEM_RATE, MEM_TARGET_KB, PLOT_CELLS, ROOT,
                    TARGETS, duration_of, warmup_of)
 from progress import log
+import neighbours
 
 
 def scaled(x, units):
@@ -47,6 +48,7 @@ def markdown(results, mem, servers, cells, meta):
     by = by_key(results)
     out = header(meta)
     mode = meta["mode"]
+    all_cells, cells = cells, [c for c in cells if not neighbours.is_neighbours(c)]
     figure_table(out, by, servers, cells, "Throughput: messages/s (ratio to baseline)",
                  ("Median of the runs, client count over the measured window. "
                   "± is half the spread (max - min) / median of the runs." if mode["runs"] > 1 else
@@ -66,8 +68,9 @@ def markdown(results, mem, servers, cells, meta):
     figure_table(out, by, servers, cells, "Peak memory: maxrss KiB (ratio to baseline)",
                  "maxrss_kb of the summary line (fork: the larger of parent and largest child).",
                  "maxrss_kb", lambda v: "-" if v is None else f"{v:.0f}")
-    targets_table(out, by, cells)
+    targets_table(out, by, all_cells)
     churn_table(out, by, servers, cells, mode)
+    neighbours.table(out, by, servers, all_cells)
     failures(out, results)
     if mem:
         memory_table(out, mem, mode)
@@ -162,6 +165,7 @@ def targets_table(out, by, cells):
     out.append("| target | cell | ratio | met |")
     out.append("|---|---|---:|---|")
     out.extend(rows)
+    out.append("")
 
 
 def churn_table(out, by, servers, cells, mode):
@@ -277,7 +281,8 @@ CSV_FIELDS = ["model", "cell", "label", "conns", "size", "depth", "status", "rea
               "mb_per_sec", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "ratio_p99",
               "cpu_us_per_msg", "ratio_cpu", "maxrss_kb", "ratio_maxrss", "errors",
               "client_messages", "server_messages_echoed", "client_cpu_util", "server_cpu_util",
-              "others_cpu_cores", "connections_per_sec", "cpu_us_per_conn"]
+              "others_cpu_cores", "connections_per_sec", "cpu_us_per_conn",
+              "alone_p50_us", "alone_p99_us", "heavy_msgs_per_sec"]
 
 
 def csv_value(v):

@@ -29,10 +29,19 @@ size_t conn_owed(const struct conn *c)
 	return c->owed_end - c->sent;
 }
 
+/* What may be owed before the connection stops reading: CONN_OWED_LIMIT, or
+ * one whole message of the longest length if that is more. Below one message
+ * every long message would stop the reading by itself, and the client's next
+ * one would wait a round trip (a completion loop: a cancel and a re-arm too). */
+static size_t owed_limit(const struct conn *c)
+{
+	return c->framer.max_line > CONN_OWED_LIMIT ? c->framer.max_line : CONN_OWED_LIMIT;
+}
+
 enum conn_want conn_wants(const struct conn *c)
 {
 	bool writing = conn_owed(c) > 0;
-	bool reading = (c->phase == CONN_ECHOING && conn_owed(c) < CONN_OWED_LIMIT) ||
+	bool reading = (c->phase == CONN_ECHOING && conn_owed(c) < owed_limit(c)) ||
 	               c->phase == CONN_DRAINING;
 
 	if (c->phase == CONN_FAILED || (!writing && !reading))
@@ -111,7 +120,10 @@ static bool append(struct conn *c, const char *data, size_t n)
 }
 
 /* Once nothing is owed: free the buffer if it holds nothing either, or shrink
- * it to the unfinished message if a burst of echo left it large. */
+ * it to the unfinished message if a burst of echo left it large: larger than
+ * twice what one more message could need. Not sooner: a client that
+ * pipelines long messages would have the buffer shrunk after every send and
+ * grown again by the next message, each time into freshly faulted pages. */
 static void tidy(struct conn *c)
 {
 	size_t kept = c->len - c->sent;
@@ -122,7 +134,7 @@ static void tidy(struct conn *c)
 		free(c->buf);
 		c->buf = NULL;
 		c->cap = c->sent = c->owed_end = c->len = 0;
-	} else if (c->cap > c->framer.max_line && c->cap / 4 > kept) {
+	} else if (c->cap > 2 * (kept + c->framer.max_line)) {
 		/* Best effort: keeping the larger buffer is still correct. */
 		(void)move_to(c, kept * 2 > CONN_MIN_CAP ? kept * 2 : CONN_MIN_CAP);
 	}
@@ -187,6 +199,15 @@ bool conn_received(struct conn *c, const char *data, size_t n)
 	f = framer_feed(&c->framer, data, n);
 	owe_completed(c, &f);
 	return store(c, data, n, f.complete, f.too_long);
+}
+
+bool conn_has_room(const struct conn *c, size_t n)
+{
+	if (c->phase != CONN_ECHOING)
+		return true; /* an EOF, or input to discard: nothing is kept */
+	if (!(conn_wants(c) & CONN_WANT_READ))
+		return false;
+	return c->lent == 0 || c->cap - c->len >= n;
 }
 
 /* ---- giving output ------------------------------------------------------ */

@@ -35,11 +35,11 @@
  * the "ERR line too long" line: an error is just more owed bytes (echo_owed
  * tells the echo apart, for the byte count). Memory is bounded: the
  * unfinished message is shorter than max_line (the framer rejects it at that
- * length), and the connection stops asking for input while CONN_OWED_LIMIT or
- * more bytes are owed, so a client that sends without reading fills its own
- * socket buffers and is throttled by TCP. The buffer is sized to what it
+ * length), and the connection stops asking for input while CONN_OWED_LIMIT
+ * (or max_line, if larger) or more bytes are owed, so a client that sends
+ * without reading fills its own socket buffers and is throttled by TCP. The buffer is sized to what it
  * holds, never beyond owed + max_line, and shrinks back when the owed bytes
- * are gone.
+ * are gone (once it is more than twice the unfinished message plus max_line).
  *
  * Phases, with what conn_wants answers in each ([R] CONN_WANT_READ, [W]
  * CONN_WANT_WRITE while bytes are owed, [-] CONN_CLOSE); the arrows are
@@ -49,7 +49,7 @@
  *            all owed sent: buffer freed if nothing is left
  *               +----+
  *               |    v
- *   init ---> ECHOING [R W]  (R only while owed < CONN_OWED_LIMIT)
+ *   init ---> ECHOING [R W]  (R only while owed < the owed limit)
  *               |    |
  *               |    +--- EOF: the unfinished message is owed too ---+
  *               |                                                    v
@@ -75,9 +75,11 @@
  *   - keep a receive armed while conn_wants() has CONN_WANT_READ; when one
  *     completes with n >= 0 bytes at p: conn_received(c, p, n) (n == 0 is the
  *     client's EOF), then the provided buffer can go straight back to the
- *     kernel: the core has copied what it keeps. A receive that completes
- *     after the want went away (backpressure, rejecting) is still handed
- *     over; the core takes it (bounded by one buffer) or discards it.
+ *     kernel: the core has copied what it keeps. Bytes that arrive while
+ *     conn_has_room() is false (backpressure, or no room beside a send in
+ *     flight) are better kept in their buffer and handed over, in order,
+ *     once it is true again; handed over anyway, the core takes them (by
+ *     moving to a larger buffer) or, past ECHOING, discards them.
  *   - with no send in flight, iov = conn_to_send(c): if iov.iov_len > 0, send
  *     exactly that (it is every complete message owed, in one piece); when it
  *     completes with n >= 0: conn_sent(c, n, stats) (a short send leaves the
@@ -119,7 +121,8 @@ enum conn_phase {
 	CONN_FAILED,    /* the socket failed: close */
 };
 
-/* Past this many owed bytes the connection asks for no more input. */
+/* Past this many owed bytes (or max_line, if larger: one whole message may
+ * always be owed) the connection asks for no more input. */
 #define CONN_OWED_LIMIT (32 * 1024)
 
 /* close_reason values for conn_fail (also shown in the --verbose log). */
@@ -160,6 +163,11 @@ void conn_sent(struct conn *c, size_t n, struct echo_stats *st);
 void conn_fail(struct conn *c, const char *why);
 /* What the connection needs next (see the diagram). */
 enum conn_want conn_wants(const struct conn *c);
+/* Whether n more received bytes can be taken now: the connection wants input
+ * and has room for them without moving bytes a send in flight still reads. A
+ * completion loop keeps bytes that arrive while this is false in their
+ * provided buffer, and hands them over once it is true again. */
+bool conn_has_room(const struct conn *c, size_t n);
 /* Bytes owed and not yet sent (the echo and any error line). */
 size_t conn_owed(const struct conn *c);
 /* The server ends the connection (idle timeout, stop): FAILED, with `why`

@@ -7,12 +7,6 @@
 
 #include "cmdline.h"
 
-/* The models whose file says MODEL_WORKERS; the Makefile reads them from
- * models/, so this list cannot go stale. */
-#ifndef WORKER_MODELS
-#define WORKER_MODELS "none"
-#endif
-
 bool parse_number(const char *text, unsigned long long min, unsigned long long max,
                   unsigned long long *out)
 {
@@ -100,12 +94,14 @@ static const struct cmdline_option server_options[] = {
 };
 
 /* An option every model knows, but this one has no use for: say so, rather
- * than "unknown", and say where it does apply. */
+ * than "unknown", and say where it does apply. The model knows only its own
+ * flags, so the message names the kind of model that takes --workers. */
 static void refuse_inapplicable(const struct cmdline *cl, const struct model_info *m, int opt)
 {
 	if (opt == OPT_WORKERS && !(m->flags & MODEL_WORKERS))
-		cmdline_usage_error(cl, "--workers: the %s model has no workers (models with "
-		                    "workers: %s)", m->name, WORKER_MODELS);
+		cmdline_usage_error(cl, "--workers: the %s model has no workers (only a pool, or "
+		                    "a model with one loop per worker, takes --workers: its "
+		                    "--help lists it)", m->name);
 	if ((opt == OPT_MAX_CLIENTS || opt == OPT_IDLE) && (m->flags & MODEL_DATAGRAM))
 		cmdline_usage_error(cl, "--%s: the %s model has no connections to limit",
 		                    cl->name, m->name);

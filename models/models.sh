@@ -1,15 +1,34 @@
-# models/models.sh: models/models.list for shell scripts (sourced by
-# bench/demo.sh and docs/tour/see.sh, from the top of the tree).
+# models/models.sh: models/models.list for shell scripts (sourced from the top
+# of the tree by bench/demo.sh, docs/tour/see.sh, tests/run.sh, tests/deps.sh,
+# tests/docs-check.sh and .ci/run).
 #
 #   models_known                       the model names, space-separated
+#   models_column N                    "NAME VALUE" for each model: its column N
+#                                      (2 serves, 3 link, 4 packages)
+#   model_serves NAME                  its "serves" column (serial, concurrent,
+#                                      pool, datagram); empty for an unknown one
+#   model_packages                     the Debian packages the models need to
+#                                      build, one a line, each once
 #   model_argument WHO USAGE ARGS...   checks that ARGS is exactly one known
 #                                      model and prints it; otherwise says why
 #                                      (prefixed "WHO: ") and exits 2
+
+models_column() {
+	awk -v n="$1" '!/^#/ && NF { print $1, $n }' models/models.list
+}
 
 models_known() {
 	local names
 	names=$(awk '!/^#/ && NF { print $1 }' models/models.list | tr '\n' ' ')
 	echo "${names% }"
+}
+
+model_serves() {
+	models_column 2 | awk -v m="$1" '$1 == m { print $2 }'
+}
+
+model_packages() {
+	models_column 4 | awk '$2 != "-" { n = split($2, p, ","); for (i = 1; i <= n; i++) print p[i] }' | sort -u
 }
 
 model_argument() {

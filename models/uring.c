@@ -22,6 +22,10 @@
  *   - a provided buffer is lent to us by the completion that names it; it goes
  *     back to the ring exactly once, right after conn_received has taken the
  *     bytes (the core copies what it keeps). A zero-byte recv is the EOF.
+ *   - bytes the connection cannot take yet (it owes too much, or its send in
+ *     flight leaves no room) stay in their buffer, parked in order, until it
+ *     can: a pipelining client never makes its buffer move, and the recv is
+ *     stopped while anything is parked.
  *   - ENOBUFS (the ring ran dry) is no error: the recv ended, arm it again.
  *     Any completion without IORING_CQE_F_MORE means its request ended.
  *   - a connection is freed only when none of its requests is in flight:
@@ -53,6 +57,7 @@ struct uconn {
 	bool recv_armed, send_busy, closing;
 	bool recv_stopping;           /* a backpressure cancel of the recv is on its way */
 	unsigned cancels;             /* cancel requests in flight */
+	struct bufring_parked parked; /* received, not yet taken (uring/bufring.h) */
 };
 _Static_assert(alignof(struct uconn) > RING_TAG_MASK, "the tag must fit below the pointer");
 
@@ -163,6 +168,7 @@ static void begin_close(struct uring_loop *ul, struct uconn *u, const char *why)
 	if (why != NULL)
 		u->c.close_reason = why;
 	idle_remove(&u->c.idle);
+	bufring_drop_parked(&ul->bufs, &u->parked);
 	if (u->recv_armed)
 		cancel(ul, u, OP_RECV);
 	if (u->send_busy)
@@ -170,20 +176,74 @@ static void begin_close(struct uring_loop *ul, struct uconn *u, const char *why)
 	free_if_done(ul, u);
 }
 
-/* After any event: send, read or close as the connection wants. */
+/* ---------------------------------------------------------------- input */
+
+/* n bytes in buffer bid (n == 0: the EOF) to the core, and the buffer back
+ * to the ring. False when the core ran out of memory (it marked itself). */
+static bool hand_over(struct uring_loop *ul, struct uconn *u, int bid, size_t n)
+{
+	bool ok = conn_received(&u->c, n > 0 ? bufring_data(&ul->bufs, bid) : NULL, n);
+
+	if (n > 0)
+		bufring_give_back(&ul->bufs, bid);
+	return ok;
+}
+
+/* Received bytes (n == 0: the EOF): handed over if the core can take them
+ * now, else parked behind any parked before them. */
+static bool take_or_park(struct uring_loop *ul, struct uconn *u, int bid, size_t n)
+{
+	struct bufring_parked *p = &u->parked;
+
+	if (p->count == 0 && (n == 0 || conn_has_room(&u->c, n)))
+		return hand_over(ul, u, bid, n);
+	if (n == 0)
+		p->eof = true;
+	else
+		bufring_park(&ul->bufs, p, bid, n);
+	return true;
+}
+
+/* Hands over what was parked, oldest first, while the core has room. */
+static bool take_parked(struct uring_loop *ul, struct uconn *u)
+{
+	struct bufring_parked *p = &u->parked;
+
+	while (p->count > 0 && conn_has_room(&u->c, bufring_parked_len(&ul->bufs, p))) {
+		size_t len = bufring_parked_len(&ul->bufs, p);
+
+		if (!hand_over(ul, u, bufring_unpark(&ul->bufs, p), len))
+			return false;
+	}
+	if (p->count == 0 && p->eof) {
+		p->eof = false;
+		return hand_over(ul, u, -1, 0);
+	}
+	return true;
+}
+
+/* After any event: take parked input, then send, read or close as the
+ * connection wants. The recv runs only while nothing waits parked. */
 static void progress(struct uring_loop *ul, struct uconn *u)
 {
-	enum conn_want want = conn_wants(&u->c);
+	enum conn_want want;
+	bool reading;
 
+	if (!take_parked(ul, u)) {
+		begin_close(ul, u, NULL); /* out of memory: the core marked it */
+		return;
+	}
+	want = conn_wants(&u->c);
+	reading = (want & CONN_WANT_READ) && u->parked.count == 0 && !u->parked.eof;
 	if (want == CONN_CLOSE && !u->send_busy) {
 		begin_close(ul, u, NULL);
 		return;
 	}
 	if (want & CONN_WANT_WRITE)
 		start_send(ul, u);
-	if ((want & CONN_WANT_READ) && !u->recv_armed) {
+	if (reading && !u->recv_armed) {
 		arm_recv(ul, u);
-	} else if (!(want & CONN_WANT_READ) && u->recv_armed && !u->recv_stopping &&
+	} else if (!reading && u->recv_armed && !u->recv_stopping &&
 	           u->c.phase == CONN_ECHOING) {
 		/* Backpressure: too much echo owed. Stop the recv; the client's
 		 * further bytes wait in the kernel and TCP throttles it. */
@@ -213,6 +273,7 @@ static void start_client(struct uring_loop *ul, int fd, struct peer *peer)
 	u = container_of(c, struct uconn, c);
 	u->recv_armed = u->recv_stopping = u->send_busy = u->closing = false;
 	u->cancels = 0;
+	u->parked = (struct bufring_parked){0};
 	arm_recv(ul, u);
 }
 
@@ -255,17 +316,10 @@ static void on_recv(struct uring_loop *ul, struct uconn *u, int res, unsigned fl
 			bufring_give_back(&ul->bufs, bid);
 		free_if_done(ul, u);
 	} else if (res >= 0) {
-		/* Bytes, or (0) the client's EOF: the core copies what it keeps,
-		 * so the buffer goes straight back. Also after a backpressure
-		 * cancel: the core takes at most one more buffer's worth. */
-		bool ok = conn_received(&u->c, res > 0 ? bufring_data(&ul->bufs, bid) : NULL,
-		                        (size_t)res);
-
-		if (bid >= 0)
-			bufring_give_back(&ul->bufs, bid);
+		/* Bytes, or (0) the client's EOF: taken now or parked. */
 		if (res > 0)
 			loop_touch(&ul->loop, &u->c);
-		if (ok)
+		if (take_or_park(ul, u, bid, (size_t)res))
 			progress(ul, u);
 		else
 			begin_close(ul, u, NULL); /* out of memory: the core marked it */

@@ -4,16 +4,35 @@
 # the packages to install and fails.
 set -euo pipefail
 
+cd "$(dirname "$0")/.." || exit 2
+# shellcheck source=../models/models.sh
+. models/models.sh
+
 need=()
 have_header() { [ -f "/usr/include/$1" ]; }
+# The packages the models need to build: the "packages" column of
+# models/models.list (comma-separated, "-" for none), those dpkg does not
+# list as installed. One dpkg-query for all of them; without dpkg (not a
+# Debian system) nothing can be asked, and the compiler says what is missing.
+need_model_packages() {
+	local pkgs=() pkg status
+	local -A installed=()
+	mapfile -t pkgs < <(model_packages)
+	[ ${#pkgs[@]} -gt 0 ] && command -v dpkg-query >/dev/null || return 0
+	# (a package dpkg has never heard of is simply not in its answer)
+	while read -r pkg status; do
+		[ "$status" != ii ] || installed[$pkg]=1
+	done < <(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${pkgs[@]}" 2>/dev/null)
+	for pkg in "${pkgs[@]}"; do
+		[ -n "${installed[$pkg]:-}" ] || need+=("$pkg")
+	done
+}
 case "${1:-build}" in
 build)
-	have_header ev.h || need+=(libev-dev)
-	have_header liburing.h || need+=(liburing-dev)
+	need_model_packages
 	;;
 test)
-	have_header ev.h || need+=(libev-dev)
-	have_header liburing.h || need+=(liburing-dev)
+	need_model_packages
 	command -v bats >/dev/null || need+=(bats)
 	[ -f /usr/lib/bats/bats-support/load.bash ] || need+=(bats-support)
 	[ -f /usr/lib/bats/bats-assert/load.bash ] || need+=(bats-assert)
@@ -26,8 +45,7 @@ tour)
 	command -v strace >/dev/null || need+=(strace)
 	;;
 bench)
-	have_header ev.h || need+=(libev-dev)
-	have_header liburing.h || need+=(liburing-dev)
+	need_model_packages
 	have_header benchmark/benchmark.h || need+=(libbenchmark-dev)
 	command -v gnuplot >/dev/null || need+=(gnuplot-nox)
 	command -v python3 >/dev/null || need+=(python3)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # differential.bats: the same input through every model. Each model's echo must
-# equal every other model's, and what echoprobe.py computes from the protocol
+# equal every other model's, and what tests/probe.py computes from the protocol
 # alone (without looking at any server).
 
 load helpers

@@ -9,7 +9,7 @@
 #   stop_server [SIGNAL [PID]]    signal it (TERM by default) and wait for it to
 #                                 exit; returns (and sets SERVER_STATUS to) its status
 #   wait_server_exit [PID [SECS]] wait for a server to exit by itself
-#   probe ARGS...                 tests/echoprobe.py aimed at 127.0.0.1:$PORT
+#   probe ARGS...                 tests/probe.py aimed at 127.0.0.1:$PORT
 #   has_ipv6                      an IPv6 loopback exists (asked once per run)
 #   probe_bg NAME ARGS... <SCRIPT the same in the background; probe_wait NAME
 #                                 waits for it and returns its status
@@ -37,8 +37,16 @@
 # group (fork children included), and fails the test if a sanitizer (or
 # valgrind) reported anything on a server's stderr.
 #
-# A helper defined below as _NAME is called as NAME: the wrapper made for it
-# at the end of this file ("untraced") runs it without bats' per-command trace.
+# Untraced helpers: bats runs a DEBUG trap before every command of a case,
+# and, since it sets functrace (set -T), before every command of every
+# function the case calls: about 0.4 ms of CPU a command here, which made the
+# helpers' loops (waiting for a server's line, teardown's checks) most of the
+# suite's CPU. So a helper with a loop is two functions: NAME, which the
+# cases call, turns function tracing off for what it calls (`local -` keeps
+# the change inside it) and runs _NAME, the implementation, untraced:
+#     wait_until() { local -; set +T; _wait_until "$@"; }
+# A failure inside is reported at the line of the case that called NAME,
+# which is where a reader wants to look.
 
 # shellcheck disable=SC2034 # ECHO_CLIENT and the like are for the .bats files
 
@@ -113,6 +121,7 @@ models_list() {
 # The stream models to test: $ECHOLAB_MODELS (space-separated) if set, else
 # all, less the "datagram" kind (udp), to which the stream suites do not
 # apply: tests/udp.bats is its own.
+selected_models() { local -; set +T; _selected_models "$@"; }
 _selected_models() {
 	local pair want=" ${ECHOLAB_MODELS:-} "
 	for pair in $ECHOLAB_MODEL_KINDS; do
@@ -123,6 +132,7 @@ _selected_models() {
 }
 
 # serial, concurrent, pool or datagram
+model_kind() { local -; set +T; _model_kind "$@"; }
 _model_kind() {
 	local pair
 	for pair in $ECHOLAB_MODEL_KINDS; do
@@ -172,6 +182,7 @@ proc_alive() {
 # process group, is N. One awk reads every /proc/PID/stat (with getline, so a
 # process that ends meanwhile is skipped, not an error); the command name may
 # hold spaces and parentheses, so the fields are counted from the last ")".
+procs_where() { local -; set +T; _procs_where "$@"; }
 _procs_where() {
 	awk -v key="$1" -v want="$2" 'BEGIN {
 		for (a = 1; a < ARGC; a++) {
@@ -192,6 +203,7 @@ _procs_where() {
 
 # "PID STATE COMM" of the processes whose parent is PID, from the kernel's
 # list of each thread's children (no process started: tests poll this).
+children_of() { local -; set +T; _children_of "$@"; }
 _children_of() {
 	local list kid stat comm kids=()
 	if [ ! -e "/proc/$$/task/$$/children" ]; then
@@ -215,6 +227,7 @@ _children_of() {
 
 # children_are N PID: PID has exactly N children, and none of them is a
 # zombie (for polls: the only process is the $(children_of) subshell)
+children_are() { local -; set +T; _children_are "$@"; }
 _children_are() {
 	local kids state n=0
 	kids=$(children_of "$2")
@@ -231,6 +244,7 @@ _children_are() {
 # children in /proc/PID/task/TID/children; the shell reads them and their
 # states itself, so a loop that samples this many times a second (while
 # hundreds of children come and go) starts no process and scans no /proc.
+count_zombie_children() { local -; set +T; _count_zombie_children "$@"; }
 _count_zombie_children() {
 	local list kid stat kids=()
 	ZOMBIES=0
@@ -247,6 +261,7 @@ _count_zombie_children() {
 }
 
 # "PID STATE COMM" of the live (non-zombie) processes of process group PGID.
+live_group_members() { local -; set +T; _live_group_members "$@"; }
 _live_group_members() {
 	local pid state comm
 	while read -r pid state comm; do
@@ -263,6 +278,7 @@ nap() {
 
 # wait_until SECONDS COMMAND...: runs COMMAND every 20 ms until it succeeds;
 # fails if it has not within SECONDS (which may be fractional).
+wait_until() { local -; set +T; _wait_until "$@"; }
 _wait_until() {
 	local limit=$1 ms
 	shift
@@ -286,6 +302,7 @@ _wait_until() {
 # file_has REGEX FILE: some line of FILE matches the extended REGEX. bash's
 # own [[ =~ ]], not grep: wait_until polls it every 20 ms, and a process per
 # round is milliseconds each on two cores.
+file_has() { local -; set +T; _file_has "$@"; }
 _file_has() {
 	local line lines=()
 	{ mapfile -t lines <"$2"; } 2>/dev/null || return 1
@@ -297,6 +314,7 @@ _file_has() {
 
 # count_matching VAR REGEX FILE: sets VAR to the number of lines of FILE that
 # match the extended REGEX (0 when there is no FILE).
+count_matching() { local -; set +T; _count_matching "$@"; }
 _count_matching() {
 	# names of its own that no caller's VAR is likely to be
 	local _cm_line _cm_lines=() _cm_n=0
@@ -310,6 +328,7 @@ _count_matching() {
 # count_sockets VAR PID...: sets VAR to the number of sockets these processes
 # hold ([ -S ] on /proc/PID/fd/N follows the link to the socket itself; no
 # find or wc to start, for the polls)
+count_sockets() { local -; set +T; _count_sockets "$@"; }
 _count_sockets() {
 	local _cs_var=$1 _cs_pid _cs_fd _cs_n=0
 	shift
@@ -342,6 +361,7 @@ load_run() {
 
 # ---------------------------------------------------------------- servers
 
+start_server() { local -; set +T; _start_server "$@"; }
 _start_server() {
 	local model=$1
 	shift
@@ -429,6 +449,7 @@ _start_server() {
 # wait_server_exit [PID [SECONDS]]: waits for the server to exit and returns its
 # exit status (also in SERVER_STATUS). If it does not exit in time it is killed
 # and the status is 124.
+wait_server_exit() { local -; set +T; _wait_server_exit "$@"; }
 _wait_server_exit() {
 	local pid=${1:-$SERVER_PID} limit=${2:-$WAIT}
 	if ! wait_until "$limit" eval "! proc_alive $pid"; then
@@ -448,6 +469,7 @@ _wait_server_exit() {
 }
 
 # stop_server [SIGNAL [PID]]
+stop_server() { local -; set +T; _stop_server "$@"; }
 _stop_server() {
 	local sig=${1:-TERM} pid=${2:-$SERVER_PID}
 	kill -"$sig" "$pid"
@@ -457,6 +479,7 @@ _stop_server() {
 # summary_field NAME [FILE]: the value of NAME=VALUE in the server's (last)
 # summary line. Read by bash itself (no grep, tail and sed): the cases
 # check several fields of every server they stop.
+summary_field() { local -; set +T; _summary_field "$@"; }
 _summary_field() {
 	local file=${2:-$SERVER_ERR} line summary='' lines=()
 	{ mapfile -t lines <"$file"; } 2>/dev/null || :
@@ -477,6 +500,7 @@ _summary_field() {
 # json_field KEY FILE: the value of "KEY" in echo-client's one-line --json
 # report (a number or a string without quotes or commas); no python (or sed)
 # to start, which on a busy machine takes seconds.
+json_field() { local -; set +T; _json_field "$@"; }
 _json_field() {
 	local json
 	{ IFS= read -r -d '' json <"$2"; } 2>/dev/null || :
@@ -485,7 +509,7 @@ _json_field() {
 
 # probe ARGS...: the socket driver, aimed at the last server started.
 probe() {
-	"$PYTHON" -S "$ECHOLAB_TESTS/echoprobe.py" --port "${PORT:-0}" "$@"
+	"$PYTHON" -S "$ECHOLAB_TESTS/probe.py" --port "${PORT:-0}" "$@"
 }
 
 # has_ipv6: this machine has an IPv6 loopback to bind to (tests/run.sh asks
@@ -503,6 +527,7 @@ has_ipv6() {
 # for it, prints its output and returns its status.
 BG_PIDS=()
 declare -A BG_PID=()
+probe_bg() { local -; set +T; _probe_bg "$@"; }
 _probe_bg() {
 	local name=$1
 	shift
@@ -512,6 +537,7 @@ _probe_bg() {
 	BG_PIDS+=("$!")
 }
 
+probe_wait() { local -; set +T; _probe_wait "$@"; }
 _probe_wait() {
 	local status=0
 	wait "${BG_PID[$1]}" || status=$?
@@ -520,6 +546,7 @@ _probe_wait() {
 }
 
 # need_descriptors N: skip unless a process may open N descriptors
+need_descriptors() { local -; set +T; _need_descriptors "$@"; }
 _need_descriptors() {
 	local hard
 	hard=$(ulimit -Hn)
@@ -529,6 +556,7 @@ _need_descriptors() {
 
 # ---------------------------------------------------------------- teardown
 
+echolab_teardown() { local -; set +T; _echolab_teardown "$@"; }
 _echolab_teardown() {
 	local pid i failed=0
 	for pid in "${BG_PIDS[@]}"; do
@@ -596,24 +624,3 @@ _echolab_teardown() {
 teardown() {
 	echolab_teardown
 }
-
-# ---------------------------------------------------------------- untraced
-
-# bats runs a DEBUG trap before every command of a case, and, since it sets
-# functrace (set -T), before every command of every function the case calls:
-# about 0.4 ms of CPU a command here, which made the helpers' loops (waiting
-# for a server's line, teardown's checks) most of the suite's CPU. So each
-# helper above is a wrapper that turns function tracing off for what it
-# calls (`local -` keeps the change inside the wrapper) and runs the
-# implementation, _NAME. A failure inside is reported at the line of the
-# case that called the helper, which is where a reader wants to look.
-untraced() {
-	local f
-	for f in "$@"; do
-		eval "$f() { local -; set +T; _$f \"\$@\"; }"
-	done
-}
-untraced selected_models model_kind procs_where children_of count_zombie_children \
-	live_group_members children_are wait_until file_has count_matching count_sockets \
-	start_server wait_server_exit stop_server summary_field json_field probe_bg probe_wait \
-	need_descriptors echolab_teardown

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# lint.sh: static analysis of models/, common/ and client/ (make lint).
+# lint.sh: static analysis of models/ (a model's own modules in models/NAME/
+# too), common/ and client/ (make lint).
 #
 #   cppcheck    --enable=warning,style,performance,portability: real defects
 #               and the style findings that point at them (shadowing, a
@@ -17,7 +18,9 @@ for tool in cppcheck clang-tidy; do
 		exit 2
 	}
 done
-mapfile -t sources < <(ls models/*.c models/*/*.c common/*.c client/*.c)
+shopt -s nullglob
+sources=(models/*.c models/*/*.c common/*.c client/*.c)
+shopt -u nullglob
 flags=(-std=c11 -D_GNU_SOURCE -Icommon -Iclient)
 status=0
 

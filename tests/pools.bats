@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # pools.bats: what only the pool models have. Everything they share with the
-# other models is in conformance.bats (kind "pool" in models/models.list);
+# other models is in the conformance suites (kind "pool" in models/models.list);
 # here: prefork's ECHOLAB_ACCEPT_LOCK (none, fcntl, mutex), a worker killed
 # and replaced, and prethreaded's bounded queue.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: runs the echolab bats tests and sums them up.
 #
-#   tests/conformance.bats, and every file with a line "# run.sh: per model":
+#   every file with a line "# run.sh: per model" (the conformance suites):
 #                            once per stream model of models/models.list, in
 #                            parallel (ECHOLAB_MODEL=m and ECHOLAB_MODELS=m);
 #                            the datagram kind (udp) has tests/udp.bats
@@ -87,13 +87,20 @@ bin_dir=${ECHOLAB_BIN:-$root/bin}
 # Asked once here rather than by three cases of every suite (has_ipv6).
 if [ -z "${ECHOLAB_HAS_IPV6:-}" ]; then
 	ECHOLAB_HAS_IPV6=no
-	"$ECHOLAB_PYTHON" -S "$tests_dir/echoprobe.py" has-ipv6 && ECHOLAB_HAS_IPV6=yes
+	"$ECHOLAB_PYTHON" -S "$tests_dir/probe.py" has-ipv6 && ECHOLAB_HAS_IPV6=yes
 	export ECHOLAB_HAS_IPV6
 fi
 
 # ---------------------------------------------------------------- what to run
 
-mapfile -t all_models < <(awk '!/^#/ && NF { print $1 }' models/models.list)
+# shellcheck source=../models/models.sh
+. models/models.sh
+all_models=()
+declare -A serves=() # what each model serves: the "datagram" kind has tests/udp.bats
+while read -r m kind; do
+	all_models+=("$m")
+	serves[$m]=$kind
+done < <(models_column 2)
 if [ -n "${ECHOLAB_MODELS:-}" ]; then
 	models=()
 	for m in ${ECHOLAB_MODELS//,/ }; do
@@ -131,11 +138,10 @@ for f in "${files[@]}"; do
 		exit 2
 	fi
 	f=$(realpath "$f")
-	if [ "$(basename "$f")" = conformance.bats ] || grep -q '^# run.sh: per model' "$f"; then
+	if grep -q '^# run.sh: per model' "$f"; then
 		for m in "${present[@]}"; do
 			# the stream suite; a datagram model has tests/udp.bats
-			grep -qE "^$m[[:space:]]+datagram([[:space:]]|$)" models/models.list ||
-				units+=("$m|$f")
+			[ "${serves[$m]}" = datagram ] || units+=("$m|$f")
 		done
 	else
 		units+=("|$f")
@@ -304,7 +310,7 @@ report_unit() {
 	[ "$f" -ne 0 ] || [ "$plan" -lt 0 ] || printf '%s\t%s\n' "$(suite_key "${units[$i]}")" "$ms" >>"$run_dir/times"
 	local verdict=ok
 	[ "$f" -eq 0 ] || verdict=FAIL
-	printf '%-4s %-28s %3d passed, %d failed%s in %d.%01ds (CPU %ss)%s\n' "$verdict" "$(unit_name "${units[$i]}")" \
+	printf '%-4s %-32s %3d passed, %d failed%s in %d.%01ds (CPU %ss)%s\n' "$verdict" "$(unit_name "${units[$i]}")" \
 		"$p" "$f" "$([ "$s" -eq 0 ] || echo ", $s skipped")$([ "$na" -eq 0 ] || echo ", $na n/a")" \
 		$((ms / 1000)) $((ms % 1000 / 100)) "$(cpu_seconds "$run_dir/$i.cpu")" "$note"
 	[ ${#out[@]} -eq 0 ] || printf '%s\n' "${out[@]}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # scale.bats: many connections, descriptor limits and heavy traffic, against
 # every model of models/models.list (or $ECHOLAB_MODELS). The sockets are
-# driven by tests/scaleprobe.py (non-blocking, epoll, every wait bounded).
+# driven by the scale commands of tests/probe.py (non-blocking, epoll, every
+# wait bounded).
 #
 #   1. event models: 1,000 clients at once, interleaved messages
 #   2. select: connections beyond FD_SETSIZE are refused, the rest served
@@ -56,8 +57,10 @@ setup() {
 
 # ---------------------------------------------------------------- helpers
 
-scaleprobe() {
-	"$PYTHON" -S "$ECHOLAB_TESTS/scaleprobe.py" --port "${PORT:-0}" --deadline 600 "$@"
+# probe_scale COMMAND ...: a scale command of the probe, aimed at the last
+# server started, with a deadline that a busy machine does not reach
+probe_scale() {
+	probe --deadline 600 "$@"
 }
 
 # server_style MODEL: event, forking or blocking, from the model's source
@@ -242,12 +245,12 @@ swarm_1000() {
 	local out ping listening
 	start_server "$1"
 	listening=$(server_sockets) # one listening socket, or one per worker (reuseport)
-	out=$(scaleprobe swarm 1000 --messages 3 --pid "$SERVER_PID")
+	out=$(probe_scale swarm 1000 --messages 3 --pid "$SERVER_PID")
 	note "$1: $out"
 	check "connections echoed" "$(field clients "$out")" 1000
 	# every client closed: the server holds only its listening sockets again
 	wait_until "$WAIT" server_sockets_are "$listening"
-	ping=$(scaleprobe ping)
+	ping=$(probe_scale ping)
 	stop_and_check_summary 1001 0 $(($(field messages "$out") + 1)) \
 		$(($(field bytes "$out") + $(field bytes "$ping")))
 }
@@ -264,7 +267,7 @@ swarm_1000() {
 beyond_fd_setsize() {
 	local out served
 	start_server "$1" --max-clients 5000
-	out=$(scaleprobe ordered 1100 --close 10)
+	out=$(probe_scale ordered 1100 --close 10)
 	note "$1: $out"
 	served=$(field served "$out")
 	# descriptors 0, 1, 2, the signalfd, the listener and the spare are not
@@ -295,11 +298,11 @@ ten_thousand() {
 	# One message per client in two parts: 100 bytes that the server holds as
 	# an unfinished line on all 10,000 connections at once (RSS measured
 	# then, as partial_rss_kb), then the rest.
-	out=$(scaleprobe swarm 10000 --partial 100 --messages 1 --window 512 --pid "$SERVER_PID" \
+	out=$(probe_scale swarm 10000 --partial 100 --messages 1 --window 512 --pid "$SERVER_PID" \
 		"${rss[@]}")
 	note "$1: $out"
 	wait_until "$WAIT" server_sockets_are "$listening"
-	ping=$(scaleprobe ping)
+	ping=$(probe_scale ping)
 	stop_and_check_summary 10001 0 10001 $(($(field bytes "$out") + $(field bytes "$ping")))
 	maxrss=$(summary_field maxrss_kb)
 	if sanitized_build "$1"; then
@@ -337,7 +340,7 @@ exhaust_64() {
 	fds0=$(descriptors)
 	# 100 clients at once, each sends a message; then the server's CPU time
 	# over 1 s with all of them still open must stay under 20%
-	out=$(scaleprobe exhaust 100 --pid "$SERVER_PID" "${serial[@]}" --cpu-window 1 --max-cpu 0.2)
+	out=$(probe_scale exhaust 100 --pid "$SERVER_PID" "${serial[@]}" --cpu-window 1 --max-cpu 0.2)
 	note "$1: $out"
 	served=$(field served "$out")
 	refused=$(field refused "$out")
@@ -356,14 +359,14 @@ exhaust_64() {
 		# every descriptor comes back once the clients have gone
 		wait_until "$WAIT" fds_are "$fds0"
 		# so a second round is served exactly as the first
-		out2=$(scaleprobe exhaust 100 --pid "$SERVER_PID" --cpu-window 0)
+		out2=$(probe_scale exhaust 100 --pid "$SERVER_PID" --cpu-window 0)
 		note "$1: again: $out2"
 		check "clients served the second time" "$(field served "$out2")" "$served"
 		wait_until "$WAIT" fds_are "$fds0"
 		served=$((served + $(field served "$out2")))
 		refused=$((refused + $(field refused "$out2")))
 	fi
-	ping=$(scaleprobe ping)
+	ping=$(probe_scale ping)
 	stop_and_check_summary $((served + 1)) "$refused" \
 		$(($(field messages "$out") + $(field messages "${out2:-messages=0}") + 1)) \
 		$(($(field bytes "$out") + $(field bytes "${out2:-bytes=0}") + $(field bytes "$ping")))
@@ -385,7 +388,7 @@ push_64m() {
 	start_server "$1"
 	# the 64 MiB of lines are made once per run (in tests/run.sh's directory)
 	[ -z "${ECHOLAB_RUN_DIR:-}" ] || cache=(--cache "$ECHOLAB_RUN_DIR")
-	out=$(scaleprobe push $((64 * MIB)) --pid "$SERVER_PID" "${by[@]}" "${mem[@]}" "${cache[@]}")
+	out=$(probe_scale push $((64 * MIB)) --pid "$SERVER_PID" "${by[@]}" "${mem[@]}" "${cache[@]}")
 	note "$1: $out"
 	sanitized_build "$1" && note "$1: sanitizer build: RSS growth not checked"
 	stop_and_check_summary "$connections" 0 "$(field messages "$out")" "$(field bytes "$out")"
@@ -412,7 +415,7 @@ slowloris() {
 	# CPU: the server's own utime+stime over the window, at most 50% of it (a
 	# server that spins on the idle connections uses 100%); the well-behaved
 	# client is echo-client's ping-pong at 50 messages/s, a process of its own
-	out=$(scaleprobe slowloris "$n" --pid "$SERVER_PID" --idle 2 --gap 3 --max-cpu 0.5 \
+	out=$(probe_scale slowloris "$n" --pid "$SERVER_PID" --idle 2 --gap 3 --max-cpu 0.5 \
 		--client "$ECHO_CLIENT")
 	note "$1: $out"
 	check "trickling connections closed" "$(field closed "$out")" "$n"
@@ -449,7 +452,7 @@ waves() {
 		return 0
 	fi
 	start_server "$1" --max-clients 20000
-	out=$(scaleprobe waves 1500 --rounds 3 --partial 4095 --pid "$SERVER_PID" \
+	out=$(probe_scale waves 1500 --rounds 3 --partial 4095 --pid "$SERVER_PID" \
 		--max-growth-kb "$WAVE_GROWTH_KB")
 	note "$1: $(tr '\n' ' ' <<<"$out")"
 	stop_and_check_summary 4500 0 4500 $((4500 * 4096))

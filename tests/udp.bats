@@ -8,7 +8,7 @@
 # long (up to 64 KiB), or "ERR line too long" past --max-line; never a reply
 # to source ports 0, 7 and 19; many clients at once on one socket; the same
 # options, "listening on" line and signal summary as every model.
-# The datagrams are driven by tests/udpprobe.py.
+# The datagrams are driven by the udp-* commands of tests/probe.py.
 
 # shellcheck disable=SC2153 # PORT and the like come from helpers.bash
 load helpers
@@ -20,10 +20,6 @@ setup() {
 	fi
 	[ -x "$ECHOLAB_BIN/echo-udp" ] || fail "no $ECHOLAB_BIN/echo-udp: build it with make"
 	T=$BATS_TEST_TMPDIR
-}
-
-udpprobe() {
-	"$PYTHON" -S "$ECHOLAB_TESTS/udpprobe.py" "$@"
 }
 
 client() {
@@ -48,13 +44,13 @@ client() {
 
 @test "udp: datagram boundaries are kept: LFs inside a datagram do not split it" {
 	start_server udp
-	run udpprobe boundaries "$PORT"
+	run probe udp-boundaries
 	assert_success
 }
 
 @test "udp: an empty datagram gets an empty datagram back" {
 	start_server udp
-	run udpprobe echo "$PORT" 0
+	run probe udp-echo 0
 	assert_success
 	assert_output "echoed 0 bytes"
 	stop_server
@@ -63,19 +59,19 @@ client() {
 
 @test "udp: a 64 KiB datagram (65,507 bytes, the IPv4 maximum) comes back whole with --max-line 65536" {
 	start_server udp --max-line 65536
-	run udpprobe echo "$PORT" 65507
+	run probe udp-echo 65507
 	assert_success
 	assert_output "echoed 65507 bytes"
 }
 
 @test "udp: --max-line bytes are echoed; one more gets 'ERR line too long', never a cut echo" {
 	start_server udp --max-line 100
-	run udpprobe echo "$PORT" 100
+	run probe udp-echo 100
 	assert_success
-	run udpprobe too-long "$PORT" 101
+	run probe udp-too-long 101
 	assert_success
 	# far beyond the receive buffer: only MSG_TRUNC tells the real length
-	run udpprobe too-long "$PORT" 65507
+	run probe udp-too-long 65507
 	assert_success
 	stop_server
 	assert_equal "$(summary_field refused)" 2
@@ -84,7 +80,7 @@ client() {
 @test "udp: no reply to source port 7 (echo) or 19 (chargen); the server goes on" {
 	start_server udp --verbose
 	for src in 7 19; do
-		run udpprobe forbidden "$PORT" "$src"
+		run probe udp-forbidden "$src"
 		[ "$status" -ne 77 ] || skip "$output"
 		assert_success
 	done
@@ -96,7 +92,7 @@ client() {
 
 @test "udp: no reply to source port 0 (sent through a raw socket)" {
 	start_server udp
-	run udpprobe forbidden "$PORT" 0
+	run probe udp-forbidden 0
 	[ "$status" -ne 77 ] || skip "$output"
 	assert_success
 	stop_server
@@ -105,7 +101,7 @@ client() {
 
 @test "udp: 20 clients interleaved on one socket each get their own datagrams back, in order" {
 	start_server udp
-	run udpprobe interleaved "$PORT" 20 5
+	run probe udp-interleaved 20 5
 	assert_success
 	stop_server
 	assert_equal "$(summary_field messages)" 100
@@ -168,7 +164,7 @@ client() {
 }
 
 @test "udp client: a server that never answers: retried, then exit 1 naming the line" {
-	coproc SILENT { udpprobe silent; }
+	coproc SILENT { probe udp-silent; }
 	read -r PORT <&"${SILENT[0]}"
 	run client <<<"anyone there?"
 	exec {SILENT[1]}>&-
@@ -191,7 +187,7 @@ client() {
 }
 
 @test "udp client: --load --udp counts losses and stops instead of hanging on a silent server" {
-	coproc SILENT { udpprobe silent; }
+	coproc SILENT { probe udp-silent; }
 	read -r PORT <&"${SILENT[0]}"
 	local status=0
 	client --load --connections 2 --duration 0.5 --warmup 0 --json >"$T/report" || status=$?

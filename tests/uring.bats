@@ -45,7 +45,7 @@ setup() {
 @test "uring: 1,000 clients pipeline distinct byte patterns at once; every byte comes back on its own connection" {
 	need_descriptors 1100
 	start_server uring --max-line 8192 --max-clients 2000
-	run "$PYTHON" -S "$ECHOLAB_TESTS/scaleprobe.py" --port "$PORT" --deadline 60 pipeline 1000 \
+	run probe --deadline 60 pipeline 1000 \
 		--rounds 2 --depth 4 --max-size 6000
 	[ "$status" -ne 77 ] || skip "${output#SKIP: }"
 	assert_success

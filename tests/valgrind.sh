@@ -18,4 +18,4 @@ export ECHOPROBE_TIMEOUT=${ECHOPROBE_TIMEOUT:-60}
 export ECHOLAB_WAIT=${ECHOLAB_WAIT:-60}
 export ECHOLAB_MODELS=$models
 echo "valgrind memcheck over the conformance suite: $models"
-exec tests/run.sh tests/conformance.bats
+exec tests/run.sh tests/conformance-*.bats

@@ -11,7 +11,7 @@
 #
 # Each NAME.patch starts with a header that says what to run:
 #   Breaks: MODEL          the model (ECHOLAB_MODELS for the test run)
-#   Caught-by: FILE REGEX  the bats file and the case names that must fail
+#   Caught-by: FILE... REGEX  the bats files and the case names that must fail
 #   Sanitize: LIST         optional: build with SANITIZE=LIST (e.g. address,undefined)
 # Exit status: 0 caught (or all caught), 1 not caught or it would not apply or
 # build, 2 bad usage.
@@ -89,9 +89,15 @@ if [ ! -f "$patch_file" ]; then
 	usage
 fi
 model=$(field "$name" Breaks)
-read -r test_file test_filter <<<"$(field "$name" Caught-by)"
+# the leading words that end in .bats are the files, the rest is the regex
+test_filter=$(field "$name" Caught-by)
+test_files=()
+while [[ $test_filter =~ ^([^[:space:]]+\.bats)[[:space:]]+(.*)$ ]]; do
+	test_files+=("${BASH_REMATCH[1]}")
+	test_filter=${BASH_REMATCH[2]}
+done
 sanitize=$(field "$name" Sanitize)
-if [ -z "$model" ] || [ -z "$test_file" ] || [ -z "$test_filter" ]; then
+if [ -z "$model" ] || [ ${#test_files[@]} -eq 0 ] || [ -z "$test_filter" ]; then
 	echo "exercise: $patch_file lacks its Breaks: or Caught-by: header" >&2
 	exit 1
 fi
@@ -121,8 +127,8 @@ if ! (cd "$scratch" && make -s -j2 ${sanitize:+SANITIZE=$sanitize} all >build.lo
 	exit 1
 fi
 
-echo "=== 4. the tests that must catch it: ECHOLAB_MODELS=$model tests/run.sh -v -f '$test_filter' $test_file"
-(cd "$scratch" && ECHOLAB_MODELS=$model tests/run.sh -v -f "$test_filter" "$test_file")
+echo "=== 4. the tests that must catch it: ECHOLAB_MODELS=$model tests/run.sh -v -f '$test_filter' ${test_files[*]}"
+(cd "$scratch" && ECHOLAB_MODELS=$model tests/run.sh -v -f "$test_filter" "${test_files[@]}")
 status=$?
 echo
 if [ "$status" -ne 0 ]; then

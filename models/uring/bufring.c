@@ -8,6 +8,9 @@
 
 #define MEM_SIZE ((size_t)BUFRING_COUNT * BUFRING_SIZE)
 
+_Static_assert(BUFRING_SIZE <= 0xffff && BUFRING_COUNT <= 0xffff,
+               "a parked buffer's id, length and count fit an unsigned short");
+
 static void give_back(struct bufring *b, int bid)
 {
 	io_uring_buf_ring_add(b->br, b->mem + (size_t)bid * BUFRING_SIZE, BUFRING_SIZE,
@@ -74,4 +77,36 @@ void bufring_give_back(struct bufring *b, int bid)
 const char *bufring_data(const struct bufring *b, int bid)
 {
 	return b->mem + (size_t)bid * BUFRING_SIZE;
+}
+
+void bufring_park(struct bufring *b, struct bufring_parked *p, int bid, size_t len)
+{
+	b->len[bid] = (unsigned short)len;
+	if (p->count == 0)
+		p->head = (unsigned short)bid;
+	else
+		b->next[p->tail] = (unsigned short)bid;
+	p->tail = (unsigned short)bid;
+	p->count++;
+}
+
+size_t bufring_parked_len(const struct bufring *b, const struct bufring_parked *p)
+{
+	return b->len[p->head];
+}
+
+int bufring_unpark(struct bufring *b, struct bufring_parked *p)
+{
+	int bid = p->head;
+
+	p->head = b->next[bid];
+	p->count--;
+	return bid;
+}
+
+void bufring_drop_parked(struct bufring *b, struct bufring_parked *p)
+{
+	while (p->count > 0)
+		give_back(b, bufring_unpark(b, p));
+	p->eof = false;
 }

@@ -14,6 +14,12 @@
  * buffer goes back as soon as its completion has been handed over. Given-back
  * buffers reach the kernel at the next bufring_publish (one store per batch
  * of completions, not one per buffer).
+ *
+ * A connection that cannot take bytes yet (it owes too much, or a send in
+ * flight reads its buffer) keeps them where they arrived: it parks the
+ * buffer, in order, and hands it over later. The ring's memory is allocated
+ * once and stays resident, so parking costs nothing, where taking the bytes
+ * would move the connection's buffer to a larger, freshly faulted one.
  */
 #ifndef ECHOLAB_BUFRING_H
 #define ECHOLAB_BUFRING_H
@@ -30,6 +36,17 @@ struct bufring {
 	struct io_uring_buf_ring *br; /* shared with the kernel */
 	char *mem;                    /* BUFRING_COUNT * BUFRING_SIZE bytes */
 	int returned;                 /* given back since the last publish */
+	unsigned short next[BUFRING_COUNT]; /* a parked buffer's successor */
+	unsigned short len[BUFRING_COUNT];  /* a parked buffer's byte count */
+};
+
+/* The buffers one connection holds on to, oldest first: a queue linked
+ * through the ring's per-buffer `next`, so it costs the connection a few
+ * bytes however long it grows. A multishot recv that is being cancelled can
+ * still land a few dozen buffers; the queue takes them all. */
+struct bufring_parked {
+	unsigned short head, tail, count;
+	bool eof; /* the client's EOF came after them */
 };
 
 /* Registers the ring and hands the kernel every buffer. 0, or -errno. */
@@ -41,5 +58,14 @@ void bufring_publish(struct bufring *b);
 const char *bufring_data(const struct bufring *b, int bid);
 /* Buffer bid's bytes have been handed over: back to the ring. */
 void bufring_give_back(struct bufring *b, int bid);
+
+/* Parks buffer bid, holding len > 0 bytes, behind the others. */
+void bufring_park(struct bufring *b, struct bufring_parked *p, int bid, size_t len);
+/* The oldest parked buffer's byte count (the queue is not empty). */
+size_t bufring_parked_len(const struct bufring *b, const struct bufring_parked *p);
+/* Takes the oldest parked buffer off the queue: its id. */
+int bufring_unpark(struct bufring *b, struct bufring_parked *p);
+/* Gives every parked buffer back unread (the connection is closing). */
+void bufring_drop_parked(struct bufring *b, struct bufring_parked *p);
 
 #endif

@@ -1,11 +1,12 @@
 """probelib: the modules of the Python test tools (standard library only).
 
-tests/echoprobe.py: cli (command lines), harness (connections, bounded
-waits), oracle (the protocol written down independently), transcript with
-steps_flow and steps_crowd (the script steps), commands, terminal (pty).
-tests/scaleprobe.py: scale_driver (the epoll loop), scale_load, scale_refuse,
-scale_push, scale_slowloris. Shared with tests/soak.py, bench/ and
-docs/tour/models_table.py: procfs (everything read from /proc).
+tests/probe.py runs main (the commands, parsed by cli). Its stream
+commands: harness (connections, bounded waits), oracle (the protocol
+written down independently), transcript with steps_flow and steps_crowd
+(the script steps), commands, terminal (pty). Its scale commands:
+scale_driver (the epoll loop), scale_load, scale_refuse, scale_push,
+scale_slowloris. Its datagram commands: udp. Shared with tests/soak.py,
+bench/ and docs/tour/models_table.py: procfs (everything read from /proc).
 
 A probe start imports only its command's modules, and none that the
 standard library's heavier ones (socket, signal, argparse, threading,

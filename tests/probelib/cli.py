@@ -1,6 +1,6 @@
 """cli: the probes' command lines, parsed by hand, and their overall deadline.
 
-The bats suite starts tests/echoprobe.py about a thousand times per make
+The bats suite starts tests/probe.py about a thousand times per make
 test, so a start must cost little more than the interpreter's own: argparse
 alone (with the modules it pulls in) cost more than everything else a probe
 does. This parser knows just what the probes use, with argparse's rules:

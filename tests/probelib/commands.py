@@ -1,4 +1,4 @@
-"""commands: echoprobe's subcommands other than script and pty: roundtrip,
+"""commands: the probe's stream commands other than script and pty: roundtrip,
 expected, gen, port-in-use, refusing-port, has-ipv6 (each takes the parsed
 command line and returns the exit status)."""
 import sys

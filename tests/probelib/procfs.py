@@ -1,6 +1,6 @@
 """procfs: everything the Python tools read from /proc (Linux), in one place.
 
-Shared by the probes (tests/echoprobe.py, tests/scaleprobe.py), tests/soak.py,
+Shared by the probes (tests/probe.py), tests/soak.py,
 bench/ and docs/tour/models_table.py. Only `os`: importing it costs nothing.
 
 Two different CPU figures, two names:

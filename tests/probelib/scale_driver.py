@@ -1,4 +1,4 @@
-"""scale_driver: scaleprobe's engine: many non-blocking connections driven
+"""scale_driver: the scale commands' engine: many non-blocking connections driven
 by one epoll loop (Driver), the messages they send, and the checks run on
 every byte that arrives (check_echo, classify).
 

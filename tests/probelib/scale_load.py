@@ -1,6 +1,6 @@
-"""scale_load: scaleprobe's swarm, pipeline and waves: many connections held
+"""scale_load: the probe's swarm, pipeline and waves: many connections held
 open at once, every byte of every echo checked, and the server's memory read
-while they hold messages (see tests/scaleprobe.py for each command)."""
+while they hold messages (see probelib/main.py for each command)."""
 import time
 from _socket import SHUT_WR
 

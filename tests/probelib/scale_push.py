@@ -1,7 +1,7 @@
-"""scale_push: scaleprobe push: one client sends without reading until the
+"""scale_push: the probe's push: one client sends without reading until the
 server stops reading it (backpressure), a bystander must be served
 meanwhile, then everything comes back in order; the server's memory is
-watched throughout (see tests/scaleprobe.py)."""
+watched throughout (see probelib/main.py)."""
 import mmap
 import os
 import select

@@ -1,6 +1,6 @@
-"""scale_refuse: scaleprobe's ordered, exhaust and ping: clients that are
+"""scale_refuse: the probe's ordered, exhaust and ping: clients that are
 either served or refused with the busy line, and what that costs the server
-(see tests/scaleprobe.py for each command)."""
+(see probelib/main.py for each command)."""
 import time
 
 from probelib import procfs

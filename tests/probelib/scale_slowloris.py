@@ -1,7 +1,7 @@
-"""scale_slowloris: scaleprobe slowloris: N connections that each trickle a
+"""scale_slowloris: the probe's slowloris: N connections that each trickle a
 byte now and then and never finish a line, against a server with an idle
 timeout, while a well-behaved client must stay served (see
-tests/scaleprobe.py)."""
+probelib/main.py)."""
 import time
 
 from probelib import procfs

@@ -1,4 +1,4 @@
-"""terminal: `echoprobe pty`, an interactive program driven through a
+"""terminal: `probe.py pty`, an interactive program driven through a
 pseudo-terminal (what a person at a keyboard would see and type)."""
 import os
 import select

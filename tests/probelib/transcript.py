@@ -1,5 +1,5 @@
-"""transcript: the interpreter of `echoprobe script`, a test's steps read
-from stdin, one per line (the steps are listed in tests/echoprobe.py).
+"""transcript: the interpreter of `probe.py script`, a test's steps read
+from stdin, one per line (the steps are listed in probelib/main.py).
 
 Script runs the lines in order, each by its step_NAME method; a failing step
 raises ProbeError with its line number and text. The steps that talk one

@@ -1,30 +1,8 @@
-#!/usr/bin/env python3
-"""udpprobe: the datagram driver behind tests/udp.bats (stdlib only).
-
-Every wait is bounded by --timeout seconds (default $ECHOPROBE_TIMEOUT or 5),
-so a broken server fails a test, never hangs it. It only talks to the loopback
-addresses. Exit status 0 when the server behaved, 1 (with the reason on
-stderr) when it did not, 77 when this machine cannot run the check (say, no
-permission for a raw socket).
-
-Subcommands (PORT: the server's UDP port on 127.0.0.1)
-  echo PORT SIZE          one datagram of SIZE pseudo-random bytes (LF, NUL, CR
-                          among them) must come back identical, as one datagram
-  boundaries PORT         several datagrams sent back to back, one holding LFs
-                          and one empty, must come back one for one, in order,
-                          each identical
-  too-long PORT SIZE      a datagram of SIZE bytes must be answered exactly
-                          "ERR line too long" (and the server must still echo)
-  forbidden PORT SRCPORT  a datagram from source port SRCPORT (7, 19; 0 needs a
-                          raw socket) must get no reply: a sentinel datagram
-                          sent after it from an ordinary port is echoed, and by
-                          then the forbidden port has received nothing
-  silent                  bind a UDP port that never answers; print it, then
-                          hold it until stdin closes
-  interleaved PORT N R    N sockets each send R distinct datagrams, all sent
-                          before any is read; every socket must get exactly its
-                          own R datagrams back, in order
-"""
+"""udp: the datagram commands of tests/probe.py (udp-echo, udp-boundaries,
+udp-too-long, udp-forbidden, udp-silent, udp-interleaved), which hold the
+datagram model (udp) to its promise; see tests/probe.py for each. A check
+that fails prints the reason on stderr and exits 1; one this machine cannot
+run (no permission for a raw socket) exits 77."""
 
 import random
 import select
@@ -32,18 +10,11 @@ import socket
 import struct
 import sys
 
-# As the other probes: cached bytecode for probelib even when the suite sets
-# PYTHONDONTWRITEBYTECODE, and probelib's small parser instead of argparse
-# (whose imports cost more than a probe's work).
-sys.dont_write_bytecode = False
-
-from probelib.cli import Command, Parser, call, environ  # noqa: E402
-
 HOST = "127.0.0.1"
 
 
 def fail(msg):
-    print(f"udpprobe: {msg}", file=sys.stderr)
+    print(f"probe: {msg}", file=sys.stderr)
     sys.exit(1)
 
 
@@ -116,7 +87,7 @@ def send_forbidden(a, data):
         try:
             raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
         except PermissionError:
-            print("udpprobe: no permission for a raw socket", file=sys.stderr)
+            print("probe: no permission for a raw socket", file=sys.stderr)
             sys.exit(77)
         raw.sendto(udp_header_packet(0, a.port, data), (HOST, 0))
         raw.close()
@@ -130,12 +101,12 @@ def send_forbidden(a, data):
             s.bind((addr, a.srcport))
             break
         except PermissionError:
-            print(f"udpprobe: no permission to bind port {a.srcport}", file=sys.stderr)
+            print(f"probe: no permission to bind port {a.srcport}", file=sys.stderr)
             sys.exit(77)
         except OSError:
             continue
     else:
-        print(f"udpprobe: cannot bind port {a.srcport} on any loopback address", file=sys.stderr)
+        print(f"probe: cannot bind port {a.srcport} on any loopback address", file=sys.stderr)
         sys.exit(77)
     s.setblocking(False)
     s.sendto(data, (HOST, a.port))
@@ -181,24 +152,3 @@ def cmd_interleaved(a):
             if got != want[i][r]:
                 fail(f"client {i} expected its datagram {r}, got {got[:30]!r}")
     print(f"{a.clients} clients x {a.rounds} datagrams, each got its own back in order")
-
-
-PORT = (("port", int),)
-COMMANDS = {
-    "echo": Command("__main__:cmd_echo", PORT + (("size", int),)),
-    "boundaries": Command("__main__:cmd_boundaries", PORT),
-    "too-long": Command("__main__:cmd_too_long", PORT + (("size", int),)),
-    "forbidden": Command("__main__:cmd_forbidden", PORT + (("srcport", int),)),
-    "silent": Command("__main__:cmd_silent"),
-    "interleaved": Command("__main__:cmd_interleaved", PORT + (("clients", int), ("rounds", int))),
-}
-
-
-def main():
-    common = {"--timeout": (float, float(environ("ECHOPROBE_TIMEOUT", "5")))}
-    a, cmd = Parser("udpprobe.py", __doc__, common, COMMANDS).parse(sys.argv[1:])
-    call(cmd, a)
-
-
-if __name__ == "__main__":
-    main()
