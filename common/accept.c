@@ -26,7 +26,7 @@ void accept_refuse(struct listener *l, int fd)
 	 * protocol.h), but without waiting and at most 16 reads: a refusal must
 	 * never block the server or cost it much. */
 	protocol_finish(fd);
-	(void)protocol_discard_input(fd, 16, false);
+	(void)protocol_discard_input(fd, 16);
 	close(fd);
 	stats_add(&l->stats->refused, 1);
 }
@@ -78,7 +78,7 @@ static bool refuse_without_descriptors(struct listener *l)
 }
 
 /* Accepts once: what the event loops call directly, and the step that
- * accept_blocking (after its poll) and accept_sleeping repeat. Returns the
+ * accept_or_signal (after its poll) and accept_sleeping repeat. Returns the
  * descriptor; -1 with errno EAGAIN when there is nothing (more) to take now.
  * On a listener made blocking (accept_sleeping) it sleeps in accept(). */
 int accept_nonblocking(struct listener *l, struct peer *peer)
@@ -132,7 +132,7 @@ int accept_nonblocking(struct listener *l, struct peer *peer)
 	}
 }
 
-int accept_blocking(struct listener *l, struct signals *sig, struct peer *peer)
+int accept_or_signal(struct listener *l, struct signals *sig, struct peer *peer)
 {
 	struct pollfd pfd[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = sig->fd, .events = POLLIN}};
 

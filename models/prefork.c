@@ -10,7 +10,7 @@
  *
  * At most --workers clients are served at once; the next one waits in the
  * kernel's listen backlog until a child is free. How the idle children take
- * turns at accept() is ECHOLAB_ACCEPT_LOCK (common/accept_lock.h): all asleep
+ * turns at accept() is ECHOLAB_ACCEPT_LOCK (models/prefork/accept_lock.h): all asleep
  * in accept() together (none), or one at a time behind an fcntl record lock
  * or a robust process-shared mutex.
  *
@@ -33,7 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "accept_lock.h"
+#include "prefork/accept_lock.h"
 #include "children.h"
 #include "echo_blocking.h"
 #include "log.h"
