@@ -61,7 +61,7 @@ BARE       := bin/bare-server bin/bare-client
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats build/tests/test_mapped \
               build/tests/test_conn build/tests/test_echo_blocking
-TEST_TOOLS := build/tests/without-io-uring
+TEST_TOOLS := build/tests/without-io-uring build/tests/fault.so
 
 .PHONY: all deps bench-deps test unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
 .DELETE_ON_ERROR:
@@ -115,6 +115,12 @@ build/tests/test_load_histogram: build/client/histogram.o build/client/payload.o
 
 build/tests/without-io-uring: build/tests/tools/without_io_uring.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
+
+# The fault-injection shim (tests/tools/fault.c), preloaded into servers:
+# never with the sanitizers' flags, whatever SANITIZE says.
+build/tests/fault.so: tests/tools/fault.c $(FLAGS_STAMP) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
 $(BASELINE): build/bench/baseline.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^

@@ -33,6 +33,7 @@
 #include "signals.h"
 
 #define MAX_EVENTS 256
+#define WHY_UNWATCHED "cannot watch it (epoll_ctl failed)"
 
 /* The kernel holds the registrations; data.ptr is the connection, or the
  * address of one of the two marks for the listening socket and the signals
@@ -49,13 +50,14 @@ static uint32_t epoll_events(enum conn_want want)
 
 /* Fails only when the kernel is out of memory for registrations (ENOMEM,
  * or ENOSPC past fs.epoll.max_user_watches): that costs the one client its
- * connection, never the server. */
+ * connection, never the server, and its close line says why. */
 static bool watch(struct wait_set *ws, int fd, struct conn *c, enum conn_want want)
 {
 	struct epoll_event ev = {.events = epoll_events(want), .data.ptr = c};
 
 	if (epoll_ctl(ws->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		log_error("epoll_ctl ADD: %s", error_text(errno));
+		conn_fail(c, WHY_UNWATCHED);
 		return false;
 	}
 	c->waiting_for = want;
@@ -71,6 +73,7 @@ static bool rewatch(struct wait_set *ws, struct conn *c, enum conn_want want)
 		return true;
 	if (epoll_ctl(ws->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
 		log_error("epoll_ctl MOD: %s", error_text(errno));
+		conn_fail(c, WHY_UNWATCHED);
 		return false;
 	}
 	c->waiting_for = want;
