@@ -1,0 +1,165 @@
+#!/usr/bin/env bats
+# idle.bats: what --idle-timeout counts as activity, and what a connection
+# costs once a burst is over.
+#   - a client that sends but never reads is closed by the idle timeout
+#     (blocking models: only the send timeout can end a blocked send)
+#   - a client that reads a large echo slowly but steadily is activity: it is
+#     not cut off half-way, whatever it has (not) sent lately
+#   - after backpressure, an idle connection takes no CPU, is closed by the
+#     idle timeout, and its buffer goes back to small (event models)
+#
+# run.sh: per model
+
+# shellcheck disable=SC2153 # SERVER_PID and the like come from helpers.bash
+load helpers
+
+MODEL=${ECHOLAB_MODEL:-}
+
+setup_file() {
+	if [ -z "$MODEL" ]; then
+		echo "set ECHOLAB_MODEL to the model to test (tests/run.sh does this for every model)" >&2
+		return 1
+	fi
+}
+
+event_model() {
+	grep -Eq 'server_(start|prepare)\(.*SERVER_(EVENT_DRIVEN|REUSEPORT)' "$ECHOLAB_ROOT/models/$MODEL.c"
+}
+
+sanitized_build() {
+	grep -qE '__asan_init|__tsan_init' "$ECHOLAB_BIN/echo-$MODEL"
+}
+
+# cpu_ticks PID: user + system clock ticks the process has used so far
+cpu_ticks() {
+	local stat fields
+	read -r stat <"/proc/$1/stat"
+	read -ra fields <<<"${stat##*) }"
+	echo $((fields[11] + fields[12]))
+}
+
+@test "${MODEL}: a client that sends but never reads is closed by --idle-timeout" {
+	start_server "$MODEL" --idle-timeout 1 --verbose
+	# flood sends until the socket stays unwritable: the server's echo is
+	# backed up, a blocking model sits in send(), an event model waits
+	# (the close may come while the probe still floods: it then fails, which
+	# is not the verdict here)
+	probe_bg stuck script <<-'EOF'
+		connect a
+		flood a 8000000
+		pause 60
+	EOF
+	wait_until "$WAIT" file_has '^close [^ ]+ \(idle timeout( \(client not reading\))?\)$' "$SERVER_ERR" ||
+		fail "a client that never reads was not closed: $(cat "$SERVER_ERR")"
+}
+
+@test "${MODEL}: a slow, steady reader of a large echo is not cut off by --idle-timeout" {
+	start_server "$MODEL" --idle-timeout 1 --max-line 16777216
+	# 10 MB in one line, then read back at about 4 MB/s (2.5 s, past twice
+	# the timeout) with a small receive buffer, so that the server is still
+	# writing long after the last byte it read. Its writes are the activity.
+	run "$PYTHON" - "$PORT" <<-'EOF'
+		import socket, sys, time
+		size = 10 * 1000 * 1000
+		s = socket.socket()
+		s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+		s.settimeout(20)
+		s.connect(("127.0.0.1", int(sys.argv[1])))
+		s.sendall(b"s" * (size - 1) + b"\n")
+		got, start = 0, time.monotonic()
+		while got < size:
+		    allowed = 4e6 * (time.monotonic() - start) + 65536
+		    if got >= allowed:
+		        time.sleep(0.005)
+		        continue
+		    chunk = s.recv(min(65536, size - got))
+		    if not chunk:
+		        sys.exit("cut off after %d of %d bytes, %.1f s in" % (got, size, time.monotonic() - start))
+		    got += len(chunk)
+		print("read %d bytes in %.1f s" % (got, time.monotonic() - start))
+	EOF
+	assert_success
+}
+
+@test "${MODEL}: after backpressure, an idle connection takes no CPU and the idle timeout still closes it" {
+	event_model || skip "n/a: a blocking model sleeps in recv() by construction"
+	start_server "$MODEL" --idle-timeout 2 --verbose
+	# push backs the echo up (the server waits to write), push_finish reads
+	# it all; then the connection holds a partial line and is quiet
+	probe_bg burst script <<-'EOF'
+		connect a
+		push_start a 4000000
+		push_finish a
+		send a b"partial"
+		say quiet
+		pause 60
+	EOF
+	wait_until "$WAIT" file_has quiet "$BATS_TEST_TMPDIR/burst.out" || fail "$(cat "$BATS_TEST_TMPDIR/burst.out")"
+	local before after hz
+	hz=$(getconf CLK_TCK)
+	before=$(cpu_ticks "$SERVER_PID")
+	nap 1
+	after=$(cpu_ticks "$SERVER_PID")
+	# a loop woken for nothing burns the whole second
+	[ $((after - before)) -le $((hz / 5)) ] ||
+		fail "$((after - before)) of $hz ticks in a second with nothing to do"
+	wait_until "$WAIT" file_has '^close [^ ]+ \(idle timeout\)$' "$SERVER_ERR" ||
+		fail "not closed by the idle timeout: $(cat "$SERVER_ERR")"
+}
+
+@test "${MODEL}: after a burst, 50 connections holding a partial line give their buffers back" {
+	event_model || skip "n/a: a blocking model's buffer is fixed per connection"
+	! sanitized_build || skip "sanitizer build: its heap is not the server's RSS"
+	start_server "$MODEL" --max-clients 100
+	run "$PYTHON" - "$PORT" "$SERVER_PID" <<-'EOF'
+		import select, socket, sys, time
+		port, pid = int(sys.argv[1]), sys.argv[2]
+		def rss_kb():
+		    for line in open("/proc/%s/status" % pid):
+		        if line.startswith("VmRSS:"):
+		            return int(line.split()[1])
+		conns = []
+		for _ in range(50):
+		    s = socket.socket()
+		    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+		    s.connect(("127.0.0.1", port))
+		    s.sendall(b"partial")
+		    conns.append(s)
+		before = rss_kb()
+		# each completes its line and sends 600 KB more without reading, so
+		# the server's echo backs up and its buffer grows; then reads it all
+		burst = b"\n" + (b"b" * 63 + b"\n") * 9600
+		for s in conns:
+		    s.setblocking(False)
+		sent = {s: 0 for s in conns}
+		got = {s: 0 for s in conns}
+		want = len(b"partial") + len(burst)
+		deadline = time.monotonic() + 60
+		while any(got[s] < want for s in conns):
+		    if time.monotonic() > deadline:
+		        sys.exit("burst not echoed in time")
+		    wr = [s for s in conns if sent[s] < len(burst)]
+		    r, w, _ = select.select(conns, wr, [], 1)
+		    for s in w:
+		        try:
+		            sent[s] += s.send(burst[sent[s]:sent[s] + 65536])
+		        except BlockingIOError:
+		            pass
+		    for s in r:
+		        # read only once its sending is over, or stalled on the echo
+		        if sent[s] == len(burst) or s not in w:
+		            got[s] += len(s.recv(65536))
+		for s in conns:
+		    s.setblocking(True)
+		    s.sendall(b"partial again")
+		# quiet now: the server trims its heap a second after the burst
+		limit = before + 1024
+		deadline = time.monotonic() + 20
+		while rss_kb() > limit and time.monotonic() < deadline:
+		    time.sleep(0.05)
+		after = rss_kb()
+		print("RSS %d kB before the burst, %d kB after" % (before, after))
+		assert after <= limit, "50 idle connections keep %d kB more after a burst" % (after - before)
+	EOF
+	assert_success
+}
