@@ -9,6 +9,8 @@
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
 #   make fuzz [FUZZ_SECONDS=N]  libFuzzer harnesses of tests/fuzz/, N s each (60)
+#   make mutants [MUTANTS="a b"]  each bug of tests/mutants/ in a scratch copy,
+#                        the suites that must catch it run; the mutation score
 #   make lint            cppcheck + clang-tidy over models/, common/, client/
 #   make coverage [MODELS=..]  line and branch coverage of common/ and client/
 #   make valgrind        memcheck over the conformance suite (threads, epoll)
@@ -63,7 +65,7 @@ UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_loa
               build/tests/test_conn build/tests/test_echo_blocking
 TEST_TOOLS := build/tests/without-io-uring build/tests/fault.so
 
-.PHONY: all deps bench-deps test unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
+.PHONY: all deps bench-deps test unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind mutants
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -195,6 +197,13 @@ fuzz-deps:
 
 fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+# Mutation testing: every tests/mutants/*.mutant applied to a scratch copy,
+# built and run against the suites it names, two at a time (ECHOLAB_MUTANT_JOBS);
+# fails unless every one is caught. Not part of make test.
+mutants:
+	@tests/deps.sh test
+	@tests/mutants/run.py $(MUTANTS)
 
 # Static analysis: cppcheck and clang-tidy (checks in .clang-tidy), no finding allowed.
 lint:

@@ -19,6 +19,8 @@ test)
 	[ -f /usr/lib/bats/bats-assert/load.bash ] || need+=(bats-assert)
 	command -v python3 >/dev/null || need+=(python3)
 	command -v script >/dev/null || need+=(bsdutils)
+	# tests/reporting.bats traces the order of listen() and "listening on"
+	command -v strace >/dev/null || need+=(strace)
 	;;
 tour)
 	# make exercise (patch) and make models-table (strace)
