@@ -13,21 +13,10 @@
 # shellcheck disable=SC2153 # SERVER_PID and the like come from helpers.bash
 load helpers
 
-MODEL=${ECHOLAB_MODEL:-}
+MODEL=${ECHOLAB_MODEL:-} # the case names; require_model checks it
 
 setup_file() {
-	if [ -z "$MODEL" ]; then
-		echo "set ECHOLAB_MODEL to the model to test (tests/run.sh does this for every model)" >&2
-		return 1
-	fi
-}
-
-event_model() {
-	grep -Eq 'server_(start|prepare)\(.*SERVER_(EVENT_DRIVEN|REUSEPORT)' "$ECHOLAB_ROOT/models/$MODEL.c"
-}
-
-sanitized_build() {
-	grep -qE '__asan_init|__tsan_init' "$ECHOLAB_BIN/echo-$MODEL"
+	require_model
 }
 
 # cpu_ticks PID: user + system clock ticks the process has used so far
@@ -82,7 +71,7 @@ cpu_ticks() {
 }
 
 @test "${MODEL}: after backpressure, an idle connection takes no CPU and the idle timeout still closes it" {
-	event_model || skip "n/a: a blocking model sleeps in recv() by construction"
+	event_driven "$MODEL" || skip "n/a: a blocking model sleeps in recv() by construction"
 	start_server "$MODEL" --idle-timeout 2 --verbose
 	# push backs the echo up (the server waits to write), push_finish reads
 	# it all; then the connection holds a partial line and is quiet
@@ -108,8 +97,8 @@ cpu_ticks() {
 }
 
 @test "${MODEL}: after a burst, 50 connections holding a partial line give their buffers back" {
-	event_model || skip "n/a: a blocking model's buffer is fixed per connection"
-	! sanitized_build || skip "sanitizer build: its heap is not the server's RSS"
+	event_driven "$MODEL" || skip "n/a: a blocking model's buffer is fixed per connection"
+	! sanitized_build "$MODEL" || skip "sanitizer build: its heap is not the server's RSS"
 	start_server "$MODEL" --max-clients 100
 	run "$PYTHON" - "$PORT" "$SERVER_PID" <<-'EOF'
 		import select, socket, sys, time

@@ -11,13 +11,10 @@
 # shellcheck disable=SC2153 # SERVER_PID and the like come from helpers.bash
 load helpers
 
-MODEL=${ECHOLAB_MODEL:-}
+MODEL=${ECHOLAB_MODEL:-} # the case names; require_model checks it
 
 setup_file() {
-	if [ -z "$MODEL" ]; then
-		echo "set ECHOLAB_MODEL to the model to test (tests/run.sh does this for every model)" >&2
-		return 1
-	fi
+	require_model
 }
 
 @test "${MODEL}: 'listening on' is written only after every listen()" {
