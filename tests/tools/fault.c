@@ -9,6 +9,9 @@
  *             io_uring_submit_and_wait_timeout), or sigpipe (see below)
  *   nth=N     the Nth matching call fails (default 1), once ...
  *   every=K   ... or every Kth matching call from the Nth on
+ *   run=R     and the R-1 calls after each of those as well (default 1): a
+ *             retry that fails again, say the wait for writability after
+ *             an EAGAIN
  *   errno=E   the error: ENOMEM, ENOBUFS, EMFILE, EAGAIN, EBUSY, EINTR,
  *             ENOSPC (default: ENOMEM; EAGAIN for send)
  *   op=ADD    epoll_ctl: only this operation counts (ADD, MOD or DEL)
@@ -58,7 +61,7 @@ static const char *const call_names[C_CALLS] = {"accept4", "epoll_ctl", "malloc"
 
 struct fault {
 	bool on;
-	long nth, every, min_size;
+	long nth, every, run, min_size;
 	int err, op;
 	atomic_long *count; /* shared with forked children */
 };
@@ -139,10 +142,12 @@ static void parse_key(struct fault *f, const char *spec, const char *key)
 		f->nth = v;
 	else if (strncmp(key, "every=", 6) == 0)
 		f->every = v;
+	else if (strncmp(key, "run=", 4) == 0)
+		f->run = v;
 	else if (strncmp(key, "min=", 4) == 0)
 		f->min_size = v;
 	else
-		bad_spec(spec, "unknown key (nth, every, errno, op, min)");
+		bad_spec(spec, "unknown key (nth, every, run, errno, op, min)");
 }
 
 static void parse_spec(char *spec, atomic_long *counts)
@@ -155,7 +160,7 @@ static void parse_spec(char *spec, atomic_long *counts)
 			break;
 	if (c == C_CALLS)
 		bad_spec(spec, "unknown call");
-	faults[c] = (struct fault){.on = true, .nth = 1, .op = -1, .count = &counts[c],
+	faults[c] = (struct fault){.on = true, .nth = 1, .run = 1, .op = -1, .count = &counts[c],
 	                           .err = c == C_SEND ? EAGAIN : ENOMEM};
 	while ((word = strtok_r(NULL, ":", &save)) != NULL)
 		parse_key(&faults[c], spec, word);
@@ -198,7 +203,9 @@ static bool fails(enum call c)
 	if (atomic_load(&ready) != 2 || !f->on)
 		return false;
 	n = atomic_fetch_add(f->count, 1) + 1;
-	if (n < f->nth || (n > f->nth && (f->every == 0 || (n - f->nth) % f->every != 0)))
+	if (n < f->nth)
+		return false;
+	if ((f->every == 0 ? n - f->nth : (n - f->nth) % f->every) >= f->run)
 		return false;
 	say("fault: %s call %ld fails with %s", call_names[c], n, errno_name(f->err));
 	errno = f->err;
