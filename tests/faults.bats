@@ -103,13 +103,12 @@ closed_because() {
 @test "${MODEL}: epoll_ctl MOD fails when backpressure starts: that client alone is closed, with the reason" {
 	uses epoll_ctl || skip "n/a: $MODEL does not use epoll"
 	start_faulty epoll_ctl:op=MOD:errno=ENOMEM
-	# a client that sends without reading: the echo backs up, the server asks
-	# to be told when it may write (MOD), which fails; the flood then ends
-	# with the server's reset, or stalls: either way not the probe's verdict
-	probe script <<-'EOF' || :
-		connect a
-		flood a 8000000
-	EOF
+	# one read's worth of lines, never read back: the echo backs up, the
+	# server asks to be told when it may write (MOD), which fails. The client
+	# then sends nothing more, so only the failure itself can close it.
+	"$PYTHON" "$ECHOLAB_TESTS/tools/backlog_client.py" "$PORT" 60000 once \
+		>"$BATS_TEST_TMPDIR/backlog.out" 2>&1 3>&- &
+	BG_PIDS+=("$!")
 	closed_because "cannot watch it \\((epoll_ctl failed|libev: EV_ERROR)\\)"
 	back_to_rest
 }

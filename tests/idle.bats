@@ -88,17 +88,12 @@ cpu_ticks() {
 @test "${MODEL}: after backpressure, an idle connection takes no CPU and the idle timeout still closes it" {
 	event_driven "$MODEL" || skip "n/a: a blocking model sleeps in recv() by construction"
 	start_server "$MODEL" --idle-timeout 2 --verbose
-	# push backs the echo up (the server waits to write), push_finish reads
-	# it all; then the connection holds a partial line and is quiet
-	probe_bg burst script <<-'EOF'
-		connect a
-		push_start a 4000000
-		push_finish a
-		send a b"partial"
-		say quiet
-		pause 60
-	EOF
-	wait_until "$WAIT" file_has quiet "$BATS_TEST_TMPDIR/burst.out" || fail "$(cat "$BATS_TEST_TMPDIR/burst.out")"
+	# the echo of 400 KB backs up (the server waits to write), then is read
+	# back; the connection then holds a partial line and is quiet
+	"$PYTHON" "$ECHOLAB_TESTS/tools/backlog_client.py" "$PORT" 400000 drain \
+		>"$BATS_TEST_TMPDIR/burst.out" 2>&1 3>&- &
+	BG_PIDS+=("$!")
+	wait_until "$WAIT" file_has drained "$BATS_TEST_TMPDIR/burst.out" || fail "$(cat "$BATS_TEST_TMPDIR/burst.out")"
 	local before after hz
 	hz=$(getconf CLK_TCK)
 	before=$(cpu_ticks "$SERVER_PID")
