@@ -102,13 +102,16 @@ closed_because() {
 
 @test "${MODEL}: epoll_ctl MOD fails when backpressure starts: that client alone is closed, with the reason" {
 	uses epoll_ctl || skip "n/a: $MODEL does not use epoll"
-	start_faulty epoll_ctl:op=MOD:errno=ENOMEM
-	# one read's worth of lines, never read back: the echo backs up, the
-	# server asks to be told when it may write (MOD), which fails. The client
-	# then sends nothing more, so only the failure itself can close it.
-	"$PYTHON" "$ECHOLAB_TESTS/tools/backlog_client.py" "$PORT" 60000 once \
-		>"$BATS_TEST_TMPDIR/backlog.out" 2>&1 3>&- &
-	BG_PIDS+=("$!")
+	# The echo's first send fails with EAGAIN (as if the client's window were
+	# full): the server asks to be told when it may write (MOD), which fails.
+	# The client then sends nothing more, so only the failure itself can
+	# close it.
+	start_faulty send:nth=1,epoll_ctl:op=MOD:errno=ENOMEM
+	probe_bg held script <<-'EOF'
+		connect a
+		send a b"backed up\n"
+		pause 60
+	EOF
 	closed_because "cannot watch it \\((epoll_ctl failed|libev: EV_ERROR)\\)"
 	back_to_rest
 }

@@ -58,13 +58,14 @@ cpu_ticks() {
 }
 
 @test "${MODEL}: a slow, steady reader of a large echo is not cut off by --idle-timeout" {
-	start_server "$MODEL" --idle-timeout 1 --max-line 16777216
-	# 10 MB in one line, then read back at about 4 MB/s (2.5 s, past twice
-	# the timeout) with a small receive buffer, so that the server is still
-	# writing long after the last byte it read. Its writes are the activity.
+	start_server "$MODEL" --idle-timeout 2 --max-line 33554432
+	# 16 MB in one line, then read back at about 4 MB/s (4 s, twice the
+	# timeout) with a small receive buffer: the kernel holds at most 4 MB of
+	# the server's echo, so it is still writing seconds after the last byte
+	# it read. Its writes are the activity.
 	run "$PYTHON" - "$PORT" <<-'EOF'
 		import socket, sys, time
-		size = 10 * 1000 * 1000
+		size = 16 * 1000 * 1000
 		s = socket.socket()
 		s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
 		s.settimeout(20)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""backlog_client.py PORT BYTES [drain|once]: backs a server's echo up, for the
+"""backlog_client.py PORT BYTES [drain]: backs a server's echo up, for the
 tests of what a server does under backpressure and after it.
 
 It connects with a small receive buffer and a small segment size (the
@@ -10,9 +10,7 @@ or the server takes nothing more for 0.3 s: then it prints "stalled" (the
 echo is backed up in the server). With "drain" it goes on: it reads the echo
 while sending the rest, until all of it is back, sends "partial" (an
 unfinished line) and prints "drained". Then it holds the connection, quiet,
-until killed (or 60 s). With "once" it sends BYTES (at most 64 KiB, one
-read of the server's) in one call, prints "sent", and holds: whatever the
-server does next, this client gives it no further event.
+until killed (or 60 s).
 """
 import select
 import socket
@@ -22,17 +20,12 @@ import time
 
 def main():
     port, size = int(sys.argv[1]), int(sys.argv[2])
-    drain, once = sys.argv[3:] == ["drain"], sys.argv[3:] == ["once"]
+    drain = sys.argv[3:] == ["drain"]
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
     s.connect(("127.0.0.1", port))
     data = (b"q" * 63 + b"\n") * (size // 64)
-    if once:
-        s.sendall(data)
-        print("sent", flush=True)
-        time.sleep(60)
-        return
     s.setblocking(False)
     sent = got = 0
     stalled, last, deadline = False, time.monotonic(), time.monotonic() + 60
