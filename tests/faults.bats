@@ -26,11 +26,6 @@ setup_file() {
 setup() {
 	SHIM=$ECHOLAB_ROOT/build/tests/fault.so
 	[ -f "$SHIM" ] || fail "no $SHIM: make test builds it (make build/tests/fault.so)"
-	# ThreadSanitizer's runtime must come first and serve malloc itself: a
-	# library preloaded ahead of it crashes the server at start. These
-	# cases run plain and under ASan (CI's make SANITIZE=address,undefined test).
-	! grep -q __tsan_init "$ECHOLAB_BIN/echo-$MODEL" ||
-		skip "ThreadSanitizer build: fault.so cannot be preloaded ahead of its runtime"
 }
 
 # uses FUNCTION: the model's own source (or the epoll loop it runs) calls it

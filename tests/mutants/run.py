@@ -7,10 +7,11 @@ made, the snippet replaced, the copy built, and the narrowest suites that
 should catch the bug are run against it. A mutant is caught when they fail.
 Your tree is never touched.
 
-    tests/mutants/run.py [-j JOBS] [--list] [NAME...]
+    tests/mutants/run.py [-j JOBS] [-v] [--list] [NAME...]
 
     NAME      only these mutants (default: all)
     -j JOBS   mutants at once (default $ECHOLAB_MUTANT_JOBS or 2)
+    -v        show how each was caught (the failing cases), not only survivors
     --list    the mutants, what each breaks and where, and stop
 
 A .mutant file is a header of "Key: value" lines, then two sections:
@@ -152,6 +153,7 @@ def run_one(m, base, scratch):
 def main():
     ap = argparse.ArgumentParser(description="make mutants (see the top of this file)")
     ap.add_argument("-j", type=int, default=int(os.environ.get("ECHOLAB_MUTANT_JOBS", "2")))
+    ap.add_argument("-v", action="store_true")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("names", nargs="*")
     args = ap.parse_args()
@@ -198,7 +200,7 @@ def main():
                 counts[verdict] += 1
                 label = {"caught": "caught  ", "survived": "SURVIVED", "error": "ERROR   "}[verdict]
                 print("%s %-32s %4.0fs  %s" % (label, m["name"], secs, m["Mutant"]), flush=True)
-                if verdict != "caught":
+                if verdict != "caught" or args.v:
                     print("\n".join("    " + line for line in out.splitlines()[-40:]), flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

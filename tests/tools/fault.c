@@ -247,10 +247,17 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	return real(epfd, op, fd, ev);
 }
 
+/* A sanitizer's runtime allocates while it starts, from inside dlsym, where
+ * a dlsym of ours would find nothing: its malloc is taken by name instead
+ * (weak: absent, and NULL, in a program without one). */
+extern void *__interceptor_malloc(size_t size) __attribute__((weak));
+
 void *malloc(size_t size)
 {
 	static void *(*real)(size_t);
 
+	if (real == NULL && __interceptor_malloc != NULL)
+		real = __interceptor_malloc;
 	if (real == NULL) {
 		/* dlsym itself may allocate: that one gets no memory, and dlsym
 		 * copes (it only caches an error text). */
