@@ -24,6 +24,8 @@
 #   make install [PREFIX=/usr/local]  the servers, echo-client, echo-check, man pages
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
 #   make fuzz [FUZZ_SECONDS=N]  libFuzzer harnesses of tests/fuzz/, N s each (60)
+#   make mutants [MUTANTS="a b"]  each bug of tests/mutants/ in a scratch copy,
+#                        the suites that must catch it run; the mutation score
 #   make lint            cppcheck + clang-tidy over models/, common/, client/
 #   make coverage [MODELS=..]  line and branch coverage of common/, models/*/ and client/
 #   make valgrind        memcheck over the conformance suite (threads, epoll)
@@ -75,7 +77,7 @@ BARE       := bin/bare-server bin/bare-client
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats build/tests/test_mapped \
               build/tests/test_conn build/tests/test_echo_blocking
-TEST_TOOLS := build/tests/without-io-uring
+TEST_TOOLS := build/tests/without-io-uring build/tests/fault.so
 # The checker (check/): a Python program, linked into bin/ beside the servers.
 CHECKER    := bin/echo-check
 # docs/examples/: the Go one is built only where go is installed.
@@ -84,7 +86,7 @@ EXAMPLES   := $(if $(shell command -v go 2>/dev/null),build/examples/echo-go)
 MAN_PROGRAMS := $(SERVERS) bin/echo-client $(CHECKER)
 MANPAGES   := $(MAN_PROGRAMS:bin/%=build/man/%.1)
 
-.PHONY: FORCE all deps bench-deps man-deps check examples man test docs docs-check record unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
+.PHONY: FORCE all deps bench-deps man-deps check examples man test docs docs-check record unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind mutants
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -167,6 +169,12 @@ build/man/%.1: bin/% | man-deps
 	@mkdir -p $(@D)
 	help2man --no-info --no-discard-stderr --version-string=echolab -o $@ \
 	  -n "$(or $(MAN_NAME_$*),$$(./bin/$* --help | sed -n '1s/^[^:]*: //p'))" ./bin/$*
+
+# The fault-injection shim (tests/tools/fault.c), preloaded into servers:
+# never with the sanitizers' flags, whatever SANITIZE says.
+build/tests/fault.so: tests/tools/fault.c $(FLAGS_STAMP) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
 $(BASELINE): build/bench/baseline.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
@@ -271,6 +279,13 @@ fuzz-deps:
 
 fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+# Mutation testing: every tests/mutants/*.mutant applied to a scratch copy,
+# built and run against the suites it names, two at a time (ECHOLAB_MUTANT_JOBS);
+# fails unless every one is caught. Not part of make test.
+mutants:
+	@tests/deps.sh test
+	@tests/mutants/run.py $(MUTANTS)
 
 # Static analysis: cppcheck and clang-tidy (checks in .clang-tidy), no finding allowed.
 lint:

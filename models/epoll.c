@@ -34,6 +34,7 @@
 #include "signals.h"
 
 #define MAX_EVENTS 256
+#define WHY_UNWATCHED "cannot watch it (epoll_ctl failed)"
 
 /* A connection and what epoll has been told to watch for it: loop_accept
  * allocates the whole struct (it is told its size), container_of gets back
@@ -58,13 +59,14 @@ static uint32_t epoll_events(enum conn_want want)
 
 /* Fails only when the kernel is out of memory for registrations (ENOMEM,
  * or ENOSPC past fs.epoll.max_user_watches): that costs the one client its
- * connection, never the server. */
+ * connection, never the server, and its close line says why. */
 static bool watch(struct wait_set *ws, int fd, struct client *cl, enum conn_want want)
 {
 	struct epoll_event ev = {.events = epoll_events(want), .data.ptr = cl};
 
 	if (epoll_ctl(ws->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		log_error("epoll_ctl ADD: %s", error_text(errno));
+		conn_fail(&cl->conn, WHY_UNWATCHED);
 		return false;
 	}
 	cl->waiting_for = want;
@@ -80,6 +82,7 @@ static bool rewatch(struct wait_set *ws, struct client *cl, enum conn_want want)
 		return true;
 	if (epoll_ctl(ws->epfd, EPOLL_CTL_MOD, cl->conn.fd, &ev) < 0) {
 		log_error("epoll_ctl MOD: %s", error_text(errno));
+		conn_fail(&cl->conn, WHY_UNWATCHED);
 		return false;
 	}
 	cl->waiting_for = want;

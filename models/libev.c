@@ -92,6 +92,15 @@ static void on_client_ready(struct ev_loop *ev, ev_io *w, int revents)
 	struct echo_loop *el = ev_userdata(ev);
 	struct client *cl = container_of(w, struct client, io);
 
+	if (revents & EV_ERROR) {
+		/* libev could not register the descriptor (out of memory for
+		 * epoll_ctl) and stopped the watcher: nothing would ever wake
+		 * this connection again. */
+		conn_fail(&cl->conn, "cannot watch it (libev: EV_ERROR)");
+		forget(el, cl);
+		arm_idle_timer(el);
+		return;
+	}
 	enum conn_want want = loop_serve(&el->loop, &cl->conn, revents & EV_READ,
 	                                 revents & EV_WRITE, LOOP_READS_LEVEL, NULL);
 	if (want == CONN_CLOSE) {

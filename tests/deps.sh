@@ -39,6 +39,8 @@ test)
 	command -v python3 >/dev/null || need+=(python3)
 	command -v script >/dev/null || need+=(bsdutils)
 	command -v help2man >/dev/null || need+=(help2man)
+	# tests/reporting.bats traces the order of listen() and "listening on"
+	command -v strace >/dev/null || need+=(strace)
 	;;
 man) # make install's man pages, from each program's --help
 	command -v help2man >/dev/null || need+=(help2man)
