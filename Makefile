@@ -6,6 +6,7 @@
 #   make see MODEL=m     that model's weak point, demonstrated (SHORT=1: quick)
 #   make docs-check      what each model still lacks in the docs (page, tour
 #                        stop, see demonstration); make test prints it too
+#   make nav             rewrite the tour's navigation from docs/tour/stops.list
 #   make exercise NAME=x break a model on purpose and watch the tests catch it
 #   make models-table    regenerate docs/MODELS.md (strace, memory, bench/results/)
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/
@@ -64,7 +65,7 @@ UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_loa
               build/tests/test_conn build/tests/test_echo_blocking
 TEST_TOOLS := build/tests/without-io-uring
 
-.PHONY: FORCE all deps bench-deps test docs-check unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
+.PHONY: FORCE all deps bench-deps test docs-check nav unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -147,6 +148,10 @@ test:
 # anything is missing (make test only prints the list).
 docs-check:
 	@tests/docs-check.sh
+
+# The tour's stop numbers, contents and previous/next links, from one list
+nav:
+	@python3 docs/tour/nav.py
 
 demo: all
 	@bench/demo.sh $(MODEL)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bats
 # tour.bats: the guided tour (docs/TOUR.md) stays true.
 #
-#   step 0: bin/bare-server and bin/bare-client echo a line, a split write too
+#   step 0: bin/bare-server and bin/bare-client echo a line, a split write too;
+#   the tour's step 0 commands work pasted as written
+#   the navigation (stop N of M, previous/next, contents) agrees with
+#   docs/tour/stops.list (docs/tour/nav.py --check)
 #   the docs check (make docs-check) lists a model's missing page, tour stop
 #   and see-demo (a model without them still builds and passes the suites)
 #   every `file:function` a page cites exists in that file
@@ -77,6 +80,54 @@ start_bare_server() {
 }
 
 # ----------------------------------------------------------------- the tour
+
+@test "step 0: the tour's commands work pasted as written, with PORT from the server's line" {
+	start_bare_server
+	# the block of docs/TOUR.md from "PORT=" to "kill %1": each "$ " line run
+	# as it is (PORT set to ours), its output compared with the lines under it
+	run "$PYTHON" - "$ECHOLAB_ROOT/docs/TOUR.md" "$PORT" "$ECHOLAB_BIN" <<-'EOF'
+		import os, re, subprocess, sys
+		text, port, bindir = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+		block = re.search(r"\n\$ PORT=.*?\n(.*?)\$ kill %1", text, re.S).group(1)
+		steps = re.findall(r"^\$ (.*)\n((?:(?!\$ ).*\n)*)", block, re.M)
+		env = dict(os.environ, PORT=port)
+		for cmd, want in steps:
+		    cmd = cmd.replace("bin/", bindir + "/")
+		    got = subprocess.run(["bash", "-c", cmd], env=env, capture_output=True, text=True, timeout=20)
+		    if got.returncode != 0 or got.stdout != want:
+		        sys.exit(f"{cmd}: exit {got.returncode}, printed {got.stdout!r} {got.stderr!r}; the tour shows {want!r}")
+		print(f"{len(steps)} commands as the tour shows them")
+	EOF
+	assert_success
+	assert_output "2 commands as the tour shows them"
+}
+
+@test "tour: stop headers, previous/next links and contents agree with docs/tour/stops.list" {
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/nav.py" --check
+	assert_success
+	# a copy with one header out of step, one page without its stop's page
+	# (skipped: make docs-check's to-do), then a section the list lacks
+	local t=$BATS_TEST_TMPDIR/tree
+	mkdir -p "$t"
+	cp -r "$ECHOLAB_ROOT/docs" "$t/"
+	sed -i 's/^## Stop 3 of \([0-9]*\):/## Stop 4 of \1:/' "$t/docs/TOUR.md"
+	rm "$t/docs/models/uring.md"
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/nav.py" --check --root "$t"
+	assert_failure 1
+	assert_output --partial "+## Stop 3 of"
+	assert_output --regexp "nav: docs/TOUR.md.* disagrees? with docs/tour/stops.list: run make nav"
+	# uring's neighbours link to its tour stop instead; no error for its page
+	assert_output --partial "previous: [uring](../TOUR.md#stop-uring)"
+	refute_output --partial "page stop-uring"
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/nav.py" --root "$t"
+	assert_success
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/nav.py" --check --root "$t"
+	assert_success
+	printf '<a id="stop-newmodel"></a>\n' >>"$t/docs/TOUR.md"
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/nav.py" --check --root "$t"
+	assert_failure 1
+	assert_output --partial 'the section <a id="stop-newmodel"></a> is not in docs/tour/stops.list'
+}
 
 @test "tour: the docs check lists what a model lacks, and fails only when asked to" {
 	# a tree of two models: poll with its docs, "newmodel" with none
