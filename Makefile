@@ -6,7 +6,8 @@
 #   make see MODEL=m     that model's weak point, demonstrated (SHORT=1: quick)
 #   make docs-check      what each model still lacks in the docs (page, tour
 #                        stop, see demonstration); make test prints it too
-#   make nav             rewrite the tour's navigation from docs/tour/stops.list
+#   make nav             rewrite the tour's navigation (docs/tour/stops.list)
+#                        and its traced walk of the connection core
 #   make exercise NAME=x break a model on purpose and watch the tests catch it
 #   make models-table    regenerate docs/MODELS.md (strace, memory, bench/results/)
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/
@@ -58,8 +59,9 @@ CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=build/%.o)
 SERVERS    := $(ALL_MODELS:%=bin/echo-%)
 BASELINE   := build/bench/echo-baseline
-# Step 0 of docs/TOUR.md: a bare server and client, on purpose without common/.
-BARE       := bin/bare-server bin/bare-client
+# The tour's bare programs, on purpose without common/: step 0's server and
+# client, and the non-blocking select server of the step before the core.
+BARE       := bin/bare-server bin/bare-client bin/bare-select
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats build/tests/test_mapped \
               build/tests/test_conn build/tests/test_echo_blocking
@@ -149,9 +151,12 @@ test:
 docs-check:
 	@tests/docs-check.sh
 
-# The tour's stop numbers, contents and previous/next links, from one list
-nav:
+# The tour's generated parts: stop numbers, contents and previous/next links
+# (from docs/tour/stops.list), and the core's traced walk (gdb, bin/echo-select)
+nav: bin/echo-select
+	@tests/deps.sh tour
 	@python3 docs/tour/nav.py
+	@python3 docs/tour/core_walk.py --write
 
 demo: all
 	@bench/demo.sh $(MODEL)

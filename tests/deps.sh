@@ -40,9 +40,11 @@ test)
 	command -v script >/dev/null || need+=(bsdutils)
 	;;
 tour)
-	# make exercise (patch) and make models-table (strace)
+	# make exercise (patch), make models-table and make watch (strace),
+	# make nav (gdb: the core's traced walk)
 	command -v patch >/dev/null || need+=(patch)
 	command -v strace >/dev/null || need+=(strace)
+	command -v gdb >/dev/null || need+=(gdb)
 	;;
 bench)
 	need_model_packages

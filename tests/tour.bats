@@ -3,6 +3,8 @@
 #
 #   step 0: bin/bare-server and bin/bare-client echo a line, a split write too;
 #   the tour's step 0 commands work pasted as written
+#   the non-blocking step: bin/bare-select, two clients in one thread
+#   the core's traced walk (docs/tour/core_walk.py --check)
 #   the navigation (stop N of M, previous/next, contents) agrees with
 #   docs/tour/stops.list (docs/tour/nav.py --check)
 #   the docs check (make docs-check) lists a model's missing page, tour stop
@@ -13,12 +15,13 @@
 # shellcheck disable=SC2153 # PORT and the like come from helpers.bash
 load helpers
 
-# Starts bin/bare-server on a free port; sets PORT and SERVER_PID (teardown
+# start_bare_server [PROGRAM]: starts bin/bare-server (or PROGRAM) on a free port; sets PORT and SERVER_PID (teardown
 # ends it with the others).
 start_bare_server() {
+	local program=${1:-bare-server}
 	SERVER_OUT=$BATS_TEST_TMPDIR/bare.out
 	SERVER_ERR=$BATS_TEST_TMPDIR/bare.err
-	setsid "$ECHOLAB_BIN/bare-server" 0 </dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
+	setsid "$ECHOLAB_BIN/$program" 0 </dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
 	SERVER_PID=$!
 	SERVER_PIDS+=("$SERVER_PID")
 	SERVER_ERRS+=("$SERVER_ERR")
@@ -69,6 +72,33 @@ start_bare_server() {
 	done
 }
 
+@test "non-blocking step: bare-select serves two clients from one thread, partial lines kept" {
+	start_bare_server bare-select
+	run probe script <<-'EOF'
+		connect a
+		connect b
+		# a's line arrives in two pieces, with b's whole line between them
+		send a b"hel"
+		pause 0.1
+		send b b"one\n"
+		expect b b"one\n"
+		send a b"lo\nwor"
+		expect a b"hello\n"
+		trickle b b"two\n"
+		expect b b"two\n"
+		send a b"ld\n"
+		expect a b"world\n"
+		close a
+		send b b"x" * 3000 + b"\n"
+		expect b b"x" * 3000 + b"\n"
+	EOF
+	assert_success
+	# recv said EAGAIN with a's first piece kept for the next wake-up
+	grep -q '^fd [0-9]*: recv -> EAGAIN, 3 bytes of a line kept, back to select$' "$SERVER_ERR" ||
+		fail "no EAGAIN with 3 bytes kept in its stderr: $(head -c 2000 "$SERVER_ERR")"
+	assert_equal "$(awk '/^Threads:/ { print $2 }' "/proc/$SERVER_PID/status")" 1
+}
+
 @test "step 0: bare-client: connection refused and bad usage are reported" {
 	run "$ECHOLAB_BIN/bare-client" 127.0.0.1
 	assert_failure 2
@@ -100,6 +130,14 @@ start_bare_server() {
 	EOF
 	assert_success
 	assert_output "2 commands as the tour shows them"
+}
+
+@test "tour: the core's traced walk in TOUR.md is what bin/echo-select does now" {
+	command -v gdb >/dev/null || skip "gdb is not installed (tests/deps.sh tour)"
+	# the walk shows the plain build; a sanitizer's build inlines differently
+	! grep -q fsanitize "$ECHOLAB_ROOT/build/flags" 2>/dev/null || skip "a sanitizer build"
+	run timeout 120 "$PYTHON" "$ECHOLAB_ROOT/docs/tour/core_walk.py" --check
+	assert_success
 }
 
 @test "tour: stop headers, previous/next links and contents agree with docs/tour/stops.list" {
