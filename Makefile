@@ -4,6 +4,8 @@
 #                        bats tests (for the models named, default all)
 #   make demo [MODEL=m]  start a model on a free port and talk to it interactively
 #   make see MODEL=m     that model's weak point, demonstrated (SHORT=1: quick)
+#   make watch MODEL=m [PORT=p] [SYSCALLS=1]  a live view of that running server:
+#                        backlog, connections, threads and their wchan, CPU, RSS
 #   make docs-check      what each model still lacks in the docs (page, tour
 #                        stop, see demonstration); make test prints it too
 #   make nav             rewrite the tour's navigation (docs/tour/stops.list)
@@ -67,7 +69,7 @@ UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_loa
               build/tests/test_conn build/tests/test_echo_blocking
 TEST_TOOLS := build/tests/without-io-uring
 
-.PHONY: FORCE all deps bench-deps test docs-check nav unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
+.PHONY: FORCE all deps bench-deps test docs-check nav watch unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -164,6 +166,10 @@ demo: all
 # make see MODEL=m [SHORT=1]: that model's weak point, demonstrated (docs/TOUR.md)
 see: all
 	@docs/tour/see.sh $(MODEL)
+
+# make watch MODEL=m [PORT=p]: a live view of a running server (docs/TOUR.md)
+watch:
+	@python3 docs/tour/watch.py $(MODEL) $(if $(PORT),--port $(PORT)) $(if $(SYSCALLS),--syscalls)
 
 # make exercise NAME=x: a classic bug in a scratch copy, and the tests that catch it
 exercise: all

@@ -11,6 +11,8 @@
 #   and see-demo (a model without them still builds and passes the suites)
 #   every `file:function` a page cites exists in that file
 #   every `make see MODEL=m` runs end to end in its short mode (SEE_SHORT=1)
+#   make watch: its refreshes show a server's backlog, connections, threads;
+#   it ends by itself when the server exits
 
 # shellcheck disable=SC2153 # PORT and the like come from helpers.bash
 load helpers
@@ -272,6 +274,35 @@ start_bare_server() {
 		fi
 	done
 	return "$failed"
+}
+
+@test "make watch: refreshes the live view of a server, and ends when the server exits" {
+	local m out=$BATS_TEST_TMPDIR/watch.out watch_pid
+	m=$(any_concurrent_model)
+	start_server "$m"
+	# two clients held open, so there is something to see
+	exec 4<>/dev/tcp/127.0.0.1/"$PORT" 5<>/dev/tcp/127.0.0.1/"$PORT"
+	"$PYTHON" "$ECHOLAB_ROOT/docs/tour/watch.py" "$m" --port "$PORT" --interval 0.3 \
+		</dev/null >"$out" 2>&1 3>&- &
+	watch_pid=$!
+	wait_until "$WAIT" eval '[ "$(grep -c "^watch: echo-" "$out")" -ge 3 ]' ||
+		fail "fewer than 3 refreshes: $(cat "$out")"
+	# the fields, from the last complete refresh
+	assert_equal "$(grep -c '^watch: echo-'"$m"", pid $SERVER_PID " "$out")" "$(grep -c '^watch: ' "$out")"
+	grep -q "^listen backlog  port $PORT: [0-9]* queued (ss Recv-Q), limit [0-9]" "$out" || fail "no backlog line: $(cat "$out")"
+	grep -q '^connections     2 established$' "$out" || fail "not 2 connections: $(cat "$out")"
+	grep -Eq '^cpu             [0-9]+% of one core   wake-ups/s [0-9]+$' "$out" || fail "no cpu line: $(cat "$out")"
+	grep -Eq '^processes       [0-9]+   threads [0-9]+   RSS [0-9.]+ MiB$' "$out" || fail "no processes line: $(cat "$out")"
+	grep -Eq "^ +[0-9]+ × echo-$m +[RSD] +[a-z_]" "$out" || fail "no wait line: $(cat "$out")"
+	exec 4>&- 5>&-
+	stop_server
+	# it ends by itself, within a refresh or two
+	wait_until 5 eval "! kill -0 $watch_pid 2>/dev/null" || { kill "$watch_pid"; fail "still running after the server exited"; }
+	wait "$watch_pid"
+	assert_equal "$(tail -n 1 "$out")" "watch: echo-$m (pid $SERVER_PID) has exited"
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/watch.py" "no such model!"
+	assert_failure 2
+	assert_output --partial "not a model name"
 }
 
 @test "tour: make see refuses an unknown model and names the known ones" {
