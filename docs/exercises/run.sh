@@ -53,7 +53,7 @@ case $1 in
 	jobs=${ECHOLAB_EXERCISE_JOBS:-1}
 	logs=$(mktemp -d "${TMPDIR:-/tmp}/echolab-exercises.XXXXXX") || exit 1
 	trap 'rm -rf "$logs"' EXIT
-	one() { # one NAME: runs it, keeps its log, and its verdict line in $logs/NAME.line
+	one() { # one NAME: runs it, prints its verdict line when it ends (its log too if not caught)
 		local start=$SECONDS
 		if "$here/run.sh" "$1" >"$logs/$1.log" 2>&1; then
 			printf 'caught      %-26s (%ds)\n' "$1" $((SECONDS - start)) >"$logs/$1.line"
@@ -61,7 +61,11 @@ case $1 in
 			printf 'NOT CAUGHT  %-26s (%ds); its log:\n' "$1" $((SECONDS - start)) >"$logs/$1.line"
 			sed 's/^/    /' "$logs/$1.log" >>"$logs/$1.line"
 		fi
+		cat "$logs/$1.line"
 	}
+	all=$(names | wc -l)
+	echo "$all exercises, $jobs at a time: each one copies the project, builds the bug"
+	echo "and runs the cases that must catch it (10 s to a minute each); a line as each ends."
 	running=0
 	for n in $(names); do
 		if [ "$running" -ge "$jobs" ]; then
@@ -72,12 +76,16 @@ case $1 in
 		running=$((running + 1))
 	done
 	wait
-	failed=0
+	missed=()
 	for n in $(names); do
-		cat "$logs/$n.line"
-		grep -q '^caught' "$logs/$n.line" || failed=1
+		grep -q '^caught' "$logs/$n.line" || missed+=("$n")
 	done
-	exit "$failed"
+	if [ ${#missed[@]} -eq 0 ]; then
+		echo "all $all caught"
+		exit 0
+	fi
+	echo "${#missed[@]} of $all NOT caught: ${missed[*]}"
+	exit 1
 	;;
 -*) usage ;;
 esac
@@ -120,7 +128,8 @@ if ! (cd "$scratch" && patch -p1 --no-backup-if-mismatch -s <"$patch_file"); the
 fi
 (cd "$scratch" && sed -n '/^--- /,$p' "$patch_file")
 
-echo "=== 3. build: make${sanitize:+ SANITIZE=$sanitize}"
+echo "=== 3. build: make${sanitize:+ SANITIZE=$sanitize} ($(if [ -n "$sanitize" ]; then
+	echo "everything, under the sanitizer: a minute or more"; else echo "only what the patch changed: seconds"; fi))"
 if ! (cd "$scratch" && make -s -j2 ${sanitize:+SANITIZE=$sanitize} all >build.log 2>&1); then
 	cat "$scratch/build.log"
 	echo "exercise: the patched tree does not build" >&2
@@ -128,6 +137,8 @@ if ! (cd "$scratch" && make -s -j2 ${sanitize:+SANITIZE=$sanitize} all >build.lo
 fi
 
 echo "=== 4. the tests that must catch it: ECHOLAB_MODELS=$model tests/run.sh -v -f '$test_filter' ${test_files[*]}"
+echo "    (the results print when the suite ends; a case the bug makes hang gives up at its"
+echo "    deadline, up to 30 s, so this can take a minute)"
 (cd "$scratch" && ECHOLAB_MODELS=$model tests/run.sh -v -f "$test_filter" "${test_files[@]}")
 status=$?
 echo
