@@ -10,7 +10,8 @@
 #                        stop, see demonstration); make test prints it too
 #   make nav             rewrite the tour's navigation (docs/tour/stops.list)
 #                        and its traced walk of the connection core
-#   make exercise NAME=x break a model on purpose and watch the tests catch it
+#   make exercise NAME=x [SOLUTION=1]  break a model on purpose and watch the
+#                        tests catch it (SOLUTION=1: then the fix, tested)
 #   make models-table    regenerate docs/MODELS.md (strace, memory, bench/results/)
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
@@ -174,7 +175,7 @@ watch:
 # make exercise NAME=x: a classic bug in a scratch copy, and the tests that catch it
 exercise: all
 	@tests/deps.sh tour
-	@docs/exercises/run.sh $(NAME)
+	@$(if $(SOLUTION),SOLUTION=1) docs/exercises/run.sh $(NAME)
 
 # docs/MODELS.md, from strace counts, idle-connection memory and bench/results/
 models-table: all

@@ -6,6 +6,9 @@
 # catch that bug, showing which test fails and why. Your tree is never touched.
 #
 #   run.sh NAME        one exercise; exit 0 if the suite caught the bug
+#   SOLUTION=1 run.sh NAME   the same, then the fix as a patch (NAME.solution.patch
+#                      if there is one, else the bug's patch reversed), applied
+#                      and built, and the same cases run again: exit 0 if they pass
 #   run.sh --all       every exercise, one line each (CI: all must be caught)
 #   run.sh --list      the exercises and what each breaks
 #
@@ -122,7 +125,8 @@ echo "=== 1. a scratch copy of the project in $scratch (your tree is not touched
 [ -z "$sanitize" ] || rm -rf "$scratch/build" "$scratch/bin"
 
 echo "=== 2. the bug: patch -p1 < docs/exercises/$name.patch"
-if ! (cd "$scratch" && patch -p1 --no-backup-if-mismatch -s <"$patch_file"); then
+# -b: each file's original is kept beside it (FILE.orig), for SOLUTION=1
+if ! (cd "$scratch" && patch -p1 -b -s <"$patch_file"); then
 	echo "exercise: $name.patch no longer applies (the code it breaks has changed)" >&2
 	exit 1
 fi
@@ -142,10 +146,40 @@ echo "    deadline, up to 30 s, so this can take a minute)"
 (cd "$scratch" && ECHOLAB_MODELS=$model tests/run.sh -v -f "$test_filter" "${test_files[@]}")
 status=$?
 echo
+if [ "$status" -ne 0 ] && [ -z "${SOLUTION:-}" ]; then
+	echo "=== CAUGHT: the suite fails on this bug (the 'not ok' lines above say which case and why)."
+	echo "    Now read docs/exercises/$name.md: predict, then fix (SOLUTION=1 shows the fix)."
+	exit 0
+fi
 if [ "$status" -ne 0 ]; then
 	echo "=== CAUGHT: the suite fails on this bug (the 'not ok' lines above say which case and why)."
-	echo "    Now read docs/exercises/$name.md: predict, then fix."
-	exit 0
+	solution=$here/$name.solution.patch
+	echo
+	if [ -f "$solution" ]; then
+		echo "=== 5. the fix: patch -p1 < docs/exercises/$name.solution.patch"
+		cat "$solution"
+		fix() { patch -p1 -s --no-backup-if-mismatch <"$solution"; }
+	else
+		echo "=== 5. the fix: the bug's patch undone (patch -R -p1 < docs/exercises/$name.patch):"
+		files=$(sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$patch_file")
+		for f in $files; do
+			(cd "$scratch" && diff -u --label "a/$f" --label "b/$f" "$f" "$f.orig")
+		done
+		# touched: the original is older than the objects built from the bug
+		fix() { local f; for f in $files; do mv "$f.orig" "$f" && touch "$f"; done; }
+	fi
+	if ! (cd "$scratch" && fix && make -s -j2 ${sanitize:+SANITIZE=$sanitize} all >build.log 2>&1); then
+		cat "$scratch/build.log"
+		echo "exercise: the fix does not apply or build" >&2
+		exit 1
+	fi
+	echo "=== 6. the same cases with the fix:"
+	if (cd "$scratch" && ECHOLAB_MODELS=$model tests/run.sh -f "$test_filter" "${test_files[@]}"); then
+		echo "=== SOLVED: every case that caught the bug passes with the fix."
+		exit 0
+	fi
+	echo "=== NOT SOLVED: a case still fails with the fix in place."
+	exit 1
 fi
 echo "=== NOT CAUGHT: every selected test passed with the bug in place."
 echo "    Either the suite has a hole or the patch no longer breaks what it should."
