@@ -81,7 +81,7 @@ class CrowdSteps:
 
         def receive(i, s):
             self.expect_echo(i, s, b"client %d says hello\n" % i,
-                             lambda s, n: recv_until_eof(s, self.timeout))
+                             lambda s, n: recv_until_eof(s, self.timeout, expected=n))
 
         self.each_client(count, send, receive)
         print("%d clients each got their own echo" % count, flush=True)
