@@ -10,7 +10,10 @@ What it owns, each between "<!-- nav: WHAT -->" and "<!-- /nav -->":
                       "head ANCHOR": the stop's heading, "Stop N of M: title"
                       "foot ANCHOR": its page, code, previous and next links
     docs/PAGE         "page ANCHOR": a model page's header line, under its title
-Everything outside the markers is left as it is. A stop whose page does not
+Everything outside the markers is left as it is, except that `make nav`
+gives a stop just added its blocks: its "## ..." heading becomes the head
+block, a foot block ends its section, and its page's "> [Tour]" line (or the
+line under its title) becomes the page block. A stop whose page does not
 exist yet is skipped (make docs-check lists the page as a to-do); a stop of
 the list with no section in TOUR.md, or a section the list does not know, is
 an error: the numbering would not add up.
@@ -103,6 +106,41 @@ def page_header(stops, i, last, have_page):
     return " · ".join(parts) + "\n"
 
 
+def add_tour_blocks(text, stops):
+    """TOUR.md with the head and foot blocks of a section that has none (a
+    stop just added): the heading after its anchor becomes the head block, and
+    the foot block goes before the section's closing "---" (or its end)."""
+    for s in stops:
+        anchor = f'<a id="{s.anchor}"></a>\n'
+        at = text.find(anchor)
+        if at < 0:
+            continue
+        body = at + len(anchor)
+        if not text.startswith(f"<!-- nav: head {s.anchor} -->", body):
+            heading = re.match(r"##[^\n]*\n", text[body:])
+            end = body + (heading.end() if heading else 0)
+            text = text[:body] + f"<!-- nav: head {s.anchor} -->\n<!-- /nav -->\n" + text[end:]
+        if f"<!-- nav: foot {s.anchor} -->" not in text:
+            nxt = re.compile(r"^---\n|^## |<a id=", re.M).search(text, text.find("<!-- /nav -->", at) + 14)
+            cut = nxt.start() if nxt else len(text)
+            text = text[:cut].rstrip("\n") + f"\n\n<!-- nav: foot {s.anchor} -->\n<!-- /nav -->\n\n" + text[cut:]
+    return text
+
+
+def add_page_block(text, anchor):
+    """A model page with its header block: in place of an old "> [Tour]" line,
+    or under its title."""
+    if f"<!-- nav: page {anchor} -->" in text:
+        return text
+    block = f"<!-- nav: page {anchor} -->\n<!-- /nav -->\n"
+    old = re.search(r"^> \[Tour\].*\n", text, re.M)
+    if old:
+        return text[:old.start()] + block + text[old.end():]
+    title = re.match(r"# [^\n]*\n\n?", text)
+    end = title.end() if title else 0
+    return text[:end] + block + "\n" + text[end:]
+
+
 def fill(text, wanted, where, errors):
     """TEXT with the body of every block named in WANTED replaced; WANTED
     entries with no block, and blocks WANTED does not name, are ERRORS."""
@@ -153,6 +191,8 @@ def main():
     for i, s in enumerate(stops):
         wanted[f"head {s.anchor}"] = head(s, last)
         wanted[f"foot {s.anchor}"] = foot(stops, i, have_page)
+    if not args.check:  # a stop just added gets its blocks; --check says they are missing
+        text = add_tour_blocks(text, stops)
     files[tour] = fill(text, wanted, "TOUR.md", errors)
 
     for i, s in enumerate(stops):
@@ -160,6 +200,8 @@ def main():
             continue  # a page still to write: make docs-check's to-do
         path = os.path.join(docs, s.page)
         text = open(path, encoding="utf-8").read()
+        if not args.check:
+            text = add_page_block(text, s.anchor)
         files[path] = fill(text, {f"page {s.anchor}": page_header(stops, i, last, have_page)},
                            os.path.join("docs", s.page), errors)
 
