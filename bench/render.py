@@ -44,9 +44,16 @@ def by_key(results):
 
 # ---------------------------------------------------------------- results.md
 
+def shown_names(servers, meta, sep=" "):
+    """{server: its name in the tables}: an external one marked so."""
+    external = meta.get("external") or {}
+    return {n: f"{n}{sep}(external)" if n in external else n for n in servers}
+
+
 def markdown(results, mem, servers, cells, meta):
     by = by_key(results)
     out = header(meta)
+    shown = shown_names(servers, meta)
     mode = meta["mode"]
     all_cells, cells = cells, [c for c in cells if not neighbours.is_neighbours(c)]
     figure_table(out, by, servers, cells, "Throughput: messages/s (ratio to baseline)",
@@ -56,25 +63,25 @@ def markdown(results, mem, servers, cells, meta):
                  " *others' CPU*: cores' worth of CPU that other processes used on the CPUs "
                  "we run on while the cell ran (busy time from /proc/stat minus our own); "
                  "the larger, the less the cell's figures mean.",
-                 "msgs_per_sec", k, show_spread=True)
+                 "msgs_per_sec", k, shown, show_spread=True)
     figure_table(out, by, servers, cells, "p99 latency (ratio to baseline)",
                  "Median of the runs' 99th percentiles, closed loop: send to echo.",
-                 "p99_us", us)
+                 "p99_us", us, shown)
     figure_table(out, by, servers, cells, "CPU µs per message (ratio to baseline)",
                  "Server (user + sys) over its whole life / messages echoed over its whole life "
                  "(bytes echoed / size; both from the SIGTERM summary). Kernel time included, as "
                  "the kernel charges it to the process (see docs/BENCHMARKS.md).",
-                 "cpu_us_per_msg", lambda v: "-" if v is None else f"{v:.2f}")
+                 "cpu_us_per_msg", lambda v: "-" if v is None else f"{v:.2f}", shown)
     figure_table(out, by, servers, cells, "Peak memory: maxrss KiB (ratio to baseline)",
                  "maxrss_kb of the summary line (fork: the larger of parent and largest child).",
-                 "maxrss_kb", lambda v: "-" if v is None else f"{v:.0f}")
+                 "maxrss_kb", lambda v: "-" if v is None else f"{v:.0f}", shown)
     targets_table(out, by, all_cells)
-    churn_table(out, by, servers, cells, mode)
-    neighbours.table(out, by, servers, all_cells)
+    churn_table(out, by, servers, cells, mode, shown)
+    neighbours.table(out, by, servers, all_cells, shown)
     failures(out, results)
     if mem:
-        memory_table(out, mem, mode)
-        lines_table(out, mem)
+        memory_table(out, mem, mode, shown_names([e["model"] for e in mem], meta))
+        lines_table(out, mem, shown_names([e["model"] for e in mem], meta))
     cpu_use(out, results)
     return "\n".join(out)
 
@@ -91,11 +98,22 @@ def header(meta):
             f"{meta['pinning']}; load average (1, 5, 15 min) {m['loadavg_at_start']} at the "
             f"start, {m.get('loadavg_at_end')} at the end; {meta['elapsed_s']:.0f} s.",
             "Ratio in parentheses: model / baseline in the same cell of the same run. "
-            "n/a: the model cannot take the cell (reason below).",
-            ""]
+            "n/a: the model cannot take the cell (reason below)."] + external_note(meta) + [""]
 
 
-def figure_table(out, by, servers, cells, title, note, fig, fmt, show_spread=False):
+def external_note(meta):
+    """What the external servers are and which figures they cannot give."""
+    external = meta.get("external") or {}
+    if not external:
+        return []
+    return ["External servers (make bench SERVER=...): " + "; ".join(
+        f"{n}: `{c}`" for n, c in external.items()) + ". They print no summary: their CPU "
+        "time and peak memory (VmHWM) are read from /proc just before SIGTERM, and the "
+        "figures that need their own message or connection count (CPU per message, per "
+        "connection) are n/a."]
+
+
+def figure_table(out, by, servers, cells, title, note, fig, fmt, shown, show_spread=False):
     """One figure, a row per server and a column per cell, with its ratio to
     the baseline (and, for throughput, the spread and the others' CPU row)."""
     out.append(f"## {title}")
@@ -106,8 +124,8 @@ def figure_table(out, by, servers, cells, title, note, fig, fmt, show_spread=Fal
     out.append("| model | " + " | ".join(c["label"] for c in cells) + " |")
     out.append("|---|" + "---:|" * len(cells))
     for name in servers:
-        row = [name] + [figure_cell(by.get((name, c["id"])), by.get((BASELINE, c["id"])), fig, fmt,
-                                    show_spread) for c in cells]
+        row = [shown[name]] + [figure_cell(by.get((name, c["id"])), by.get((BASELINE, c["id"])),
+                                           fig, fmt, show_spread) for c in cells]
         out.append("| " + " | ".join(row) + " |")
     if show_spread:
         row = ["*others' CPU*"]
@@ -127,6 +145,8 @@ def figure_cell(e, b, fig, fmt, show_spread):
     if e["status"] != "ok":
         return "**FAILED**"
     v = e.get(fig)
+    if v is None and e.get("external"):
+        return "n/a"
     bv = b.get(fig) if b and b["status"] == "ok" else None
     rt = ratio(v, bv)
     s = fmt(v) + (f" ({rt:.2f})" if rt is not None and e["model"] != BASELINE else "")
@@ -168,7 +188,7 @@ def targets_table(out, by, cells):
     out.append("")
 
 
-def churn_table(out, by, servers, cells, mode):
+def churn_table(out, by, servers, cells, mode, shown):
     """UNP Figure 30.1's table: what a connection costs each server."""
     cell = next((c for c in cells if c.get("churn")), None)
     if not cell:
@@ -194,13 +214,15 @@ def churn_table(out, by, servers, cells, mode):
         if e is None:
             continue
         if e["status"] != "ok":
-            out.append(f"| {name} | {'n/a' if e['status'] == 'n/a' else '**FAILED**'} | | | |")
+            out.append(f"| {shown[name]} | {'n/a' if e['status'] == 'n/a' else '**FAILED**'} "
+                       "| | | |")
             continue
         cpu = e.get("cpu_us_per_conn")
         over = cpu - base_cpu if cpu is not None and base_cpu is not None else None
-        out.append(f"| {name} | {k(e.get('connections_per_sec'))} | "
-                   f"{'-' if cpu is None else f'{cpu:.1f}'} | "
-                   f"{'-' if over is None else f'{over:+.1f}'} | {us(e.get('p99_us'))} |")
+        none = "n/a" if e.get("external") else "-"
+        out.append(f"| {shown[name]} | {k(e.get('connections_per_sec'))} | "
+                   f"{none if cpu is None else f'{cpu:.1f}'} | "
+                   f"{none if over is None else f'{over:+.1f}'} | {us(e.get('p99_us'))} |")
     out.append("")
 
 
@@ -216,7 +238,7 @@ def failures(out, results):
         out.append("")
 
 
-def memory_table(out, mem, mode):
+def memory_table(out, mem, mode, shown):
     """The 10,000-connection checks: peak memory under a low open-loop load."""
     out.append(f"## {MEM_CONNS:,} connections open: peak server memory")
     out.append("")
@@ -231,16 +253,17 @@ def memory_table(out, mem, mode):
         kb = e.get("maxrss_kb")
         cpu = e.get("cpu_us_per_msg")
         status = e["status"] + (": " + e["reason"] if e["reason"] else "")
-        cols = [e["model"], status, "-" if kb is None else f"{kb}",
+        cols = [shown[e["model"]], status, "-" if kb is None else f"{kb}",
                 "-" if kb is None else f"{kb / 1024:.1f}",
                 "-" if kb is None else f"{kb / MEM_CONNS:.2f}",
                 "-" if kb is None else ("yes" if kb < MEM_TARGET_KB else "NO"),
-                us(e.get("p99_us")), "-" if cpu is None else f"{cpu:.1f}"]
+                us(e.get("p99_us")),
+                ("n/a" if e.get("external") else "-") if cpu is None else f"{cpu:.1f}"]
         out.append("| " + " | ".join(cols) + " |")
     out.append("")
 
 
-def lines_table(out, mem):
+def lines_table(out, mem, shown):
     """The same servers' VmRSS idle and holding 10,000 unfinished lines."""
     out.append(f"### {MEM_CONNS:,} connections: idle, then each holding a 100-byte "
                f"unfinished line")
@@ -256,7 +279,7 @@ def lines_table(out, mem):
         if "lines_status" not in e:
             continue
         st = e["lines_status"] + (": " + e["lines_reason"] if e.get("lines_reason") else "")
-        cols = [e["model"], st] + ["-" if e.get(key) is None else str(e[key]) for key in (
+        cols = [shown[e["model"]], st] + ["-" if e.get(key) is None else str(e[key]) for key in (
             "rss_before_kb", "rss_idle_kb", "rss_lines_kb", "rss_peak_kb", "rss_after_kb")]
         out.append("| " + " | ".join(cols) + " |")
     out.append("")
@@ -325,7 +348,7 @@ def gnuplot_png_terminal():
     return None
 
 
-def plots(results, servers, outdir):
+def plots(results, servers, outdir, shown):
     """messages/s and p99 against connections (64-byte ping-pong), PNG and SVG."""
     if not shutil.which("gnuplot"):
         log("warning: gnuplot not found; no plots")
@@ -334,7 +357,7 @@ def plots(results, servers, outdir):
     png = gnuplot_png_terminal()
     for fig, name, ylabel, title in PLOTS:
         data = os.path.join(outdir, f"{name}.dat")
-        write_plot_data(data, by_key(results), servers, fig)
+        write_plot_data(data, by_key(results), servers, fig, shown)
         for fmt in ("png", "svg"):
             if fmt == "png" and not png:
                 log("warning: gnuplot has no png terminal; no PNG plots")
@@ -353,11 +376,11 @@ def plots(results, servers, outdir):
     return made
 
 
-def write_plot_data(path, by, servers, fig):
+def write_plot_data(path, by, servers, fig, shown):
     """A column per server, a row per PLOT_CELLS cell (its connections first)."""
     conns = {c["id"]: c["conns"] for c in CELLS}
     with open(path, "w") as f:
-        f.write("conns " + " ".join(servers) + "\n")
+        f.write("conns " + " ".join(shown[s] for s in servers) + "\n")
         for cid in PLOT_CELLS:
             vals = []
             for s in servers:
@@ -375,15 +398,19 @@ def write_outputs(out, meta, servers, results, mem):
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(md + "\n")
     write_csv(os.path.join(out, "results.csv"), results)
-    meta["plots"] = plots(results, servers, out)
-    failed = [e for e in results + mem if e["status"] == "FAILED"]
+    meta["plots"] = plots(results, servers, out, shown_names(servers, meta, sep=""))
+    # an external server's failure is a finding about it, not about echolab
+    failed = [e for e in results + mem if e["status"] == "FAILED" and not e.get("external")]
+    external_failed = [e for e in results + mem if e["status"] == "FAILED" and e.get("external")]
     doc = dict(meta=meta, servers=servers, results=results, memory_10k=mem,
-               failed=len(failed), ok=not failed)
+               failed=len(failed), external_failed=len(external_failed), ok=not failed)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")
     print(md, flush=True)
     log(f"bench: {meta['elapsed_s']:.0f} s; results in {os.path.relpath(out, ROOT)}/")
+    for e in external_failed:
+        log(f"FAILED (external): {e['model']} {e.get('label', 'memory')}: {e['reason']}")
     if failed:
         for e in failed:
             log(f"FAILED: {e['model']} {e.get('label', 'memory')}: {e['reason']}")

@@ -17,6 +17,8 @@
 #                                 all of models/models.list, less the datagram
 #                                 kind), and serial|concurrent|pool|datagram
 #   kind_is M KIND                models.list gives M that kind
+#   need_model M                  skip unless M is among the models under test
+#   sanitized_build M             bin/echo-M is built with ASan or TSan
 #   serves_many M                 M serves clients at the same time (concurrent, or a
 #                                 pool, which start_server gives POOL_WORKERS workers)
 #   children_of PID, proc_alive PID, live_group_members PGID   from /proc
@@ -149,6 +151,17 @@ _model_kind() {
 # subshell, for the helpers every case calls)
 kind_is() {
 	[[ " $ECHOLAB_MODEL_KINDS" == *" $1:$2 "* ]]
+}
+
+# need_model M: skip unless M is among the models under test
+need_model() {
+	selected_models | grep -qxF "$1" || skip "$1 is not among the selected models"
+}
+
+# sanitized_build M: bin/echo-M carries a sanitizer, whose shadow memory and
+# bookkeeping are not the server's (its memory figures mean something else)
+sanitized_build() {
+	grep -qE '__asan_init|__tsan_init' "$ECHOLAB_BIN/echo-$1"
 }
 
 # Serves many clients at once: concurrent, or a pool (with POOL_WORKERS).

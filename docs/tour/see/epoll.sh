@@ -37,14 +37,20 @@ saturate() {
 }
 
 see_demo() {
+	local n
+	n=$(pick 2000 200)
 	see_server e epoll --max-clients 20000
-	say "Closed loop: 100 connections, each keeping 8 messages in flight and sending
-the next as soon as an echo returns (two client threads), as fast as the server
-answers. From /proc, before and after: the server's CPU, and how much of the
-time its thread was busy (running, or ready and waiting for a CPU) rather than
-asleep in epoll_wait with nothing to do. About $(pick 6 3) s:"
-	saturate epoll "$PID_e" "$PORT_e"
+	say "$n idle clients and 100 busy ones at 5000 messages/s in total (light load):"
+	see_run bin/echo-client --host 127.0.0.1 --port "$PORT_e" --load --hold "$n" \
+		--connections 100 --rate 5000 --warmup 0.5 --duration "$(pick 2 0.5)"
 	see_status "$PID_e" Threads
+
+	say "Now as fast as it goes: 100 connections, each keeping 8 messages in flight
+and sending the next as soon as an echo returns (two client threads). From
+/proc, before and after: the server's CPU, and how much of the time its thread
+was busy (running, or ready and waiting for a CPU) rather than asleep in
+epoll_wait with nothing to do. About $(pick 6 3) s:"
+	saturate epoll "$PID_e" "$PORT_e"
 	see_stop e
 	say "The same load against reuseport, the same epoll loop in 2 worker threads,
 each with its own listening socket on the port:"
@@ -52,13 +58,15 @@ each with its own listening socket on the port:"
 	saturate "reuseport --workers 2" "$PID_r" "$PORT_r"
 	see_status "$PID_r" Threads
 	see_stop r
-	look "the two 'busy' and 'CPU used' lines. A thread busy close to 100% of the
-         time is saturated: it never waits for work, so a faster client cannot get
-         more from it. epoll has one such thread: its 'CPU used' can never pass
-         100% of one core, however many cores the machine has, and its msg/s is
-         what one core does. reuseport runs the same loop in 2 threads, so it can
-         use 2 cores. Here the client needs CPU too, and on a busy machine (see
-         'busy' well above 'CPU used': waiting for a CPU) the cores the server
-         gets are what others leave it; compare the two runs, not the numbers
-         with another machine's."
+	look "Threads: 1. $n + 100 connections, one thread: the wait is cheap (O(ready)),
+         but every echo runs on the same core. Then the two 'busy' and 'CPU used'
+         lines: a thread busy close to 100% of the time is saturated: it never
+         waits for work, so a faster client cannot get more from it. epoll has one
+         such thread: its 'CPU used' can never pass 100% of one core, however many
+         cores the machine has, and its msg/s is what one core does. reuseport
+         runs the same loop in 2 threads, so it can use 2 cores: going past one
+         core needs one loop per core (SO_REUSEPORT), not a faster wait. Here the
+         client needs CPU too, and on a busy machine (see 'busy' well above 'CPU
+         used': waiting for a CPU) the cores the server gets are what others leave
+         it; compare the two runs, not the numbers with another machine's."
 }
