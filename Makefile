@@ -9,6 +9,8 @@
 #   make exercise NAME=x break a model on purpose and watch the tests catch it
 #   make models-table    regenerate docs/MODELS.md (strace, memory, bench/results/)
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/
+#   make bench SCALE=max as many idle connections as one process may open, and
+#                        what each costs (epoll, uring, libev, reuseport)
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
 #   make fuzz [FUZZ_SECONDS=N]  libFuzzer harnesses of tests/fuzz/, N s each (60)
 #   make lint            cppcheck + clang-tidy over models/, common/, client/
@@ -169,7 +171,7 @@ models-table: all
 # (docs/MODELS.md is make models-table's: its strace runs would take make
 # bench past five minutes)
 bench: all $(BASELINE) gbench
-	@bench/run.sh $(if $(QUICK),--quick)
+	@bench/run.sh $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE))
 
 gbench: build/bench/gbench | bench-deps
 	@mkdir -p bench/results

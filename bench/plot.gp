@@ -7,6 +7,7 @@
 #   ylabel, plottitle
 #   ncols      columns in datafile (1 + number of servers)
 #   logy       1 for a logarithmic y axis
+#   noisyfile  "conns value" rows of the noisy figures (bench/noise.py), ringed
 if (term eq 'svg') {
     set terminal svg size 900,560 dynamic enhanced font 'Sans,12' background '#ffffff'
 } else {
@@ -30,4 +31,5 @@ set grid xtics ytics mytics
 set pointsize 1.2
 # Baseline (last column) drawn thick and dashed so the models read against it.
 plot for [i=2:ncols-1] datafile using 1:i with linespoints lw 2 pt (i+4), \
-     datafile using 1:ncols with linespoints lw 3 dt 2 lc rgb 'black' pt 7
+     datafile using 1:ncols with linespoints lw 3 dt 2 lc rgb 'black' pt 7, \
+     noisyfile using 1:2 with points pt 6 ps 3 lc rgb 'black' title '~ noisy' noenhanced
