@@ -64,6 +64,7 @@ from cells import (BASELINE, CELLS, MAX_CLIENTS, MAX_LINE_BIG, MEM_SERVERS_DEFAU
 from measure import machine, run_matrix, run_memory
 from procs import (PROCS, Interrupted, catch_stop_signals, choose_cpus, ignore_stop_signals,
                    model_args)
+import idle
 from noise import busy_warning
 from progress import Progress, fmt_duration, log
 from render import render_only, write_outputs
@@ -104,6 +105,8 @@ def run_mode(args):
             mode[key] = getattr(args, key)
     if args.warmup is not None:
         mode["rewarmup"] = args.warmup
+    if args.scale and args.runs is None:
+        mode["runs"] = 1   # tens of thousands of connections opened per run
     return mode
 
 
@@ -164,6 +167,8 @@ def main():
     except ValueError as e:
         log(str(e))
         return 2
+    # the scale cell's idle connections depend on this machine's limit
+    cells = [idle.resolved(c) if idle.is_idle(c) else c for c in cells]
     trouble = missing_programs(names)
     if trouble:
         log(trouble)

@@ -182,7 +182,7 @@ def wait_hold_line(path, thread, hold):
     {} for hold 0, None if the client ended first or it takes too long."""
     if hold == 0:
         return {}
-    deadline = time.monotonic() + 30 + hold / 2000
+    deadline = time.monotonic() + 30 + hold * 0.01   # as measure.run_client's
     while time.monotonic() < deadline:
         try:
             with open(path, errors="replace") as f:
@@ -269,7 +269,12 @@ def figures(r, hold, held, a, b, before):
             i["kernel_tcp_mem_bytes_per_conn"] = ((s1["tcp_mem_pages"] - s0["tcp_mem_pages"])
                                                   * 4096 / hold if hold else None)
         if before["slab_kb"] is not None and b["slab_kb"] is not None and hold:
-            i["kernel_slab_bytes_per_conn"] = (b["slab_kb"] - before["slab_kb"]) * 1024 / hold
+            slab = (b["slab_kb"] - before["slab_kb"]) * 1024
+            i["kernel_slab_bytes_per_conn"] = slab / hold
+            # others' sockets come and go too: slab per socket that appeared
+            # is the steadier figure on a shared machine
+            if i.get("kernel_sockets", 0) > 0:
+                i["kernel_slab_bytes_per_socket"] = slab / i["kernel_sockets"]
     return r
 
 
@@ -289,7 +294,8 @@ def summarize(entry, median):
                          tasks=max(r["tasks"] for r in runs),
                          server_cpu_cores=median([r["server_cpu_cores"] for r in runs]))
     for key in ("rss_before_kb", "bytes_per_idle_conn", "kernel_sockets",
-                "kernel_tcp_mem_bytes_per_conn", "kernel_slab_bytes_per_conn"):
+                "kernel_tcp_mem_bytes_per_conn", "kernel_slab_bytes_per_conn",
+                "kernel_slab_bytes_per_socket"):
         vals = [r[key] for r in runs if r.get(key) is not None]
         if vals:
             entry["idle"][key] = median(vals)

@@ -140,21 +140,22 @@ def scale_table(out, by, servers, cell):
                f"{IDLE_RATE:,} messages/s. Server: (RSS in the window - RSS before the client) "
                "/ N. Kernel: /proc/net/sockstat and /proc/meminfo Slab in the window less "
                "before the client: sockets (both ends of each connection are ours), TCP buffer "
-               "memory (sockstat mem pages), slab (sockets, inodes, files; every process on the "
-               "machine moves it, so it is approximate). Target: at most 256 bytes per idle "
+               "memory (sockstat mem pages), slab (sockets, inodes, files) per connection and "
+               "per socket that appeared. Every process of the machine moves these, so on a "
+               "shared machine only slab per socket is steady. Target: at most 256 bytes per idle "
                "connection for every single-loop model.")
     out.append("")
     out.append("| model | held | RSS before KiB | RSS at N KiB | server bytes/idle conn "
                "| ≤ 256 | kernel sockets | kernel TCP buffers bytes/conn "
-               "| kernel slab bytes/conn | CPU µs/msg | p99 |")
-    out.append("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+               "| kernel slab bytes/conn | kernel slab bytes/socket | CPU µs/msg | p99 |")
+    out.append("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     from render import us  # render imports this module
     for name in servers:
         e = by.get((name, cell["id"]))
         if e is None:
             continue
         if e["status"] != "ok":
-            out.append(f"| {name} | {e['status']} | | | | | | | | | |")
+            out.append(f"| {name} | {e['status']} | | | | | | | | | | |")
             continue
         i = e.get("idle") or {}
         per = i.get("bytes_per_idle_conn")
@@ -165,7 +166,8 @@ def scale_table(out, by, servers, cell):
                    f"| {f('bytes_per_idle_conn')} "
                    f"| {'-' if per is None else 'yes' if per <= 256 else '**no**'} "
                    f"| {f('kernel_sockets')} | {f('kernel_tcp_mem_bytes_per_conn')} "
-                   f"| {f('kernel_slab_bytes_per_conn')} | {cpu_text(e)} | {us(e.get('p99_us'))} |")
+                   f"| {f('kernel_slab_bytes_per_conn')} | {f('kernel_slab_bytes_per_socket')} "
+                   f"| {cpu_text(e)} | {us(e.get('p99_us'))} |")
     out.append("")
 
 

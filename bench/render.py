@@ -395,17 +395,21 @@ def write_plot_data(path, by, servers, fig):
 
 def write_outputs(out, meta, servers, results, mem):
     """results.md, results.csv, the plots, results.json; the tables on stdout."""
+    failed = [e for e in results + mem if e["status"] == "FAILED"]
+    doc = dict(meta=meta, servers=servers, results=results, memory_10k=mem,
+               failed=len(failed), ok=not failed)
+
+    def write_json():   # first of all, so that a run is never lost to a later step
+        with open(os.path.join(out, "results.json"), "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+    write_json()
     md = markdown(results, mem, servers, meta["cells"], meta)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(md + "\n")
     write_csv(os.path.join(out, "results.csv"), results)
     meta["plots"] = plots(results, servers, out)
-    failed = [e for e in results + mem if e["status"] == "FAILED"]
-    doc = dict(meta=meta, servers=servers, results=results, memory_10k=mem,
-               failed=len(failed), ok=not failed)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+    write_json()
     print(md, flush=True)
     log(f"bench: {meta['elapsed_s']:.0f} s; results in {os.path.relpath(out, ROOT)}/")
     if failed:
