@@ -133,8 +133,8 @@ struct conn {
 	size_t lent;          /* owed bytes offered by conn_to_send, not yet reported */
 	char *retired;        /* an old buffer a send in flight still reads */
 	struct idle_link idle; /* position in the loop's idle list */
-	struct peer peer;
 	const char *close_reason; /* for the --verbose log */
+	struct peer peer;         /* 20 bytes: beside the enum below, no padding */
 	/* The event loop's own bookkeeping, untouched by conn.c: */
 	enum conn_want waiting_for; /* what the loop last registered interest in */
 };
