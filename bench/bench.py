@@ -36,6 +36,17 @@ Figures:
 Then 10,000 connections are held open at a low open-loop rate against the
 event-driven servers and the peak memory of each is read the same way.
 
+The idle cells (idle0, idle1k, idle10k; QUICK: the first two) put 10
+connections in open loop at 2,000 messages/s beside N idle ones, and
+measure the server's CPU per message over a window inside the client's
+(idle.py). --scale max (make bench SCALE=max) runs only the scale cell:
+as many idle connections as the descriptor limit allows, against
+epoll, uring, libev and reuseport, one run each.
+
+A figure whose runs spread by more than +-10 %, or whose cell ran while
+other processes used more than 0.2 cores of our CPUs, is marked noisy (~)
+in the tables and plots and "noisy" in results.json (noise.py).
+
 The modules, in the order a run uses them:
   cells.py     what is measured: the cells, run lengths, targets, the models
                of models/models.list and which cell each can take;
@@ -43,7 +54,14 @@ The modules, in the order a run uses them:
                servers (start, "listening on", stop, summary line), CPU sets;
   measure.py   the runs and the figures drawn from them (the entries that are
                results.json), the others' CPU, the 10,000-connection checks;
+  idle.py      the idle-connection cells (the C10K curve) and the scale mode:
+               CPU per message over a window, memory per idle connection;
+  neighbours.py  the noisy-neighbours cell;
+  noise.py     which figures are noisy (spread, others' CPU), and whether the
+               machine is busy before we start;
   render.py    results.md (printed too), results.csv, results.json, plots;
+  idle_render.py  the idle cells' tables and plot (idle.gp);
+  tlpi.py      TLPI Table 63-9, beside poll's growth;
   progress.py  the steps and ETA on stderr.
 /proc is read through tests/probelib/procfs.py, shared with the tests.
 

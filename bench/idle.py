@@ -14,7 +14,7 @@ not what the cell asks. The driver watches the client's stderr for its
 "--hold N: ..." line (every held connection open and answered), waits the
 warm-up, then reads the server's CPU time (the sum over its threads and
 child processes of /proc/PID/task/TID/schedstat: nanoseconds, where
-/proc/PID/stat counts 10 ms ticks) at the two ends of 80 % of the measured
+/proc/PID/stat counts 10 ms ticks) at the two ends of 70 % of the measured
 window. CPU per message = that CPU / (the client's messages/s x the
 window's seconds). The RSS is read at the window's end (fork: the sum over
 its processes).
@@ -42,7 +42,9 @@ from procs import procfs
 IDLE_SPARE_FDS = 1000          # under the hard limit: the client's own 64, slack
 HOLD_LINE_RE = re.compile(r"--hold (\d+): (\d+) echoed and now idle, (\d+) refused "
                           r"\(ERR server busy\), (\d+) not answered within 10 s, (\d+) failed")
-WINDOW_FROM, WINDOW_SPAN = 0.1, 0.8   # of the measured window
+# The sampled stretch, in fractions of the client's measured window: margins
+# on both sides for a sampler that a busy machine delays.
+WINDOW_FROM, WINDOW_SPAN = 0.1, 0.7
 
 
 def is_idle(cell):
@@ -113,10 +115,23 @@ def slab_kb():
     return _meminfo("Slab")
 
 
-def sample(pid):
-    pids = server_pids(pid)
-    return dict(t=time.monotonic(), cpu_ns=cpu_ns(pids),
-                rss_kb=sum(procfs.rss_kb(p) or 0 for p in pids), tasks=task_count(pids))
+def sample(pids):
+    """The server's CPU, RSS and tasks now. pids: its processes, listed once
+    before the window (listing children scans all of /proc, too slow to do
+    twice inside a window on a busy machine)."""
+    s = dict(t=time.monotonic(), cpu_ns=cpu_ns(pids))
+    s["rss_kb"] = memory_kb(pids)
+    s["tasks"] = task_count(pids)
+    return s
+
+
+def memory_kb(pids):
+    """VmRSS of one process; of several (fork), the sum of their
+    proportional sizes (PSS), as their shared pages would count once per
+    process in RSS."""
+    if len(pids) == 1:
+        return procfs.rss_kb(pids[0]) or 0
+    return sum(procfs.pss_kb(p) or 0 for p in pids)
 
 
 # ---------------------------------------------------------------- fit
@@ -224,10 +239,11 @@ def one_run(srv, cell, duration, warmup, cpu, tmp):
     a = b = None
     if held is not None and not (held and held["echoed"] < hold):
         t0 = time.monotonic() + warmup + WINDOW_FROM * duration
+        pids = server_pids(srv.pid)
         sleep_until(t0)
-        a = sample(srv.pid)
+        a = sample(pids)
         sleep_until(a["t"] + WINDOW_SPAN * duration)
-        b = sample(srv.pid)
+        b = sample(pids)
         if scale:
             b["sockstat"], b["slab_kb"] = sockstat(), slab_kb()
         b["client_alive"] = thread.is_alive()
@@ -249,7 +265,9 @@ def figures(r, hold, held, a, b, before):
         r["failure"] = "the client's --hold line did not come"
         return r
     if not b["client_alive"]:
-        r["failure"] = "the client ended before the sampled window did (a stalled machine?)"
+        # not the server's fault: this run has no CPU figure, the others do
+        r["sample_missed"] = "the client ended before the sampled stretch did: a busy " \
+                             "machine delayed the sampler"
         return r
     window = b["t"] - a["t"]
     cpu = (b["cpu_ns"] - a["cpu_ns"]) / 1e9
@@ -281,9 +299,14 @@ def figures(r, hold, held, a, b, before):
 def summarize(entry, median):
     """The cell's figures from its runs: CPU per message over the window (not
     the summary's whole life, kept as cpu_us_per_msg_life), its spread, RSS."""
-    runs = [r["idle"] for r in entry["runs"] if r.get("idle")]
-    if not runs or len(runs) != len(entry["runs"]):
+    if entry["status"] != "ok":
         return
+    runs = [r["idle"] for r in entry["runs"] if r.get("idle")]
+    if not runs:
+        entry.update(status="FAILED", reason="no run's window could be sampled: "
+                     + entry["runs"][-1].get("sample_missed", "?"))
+        return
+    entry["sample_missed"] = len(entry["runs"]) - len(runs)
     cpus = [r["cpu_us_per_msg"] for r in runs if r["cpu_us_per_msg"] is not None]
     entry["cpu_us_per_msg_life"] = entry.get("cpu_us_per_msg")
     entry["cpu_us_per_msg"] = median(cpus)

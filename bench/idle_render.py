@@ -61,7 +61,7 @@ def curve_tables(out, by, servers, cells):
     out.append(f"10 connections, 64-byte messages in open loop at {IDLE_RATE:,} messages/s in "
                "total, while the same client holds N more connections open and silent (each "
                "echoed once first: echo-client --hold N). Server CPU per message: its CPU time "
-               "(every thread and child, /proc/PID/task/*/schedstat) over 80 % of the measured "
+               "(every thread and child, /proc/PID/task/*/schedstat) over 70 % of the measured "
                "window, over the messages echoed meanwhile; opening and closing the idle "
                "connections is not in it. Medians of the runs, ± half their spread. "
                "Each round of runs starts one server further on, so drift falls on every "

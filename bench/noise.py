@@ -7,7 +7,8 @@ CPUs while it ran:
     for the closed-loop cells, CPU per message for the open-loop idle cells
     (their messages/s is the fixed rate);
   - other processes used more than NOISY_OTHERS_CORES cores' worth of our
-    CPUs over the cell (measure.Interference): every server of it.
+    CPUs over the cell (measure.Interference): every server of it;
+  - an idle cell's sampler missed the window of one of its runs (idle.py).
 mark() flags such entries ("noisy": true, "noisy_reason": why) in
 results.json, render.py marks their figures with NOISY_MARK in the tables and
 plots, and the docs renderer never quotes them.
@@ -47,6 +48,8 @@ def mark(entries):
         if s is not None and s > NOISY_SPREAD:
             name = "CPU per message" if own_figure(e) == "cpu_us_per_msg" else "messages/s"
             why.append(f"its runs' {name} spread ±{s * 50:.0f} %")
+        if e.get("sample_missed"):
+            why.append(f"{e['sample_missed']} of its runs' windows missed by the sampler")
         busy = (e.get("interference") or {}).get("others_cores")
         if busy is not None and busy > NOISY_OTHERS_CORES:
             why.append(f"other processes used {busy:.2f} cores of our CPUs")
