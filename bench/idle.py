@@ -112,7 +112,7 @@ def sockstat():
 
 
 def slab_kb():
-    return _meminfo("Slab")
+    return procfs.meminfo_kb("Slab")
 
 
 def sample(pids):
@@ -152,17 +152,6 @@ def machine_tasks_left():
     return (min(limits) - now) if limits else None
 
 
-def _meminfo(key):
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def does_not_fit(name, cell, earlier):
     """Why `name` cannot take `cell` here, from what its earlier idle cells
     of this run measured (tasks and memory per held connection), or None."""
@@ -178,7 +167,7 @@ def does_not_fit(name, cell, earlier):
         return None   # not a task per connection
     kb_per = max(0.0, (hi["rss_kb"] - lo["rss_kb"]) / span)
     need_tasks, need_kb = tasks_per * hold, kb_per * hold
-    left, avail = machine_tasks_left(), _meminfo("MemAvailable")
+    left, avail = machine_tasks_left(), procfs.meminfo_kb("MemAvailable")
     measured = (f"measured at {hi['hold']:,} idle: {tasks_per:.2f} tasks and {kb_per:.0f} KiB "
                 f"per connection")
     if left is not None and need_tasks > left:

@@ -149,13 +149,13 @@ def scale_table(out, by, servers, cell):
                "| ≤ 256 | kernel sockets | kernel TCP buffers bytes/conn "
                "| kernel slab bytes/conn | kernel slab bytes/socket | CPU µs/msg | p99 |")
     out.append("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
-    from render import us  # render imports this module
+    from render import not_ok_row, us  # render imports this module
     for name in servers:
         e = by.get((name, cell["id"]))
         if e is None:
             continue
         if e["status"] != "ok":
-            out.append(f"| {name} | {e['status']} | | | | | | | | | | |")
+            out.append(not_ok_row(name, e, 10))
             continue
         i = e.get("idle") or {}
         per = i.get("bytes_per_idle_conn")

@@ -184,6 +184,13 @@ def targets_table(out, by, cells):
     out.append("")
 
 
+def not_ok_row(name, e, columns):
+    """A table row for an entry that is n/a or FAILED: its status, then
+    `columns` empty cells."""
+    return (f"| {name} | {'n/a' if e['status'] == 'n/a' else '**FAILED**'} |"
+            + " |" * columns)
+
+
 def churn_table(out, by, servers, cells, mode):
     """UNP Figure 30.1's table: what a connection costs each server."""
     cell = next((c for c in cells if c.get("churn")), None)
@@ -210,7 +217,7 @@ def churn_table(out, by, servers, cells, mode):
         if e is None:
             continue
         if e["status"] != "ok":
-            out.append(f"| {name} | {'n/a' if e['status'] == 'n/a' else '**FAILED**'} | | | |")
+            out.append(not_ok_row(name, e, 3))
             continue
         cpu = e.get("cpu_us_per_conn")
         over = cpu - base_cpu if cpu is not None and base_cpu is not None else None
