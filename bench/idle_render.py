@@ -68,14 +68,22 @@ def curve_tables(out, by, servers, cells):
                "server alike. " + noise.NOTE)
     out.append("")
     out.append("| model | " + " | ".join(f"CPU µs/msg, {h} idle" for h in heads)
-               + f" | {heads[-1]} / {heads[0]} |")
-    out.append("|---|" + "---:|" * (len(cells) + 1))
+               + f" | {heads[-1]} / {heads[0]} | over the baseline's |")
+    out.append("|---|" + "---:|" * (len(cells) + 2))
+    base = growth(by, "baseline", cells) if len(cells) > 1 else None
     for name in servers:
         row = [cpu_text(by.get((name, c["id"]))) for c in cells]
         g = growth(by, name, cells) if len(cells) > 1 else None
         row.append("-" if g is None else f"{g[0]:.2f}x"
                    + ("" if g[1] is None else f" ±{g[1] * 100:.0f}%"))
+        row.append("-" if g is None or base is None or name == "baseline" else
+                   f"{g[0] / base[0]:.2f}x")
         out.append(f"| {name} | " + " | ".join(row) + " |")
+    out.append("")
+    out.append("*over the baseline's*: the growth divided by the baseline's in the same run. "
+               "The baseline watches with epoll and keeps nothing per connection, so what it "
+               "grows by is the machine's (the cells run one after another, and the kernel's "
+               "own tables grow with the sockets), not a model's.")
     out.append("")
     from render import us  # render imports this module
     out.append("| model | " + " | ".join(f"p50 / p99, {h} idle" for h in heads)
