@@ -116,13 +116,9 @@ def slab_kb():
 
 
 def sample(pids):
-    """The server's CPU, RSS and tasks now. pids: its processes, listed once
-    before the window (listing children scans all of /proc, too slow to do
-    twice inside a window on a busy machine)."""
-    s = dict(t=time.monotonic(), cpu_ns=cpu_ns(pids))
-    s["rss_kb"] = memory_kb(pids)
-    s["tasks"] = task_count(pids)
-    return s
+    """The server's CPU time now. pids: its processes, listed once before the
+    window (listing children scans all of /proc: too slow for a window)."""
+    return dict(t=time.monotonic(), cpu_ns=cpu_ns(pids))
 
 
 def memory_kb(pids):
@@ -227,15 +223,16 @@ def one_run(srv, cell, duration, warmup, cpu, tmp):
     held = wait_hold_line(err, thread, hold)
     a = b = None
     if held is not None and not (held and held["echoed"] < hold):
-        t0 = time.monotonic() + warmup + WINDOW_FROM * duration
-        pids = server_pids(srv.pid)
-        sleep_until(t0)
+        sleep_until(time.monotonic() + warmup + WINDOW_FROM * duration)
+        pids = server_pids(srv.pid)   # now that every connection is there
         a = sample(pids)
         sleep_until(a["t"] + WINDOW_SPAN * duration)
         b = sample(pids)
+        b["client_alive"] = thread.is_alive()
+        # memory after the CPU: a forking server's PSS takes a while to read
+        b["rss_kb"], b["tasks"] = memory_kb(pids), task_count(pids)
         if scale:
             b["sockstat"], b["slab_kb"] = sockstat(), slab_kb()
-        b["client_alive"] = thread.is_alive()
     thread.join()
     r = box["r"]
     return figures(r, hold, held, a, b, before)
