@@ -72,8 +72,9 @@ def server_pids(pid):
 
 
 def cpu_ns(pids):
-    """CPU time of the processes, every thread: schedstat's first field."""
-    total = 0
+    """{(pid, tid): CPU ns so far} over the processes' threads: schedstat's
+    first field."""
+    out = {}
     for pid in pids:
         try:
             tids = os.listdir(f"/proc/{pid}/task")
@@ -82,10 +83,17 @@ def cpu_ns(pids):
         for tid in tids:
             try:
                 with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
+                    out[(pid, tid)] = int(f.read().split()[0])
             except (OSError, ValueError, IndexError):
                 pass
-    return total
+    return out
+
+
+def cpu_between(a, b):
+    """Seconds of CPU between two cpu_ns() readings: each thread's own
+    difference (one that ended meanwhile took its time with it, one that
+    began counts from zero), so a thread's end never makes it negative."""
+    return sum(ns - a.get(key, 0) for key, ns in b.items()) / 1e9
 
 
 def task_count(pids):
@@ -256,7 +264,7 @@ def figures(r, hold, held, a, b, before):
                              "machine delayed the sampler"
         return r
     window = b["t"] - a["t"]
-    cpu = (b["cpu_ns"] - a["cpu_ns"]) / 1e9
+    cpu = cpu_between(a["cpu_ns"], b["cpu_ns"])
     msgs = r.get("messages_per_sec", 0) * window
     r["idle"] = dict(hold=hold, window_s=round(window, 3), server_cpu_s=round(cpu, 6),
                      cpu_us_per_msg=cpu / msgs * 1e6 if msgs else None,
