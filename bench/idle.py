@@ -39,6 +39,7 @@ import time
 
 from procs import procfs
 
+PER_THREAD_MAX = 64
 IDLE_SPARE_FDS = 1000          # under the hard limit: the client's own 64, slack
 HOLD_LINE_RE = re.compile(r"--hold (\d+): (\d+) echoed and now idle, (\d+) refused "
                           r"\(ERR server busy\), (\d+) not answered within 10 s, (\d+) failed")
@@ -73,12 +74,19 @@ def server_pids(pid):
 
 def cpu_ns(pids):
     """{(pid, tid): CPU ns so far} over the processes' threads: schedstat's
-    first field."""
+    first field. A process of more than PER_THREAD_MAX threads (threads,
+    one per connection) is read whole from /proc/PID/stat instead: one read
+    however many threads, the ended ones included, in 10 ms ticks."""
     out = {}
     for pid in pids:
         try:
             tids = os.listdir(f"/proc/{pid}/task")
         except OSError:
+            continue
+        if len(tids) > PER_THREAD_MAX:
+            f = procfs.stat_fields(pid)
+            if f:
+                out[(pid, "all")] = (int(f[11]) + int(f[12])) * 10**9 // procfs.CLK_TCK
             continue
         for tid in tids:
             try:
