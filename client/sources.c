@@ -35,8 +35,12 @@ static unsigned long ports_per_source(void)
 	unsigned long lo = 0, hi = 0;
 	FILE *f = fopen(PORT_RANGE_FILE, "r");
 	if (f) {
-		if (fscanf(f, "%lu %lu", &lo, &hi) != 2)
-			lo = hi = 0;
+		char line[64];
+		if (fgets(line, sizeof line, f)) {
+			char *end;
+			lo = strtoul(line, &end, 10);
+			hi = strtoul(end, NULL, 10);
+		}
 		fclose(f);
 	}
 	unsigned long ports = hi > lo ? hi - lo + 1 : DEFAULT_PORTS;
