@@ -106,7 +106,7 @@ MODES = {
     "default": dict(runs=3, duration=0.5, warmup=0.4, rewarmup=0.2, mem_duration=1.0,
                     mem_warmup=0.5, idle_duration=1.0),
     "quick": dict(runs=1, duration=0.3, warmup=0.15, rewarmup=0.15, mem_duration=0.5,
-                  mem_warmup=0.3, idle_duration=0.3),
+                  mem_warmup=0.3, idle_duration=0.5),
 }
 
 # A pool serves at most --workers clients at once and a cell's clients never
