@@ -69,7 +69,17 @@ def resolved(cell):
 # ---------------------------------------------------------------- /proc
 
 def server_pids(pid):
-    return [pid] + procfs.children(pid)
+    """The server and its child processes: from /proc/PID/task/*/children
+    where the kernel has it (CONFIG_PROC_CHILDREN: a few reads, where a scan
+    of /proc takes long enough on a busy machine to miss a window)."""
+    kids = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids += [int(x) for x in f.read().split()]
+    except OSError:
+        return [pid] + procfs.children(pid)
+    return [pid] + kids
 
 
 def cpu_ns(pids):
@@ -250,7 +260,8 @@ def one_run(srv, cell, duration, warmup, cpu, tmp):
         b = sample(pids)
         b["client_alive"] = thread.is_alive()
         # memory after the CPU: a forking server's PSS takes a while to read
-        b["rss_kb"], b["tasks"] = memory_kb(pids), task_count(pids)
+        b["tasks"] = task_count(pids)
+        b["rss_kb"] = memory_kb(pids)
         if scale:
             b["sockstat"], b["slab_kb"] = sockstat(), slab_kb()
     thread.join()
@@ -274,6 +285,12 @@ def figures(r, hold, held, a, b, before):
         # not the server's fault: this run has no CPU figure, the others do
         r["sample_missed"] = "the client ended before the sampled stretch did: a busy " \
                              "machine delayed the sampler"
+        return r
+    if min(len(b["cpu_ns"]), b["tasks"]) < 0.9 * len(a["cpu_ns"]):
+        # a forking server's children went with their connections: the
+        # client had closed them, the window was over
+        r["sample_missed"] = "the server's processes ended during the sampled stretch: " \
+                             "a busy machine delayed the sampler past the window"
         return r
     window = b["t"] - a["t"]
     cpu = cpu_between(a["cpu_ns"], b["cpu_ns"])
