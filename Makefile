@@ -4,17 +4,32 @@
 #                        bats tests (for the models named, default all)
 #   make demo [MODEL=m]  start a model on a free port and talk to it interactively
 #   make see MODEL=m     that model's weak point, demonstrated (SHORT=1: quick)
-#   make docs-check      what each model still lacks in the docs (page, tour
-#                        stop, see demonstration); make test prints it too
+#   make docs [CAPTURE=1 [SHORT=1] [MODEL=m]]  render every measured figure of
+#                        the docs from docs/results/record.json (CAPTURE=1: run
+#                        make see again and store its transcripts first)
+#   make docs-check      fails when a rendered figure differs from the record, or
+#                        a model lacks its page, tour stop or see demonstration
+#                        (make test fails on the first, only prints the second)
+#   make record [MEASURE=0]  make bench + make models-table, the run promoted to
+#                        docs/results/record.json, make docs CAPTURE=1 (MEASURE=0:
+#                        promote the latest run as it is)
 #   make exercise NAME=x break a model on purpose and watch the tests catch it
-#   make models-table    regenerate docs/MODELS.md (strace, memory, bench/results/)
-#   make bench [QUICK=1] measure every model; tables and plots in bench/results/
+#   make models-table    strace counts and memory per model, added to the run's
+#                        record (bench/results/results.json)
+#   make bench [QUICK=1] measure every model; tables and plots in bench/results/,
+#                        and your figures beside the record's (compare.md)
+#                        (SERVER="NAME='COMMAND {port}' ...": other servers beside them)
 #   make bench SCALE=max as many idle connections as one process may open, and
 #                        what each costs (epoll, uring, libev, reuseport)
+#   make check SERVER='COMMAND ... {port}' | ADDR=HOST:PORT  [PROFILE=core|full]
+#                        [JSON=FILE] [CASES=a,b]  the report card of any echo server
+#   make install [PREFIX=/usr/local]  the servers, echo-client, echo-check, man pages
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
 #   make fuzz [FUZZ_SECONDS=N]  libFuzzer harnesses of tests/fuzz/, N s each (60)
+#   make mutants [MUTANTS="a b"]  each bug of tests/mutants/ in a scratch copy,
+#                        the suites that must catch it run; the mutation score
 #   make lint            cppcheck + clang-tidy over models/, common/, client/
-#   make coverage [MODELS=..]  line and branch coverage of common/ and client/
+#   make coverage [MODELS=..]  line and branch coverage of common/, models/*/ and client/
 #   make valgrind        memcheck over the conformance suite (threads, epoll)
 #   make soak [MODEL=m] [MESSAGES=N]  N verified messages of mixed traffic per
 #                        model (default every model, 10,000,000); not in make test
@@ -64,13 +79,20 @@ BARE       := bin/bare-server bin/bare-client
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats build/tests/test_mapped \
               build/tests/test_conn build/tests/test_echo_blocking
-TEST_TOOLS := build/tests/without-io-uring
+TEST_TOOLS := build/tests/without-io-uring build/tests/fault.so
+# The checker (check/): a Python program, linked into bin/ beside the servers.
+CHECKER    := bin/echo-check
+# docs/examples/: the Go one is built only where go is installed.
+EXAMPLES   := $(if $(shell command -v go 2>/dev/null),build/examples/echo-go)
+# Man pages, made by help2man from each program's --help.
+MAN_PROGRAMS := $(SERVERS) bin/echo-client $(CHECKER)
+MANPAGES   := $(MAN_PROGRAMS:bin/%=build/man/%.1)
 
-.PHONY: FORCE all deps bench-deps test docs-check unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind
+.PHONY: FORCE all deps bench-deps man-deps check examples man test docs docs-check record unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind mutants
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(SERVERS) bin/echo-client $(BARE)
+all: $(SERVERS) bin/echo-client $(BARE) $(CHECKER)
 
 # FORCE: the recipe runs every time, but touches the stamp (and so rebuilds
 # every object) only when the flags changed. "+": it runs under make -n too,
@@ -87,11 +109,16 @@ deps:
 bench-deps:
 	@tests/deps.sh bench
 
+man-deps:
+	@tests/deps.sh man
+
 build/%.o: %.c $(FLAGS_STAMP) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(ECHO_CFLAGS) -MMD -MP -c -o $@ $<
 
+# Made anew, so that a module moved out of common/ leaves no stale member.
 build/libechocommon.a: $(COMMON_OBJ)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 # Every model the same way: models/NAME.c, the modules of models/NAME/, the
@@ -103,15 +130,9 @@ bin/echo-%: build/models/%.o $$(call model_objs,$$*) build/libechocommon.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(ECHO_LDLIBS) \
 	  $(call model_libs,$*)
 
-# -- The one exception, until reuseport has an epoll loop of its own to link:
-# it runs the epoll model's loop in every thread, so models/epoll.c is built a
-# second time, without its main(), and linked in as well.
-build/models/epoll-serve.o: models/epoll.c $(FLAGS_STAMP) | deps
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(ECHO_CFLAGS) -DEPOLL_SERVE_ONLY -MMD -MP -c -o $@ $<
-
-bin/echo-reuseport: build/models/epoll-serve.o
-# -- end of the exception
+# reuseport runs the epoll model's loop in every thread: it links
+# models/epoll.c's one object too, whose main() is weak (reuseport's wins).
+bin/echo-reuseport: build/models/epoll.o
 
 bin/echo-client: $(CLIENT_OBJ) build/libechocommon.a
 	@mkdir -p bin
@@ -125,9 +146,37 @@ build/tests/%: build/tests/unit/%.o build/libechocommon.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS)
 
 build/tests/test_load_histogram: build/client/histogram.o build/client/payload.o
+build/tests/test_mapped: build/models/libev/mapped.o
+build/tests/unit/test_mapped.o: ECHO_CFLAGS += -Imodels/libev
 
 build/tests/without-io-uring: build/tests/tools/without_io_uring.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
+
+$(CHECKER): check/echo-check
+	@mkdir -p bin
+	ln -sf ../check/echo-check $@
+
+examples: $(EXAMPLES)
+
+build/examples/echo-go: docs/examples/go/echo.go
+	@mkdir -p $(@D)
+	go build -o $@ $<
+
+man: $(MANPAGES)
+
+# NAME line: a server's first --help line says what it is; the other two say it here.
+MAN_NAME_echo-client := the echolab client: talk to an echo server, or load it and measure
+MAN_NAME_echo-check  := the report card of any line-echo server
+build/man/%.1: bin/% | man-deps
+	@mkdir -p $(@D)
+	help2man --no-info --no-discard-stderr --version-string=echolab -o $@ \
+	  -n "$(or $(MAN_NAME_$*),$$(./bin/$* --help | sed -n '1s/^[^:]*: //p'))" ./bin/$*
+
+# The fault-injection shim (tests/tools/fault.c), preloaded into servers:
+# never with the sanitizers' flags, whatever SANITIZE says.
+build/tests/fault.so: tests/tools/fault.c $(FLAGS_STAMP) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
 $(BASELINE): build/bench/baseline.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
@@ -136,19 +185,33 @@ unit: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do $$t || exit 1; done
 
 # The build first, one compiler per CPU (a user types plain `make test`).
-# The docs' to-do list (a model without its page, tour stop or demonstration)
-# is printed at the end; it does not fail the run.
+# At the end, the docs: a figure that differs from the record fails the run;
+# the to-do list (a model without its page, tour stop or demonstration) is
+# only printed.
 test:
-	@$(MAKE) --no-print-directory -j$(shell nproc) all $(UNIT_TESTS) $(TEST_TOOLS)
+	@$(MAKE) --no-print-directory -j$(shell nproc) all $(UNIT_TESTS) $(TEST_TOOLS) $(EXAMPLES) $(MANPAGES)
 	@$(MAKE) --no-print-directory unit
 	@tests/deps.sh test
 	@status=0; $(if $(MODELS),ECHOLAB_MODELS="$(subst $(comma), ,$(MODELS))") tests/run.sh || status=$$?; \
-	  tests/docs-check.sh --todo; exit $$status
+	  tests/docs-check.sh --todo || status=1; exit $$status
 
-# What each model of models/models.list still lacks in the docs: fails when
-# anything is missing (make test only prints the list).
+# The docs against the record and the models: fails on a stale figure or on
+# anything a model lacks.
 docs-check:
 	@tests/docs-check.sh
+
+# Every figure between generated markers, rendered from the record
+# (docs/tour/render_docs.py; docs/tour/figures.py says what each renders).
+docs: $(if $(CAPTURE),all)
+	@python3 docs/tour/render_docs.py $(if $(CAPTURE),--capture $(if $(filter command line environment,$(origin MODEL)),$(subst $(comma), ,$(MODEL))) $(if $(SHORT),--short))
+
+# The results of record: measured here and now (or, MEASURE=0, the latest run
+# as it is), promoted, and every doc rendered from them with fresh transcripts.
+record:
+	$(if $(filter 0,$(MEASURE)),,@$(MAKE) --no-print-directory bench)
+	$(if $(filter 0,$(MEASURE)),,@$(MAKE) --no-print-directory models-table)
+	@python3 docs/tour/record.py promote
+	@$(MAKE) --no-print-directory docs CAPTURE=1
 
 demo: all
 	@bench/demo.sh $(MODEL)
@@ -162,16 +225,25 @@ exercise: all
 	@tests/deps.sh tour
 	@docs/exercises/run.sh $(NAME)
 
-# docs/MODELS.md, from strace counts, idle-connection memory and bench/results/
+# strace counts and idle-connection memory of every model, added to the
+# latest run's record (bench/results/results.json); make record promotes them
 models-table: all
 	@tests/deps.sh tour
-	@python3 docs/tour/models_table.py > docs/MODELS.md.new && mv docs/MODELS.md.new docs/MODELS.md
-	@echo "wrote docs/MODELS.md"
+	@python3 docs/tour/models_table.py
 
 # (docs/MODELS.md is make models-table's: its strace runs would take make
 # bench past five minutes)
-bench: all $(BASELINE) gbench
-	@bench/run.sh $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE))
+# SERVER="py='python3 x.py {port}' go='./echo {port}'": each NAME=COMMAND a row of
+# every table, marked external.
+bench: all $(BASELINE) gbench $(EXAMPLES)
+	@bench/run.sh $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE)) $(if $(SERVER),--external "$$SERVER")
+	@python3 docs/tour/record.py compare || true
+
+# The report card (docs/TEACHING.md): SERVER='COMMAND ... {port}' or ADDR=HOST:PORT.
+check: all $(EXAMPLES)
+	@bin/echo-check $(if $(SERVER),--server "$$SERVER",$(if $(ADDR),--addr "$$ADDR",\
+	  $(error make check: say SERVER='COMMAND ... {port}' or ADDR=HOST:PORT))) \
+	  --profile $(or $(PROFILE),core) $(if $(JSON),--json "$$JSON") $(if $(CASES),--cases "$$CASES")
 
 gbench: build/bench/gbench | bench-deps
 	@mkdir -p bench/results
@@ -210,6 +282,13 @@ fuzz-deps:
 fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
 
+# Mutation testing: every tests/mutants/*.mutant applied to a scratch copy,
+# built and run against the suites it names, two at a time (ECHOLAB_MUTANT_JOBS);
+# fails unless every one is caught. Not part of make test.
+mutants:
+	@tests/deps.sh test
+	@tests/mutants/run.py $(MUTANTS)
+
 # Static analysis: cppcheck and clang-tidy (checks in .clang-tidy), no finding allowed.
 lint:
 	@tests/deps.sh lint
@@ -228,10 +307,10 @@ coverage:
 	@status=0; ECHOLAB_STOP_GENTLY=1 $(if $(MODELS),ECHOLAB_MODELS="$(subst $(comma), ,$(MODELS))") \
 	  tests/run.sh || status=$$?; \
 	mkdir -p build/coverage; \
-	gcovr -r . --object-directory build --filter 'common/' --filter 'client/' \
+	gcovr -r . --object-directory build --filter 'common/' --filter 'models/[a-z]*/' --filter 'client/' \
 	  --html-details build/coverage/index.html --print-summary --sort-percentage \
 	  --txt build/coverage/summary.txt; \
-	gcovr -r . --object-directory build --filter 'common/' --filter 'client/' --branches \
+	gcovr -r . --object-directory build --filter 'common/' --filter 'models/[a-z]*/' --filter 'client/' --branches \
 	  --txt build/coverage/branches.txt >/dev/null; \
 	cat build/coverage/summary.txt; exit $$status
 
@@ -256,12 +335,22 @@ soak: all
 list-models:
 	@echo $(ALL_MODELS)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+# echo-check and the modules it imports go to PREFIX/lib/echolab, linked from PREFIX/bin.
+LIBDIR := $(DESTDIR)$(PREFIX)/lib/echolab
+MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
+install: all $(MANPAGES)
+	install -d $(DESTDIR)$(PREFIX)/bin $(MANDIR) $(LIBDIR)/checklib $(LIBDIR)/probelib
 	install -m 755 $(SERVERS) bin/echo-client $(DESTDIR)$(PREFIX)/bin
+	install -m 755 check/echo-check $(LIBDIR)
+	install -m 644 check/checklib/*.py $(LIBDIR)/checklib
+	install -m 644 tests/probelib/*.py $(LIBDIR)/probelib
+	ln -sf ../lib/echolab/echo-check $(DESTDIR)$(PREFIX)/bin/echo-check
+	install -m 644 $(MANPAGES) $(MANDIR)
 
 uninstall:
-	rm -f $(ALL_MODELS:%=$(DESTDIR)$(PREFIX)/bin/echo-%) $(DESTDIR)$(PREFIX)/bin/echo-client
+	rm -f $(ALL_MODELS:%=$(DESTDIR)$(PREFIX)/bin/echo-%) $(DESTDIR)$(PREFIX)/bin/echo-client \
+	  $(DESTDIR)$(PREFIX)/bin/echo-check $(MAN_PROGRAMS:bin/%=$(MANDIR)/%.1)
+	rm -rf $(LIBDIR)
 
 clean:
 	rm -rf build bin

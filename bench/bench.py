@@ -27,9 +27,8 @@ Figures:
                   messages echoed = bytes echoed / message size, because the
                   baseline counts bytes only (for the models this equals their
                   own message count to within the messages in flight).
-  peak memory     maxrss_kb of the summary line (servers are started through a
-                  small shell so that this python's own size does not leak
-                  into it: see LAUNCHER).
+  peak memory     maxrss_kb of the summary line: the server's own peak
+                  (VmHWM), or its largest child's.
   ratio           model / baseline in the same cell of the same run.
   others' CPU     CPU that other processes used on the CPUs we use during the
                   cell, in cores: a busy shared machine shows here.
@@ -70,6 +69,7 @@ Only the standard library; nothing but 127.0.0.1.
 import argparse
 import datetime
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -110,6 +110,9 @@ def parse_args():
                     help="workers for the concurrent models that take --workers (default: one "
                          "per server CPU)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results"), help="output directory")
+    ap.add_argument("--external", metavar="SPEC",
+                    help="other servers, as shell words NAME='COMMAND ... {port}' (make bench "
+                         "SERVER=...): each a row of every table, marked external")
     ap.add_argument("--render-only", action="store_true",
                     help="measure nothing: rewrite tables, CSV and plots from OUT/results.json")
     return ap.parse_args()
@@ -151,6 +154,27 @@ def choose(args, names):
     return names, cells
 
 
+def external_servers(spec, taken):
+    """{name: command} of --external's NAME=COMMAND words; raises ValueError."""
+    found = {}
+    try:
+        words = shlex.split(spec or "")
+    except ValueError as e:
+        raise ValueError(f"SERVER: {e}")
+    for word in words:
+        name, eq, command = word.partition("=")
+        if not eq or not name or not command:
+            raise ValueError(f"SERVER: '{word}' is not NAME='COMMAND ... {{port}}'")
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"SERVER: the name '{name}' is not a word (letters, digits, - and _)")
+        if name in taken or name in found:
+            raise ValueError(f"SERVER: the name '{name}' is taken (a model, baseline, or twice)")
+        if "{port}" not in command:
+            raise ValueError(f"SERVER: {name}'s command has no {{port}}: the bench picks the port")
+        found[name] = command
+    return found
+
+
 def missing_programs(names):
     """Why the programs needed are not there, or None."""
     missing = [p for p in [f"bin/echo-{n}" for n in names] + ["build/bench/echo-baseline",
@@ -182,6 +206,7 @@ def main():
     models_by_name = {m["name"]: m for m in read_models()}
     try:
         names, cells = choose(args, list(models_by_name))
+        external = external_servers(args.external, set(models_by_name) | {BASELINE})
     except ValueError as e:
         log(str(e))
         return 2
@@ -199,11 +224,15 @@ def main():
     workers = args.workers or (len(cpus[0]) if cpus[0] else len(os.sched_getaffinity(0)))
     for name in names:
         models_by_name[name]["args"] = model_args(models_by_name[name], workers)
+    for name, command in external.items():
+        models_by_name[name] = dict(name=name, serves="external", command=command)
+    names += list(external)
     meta = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 mode=mode, machine=machine(), pinning=pinning, host="127.0.0.1",
                 server_cpus=sorted(cpus[0]) if cpus[0] else None,
                 client_cpus=sorted(cpus[1]) if cpus[1] else None,
-                model_args={n: list(models_by_name[n]["args"]) for n in names},
+                model_args={n: list(models_by_name[n].get("args", ())) for n in names},
+                external=external,
                 max_clients=MAX_CLIENTS, max_line_64k_cell=MAX_LINE_BIG,
                 cpu_per_message="server (user+sys) over its whole life / (bytes echoed / size)",
                 cells=cells)
@@ -218,7 +247,7 @@ def measure_all(args, names, models_by_name, cells, mode, cpus, meta):
     order = [BASELINE] + names
     mem_names = [] if args.no_memory or args.scale else [
         n for n in (MEM_SERVERS_QUICK if args.quick else MEM_SERVERS_DEFAULT)
-        if n == BASELINE or n in names]
+        if n == BASELINE or n in names] + list(meta["external"])
     expected = expected_seconds(order, models_by_name, cells, mem_names, mode)
     progress = Progress(len(order) * len(cells) + len(mem_names), expected)
     log(f"bench ({mode['name']}): {len(order)} servers x {len(cells)} cells, {mode['runs']} run(s) "

@@ -82,10 +82,13 @@ def check_json(doc, problems):
         for c in cells:
             if (m, c) not in have:
                 problems.append(f"{m} {c}: not measured")
+    # an external server's (make bench SERVER=...) failure is a finding about
+    # that server, reported in the tables; echolab's own must all hold
     for e in results:
-        check_entry(e, problems)
+        if not e.get("external"):
+            check_entry(e, problems)
     for e in doc.get("memory_10k") or []:
-        if e.get("status") not in ("ok", "n/a"):
+        if e.get("status") not in ("ok", "n/a") and not e.get("external"):
             problems.append(f"{e.get('model')} 10k connections: {e.get('status')}: "
                             f"{e.get('reason', '')}")
     return results
@@ -136,8 +139,9 @@ def check_csv(path, results, problems):
         rows = list(csv.DictReader(f))
     if results and len(rows) != len(results):
         problems.append(f"results.csv: {len(rows)} rows for {len(results)} results")
+    external = {e.get("model") for e in results if e.get("external")}
     for row in rows:
-        if row.get("status") not in ("ok", "n/a"):
+        if row.get("status") not in ("ok", "n/a") and row.get("model") not in external:
             problems.append(f"results.csv: {row.get('model')} {row.get('cell')}: "
                             f"{row.get('status')}")
 

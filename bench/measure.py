@@ -21,7 +21,7 @@ import noise
 from cells import (HOST, MAX_LINE_BIG, MEM_CELL, MEM_CONNS, MEM_RATE,
                    MEM_TARGET_KB, ROOT, descriptors_short, duration_of, expected_memory_s,
                    expected_run_s, is_datagram, not_applicable, pool_workers, warmup_of)
-from procs import PROCS, Server, procfs, tail
+from procs import PROCS, launch, procfs, tail
 from progress import log
 
 # ---------------------------------------------------------------- one client run
@@ -129,7 +129,8 @@ def summarize_server(entry, cell, med):
     """The figures that come from the server's summary line."""
     s = entry["server"]
     cpu_s = s["user_s"] + s["sys_s"]
-    echoed = s["bytes"] / cell["size"]
+    # an external server counts no bytes: its CPU per message is n/a
+    echoed = s["bytes"] / cell["size"] if s["bytes"] is not None else None
     entry["server_messages_echoed"] = echoed
     entry["cpu_us_per_msg"] = cpu_s / echoed * 1e6 if echoed else None
     entry["maxrss_kb"] = s["maxrss_kb"]
@@ -147,7 +148,8 @@ def summarize_server(entry, cell, med):
 def check_bytes(entry, cell):
     """The server must have echoed at least what the client verified."""
     s = entry.get("server")
-    if entry["status"] == "ok" and s and s["bytes"] < entry.get("client_messages", 0) * cell["size"]:
+    if (entry["status"] == "ok" and s and s["bytes"] is not None
+            and s["bytes"] < entry.get("client_messages", 0) * cell["size"]):
         entry["status"] = "FAILED"
         entry["reason"] = (f"server reports {s['bytes']} bytes echoed, fewer than the "
                            f"{entry['client_messages'] * cell['size']} the client verified")
@@ -258,6 +260,8 @@ def run_cell(servers, models_by_name, cell, mode, cpus, tmp, progress, earlier=(
 def new_entry(name, model, cell, earlier=()):
     e = dict(model=name, cell=cell["id"], label=cell["label"], conns=cell["conns"],
              size=cell["size"], depth=cell["depth"], status="ok", reason="", runs=[])
+    if model and model.get("command"):
+        e["external"] = model["command"]
     if idle.is_idle(cell):
         e["hold"] = cell["hold"]
     reason = not_applicable(model, cell) or (
@@ -272,7 +276,7 @@ def start_server(e, model, cell, cpus, tmp):
     cannot run or did not start."""
     long_lines = cell["size"] > 4096 or neighbours.is_neighbours(cell)
     big = MAX_LINE_BIG if long_lines and model is not None else None
-    srv = Server(e["model"], tmp, cpus[0], max_line=big,
+    srv = launch(e["model"], model, tmp, cpus[0], max_line=big,
                  extra_args=(model or {}).get("args", ()),
                  workers=pool_workers(model, cell), datagram=is_datagram(model))
     e["server_argv"] = " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
@@ -332,12 +336,14 @@ def run_memory(names, models_by_name, mode, cpus, tmp, progress):
 
 def memory_entry(name, model, mode, cpus, tmp):
     e = dict(model=name, conns=MEM_CONNS, rate=MEM_RATE, status="ok", reason="")
+    if model and model.get("command"):
+        e["external"] = model["command"]
     short = descriptors_short(MEM_CONNS)
     if short:
         e.update(status="n/a", reason=short)
         log(f"    n/a: {short}")
         return e
-    srv = Server(name, tmp, cpus[0], extra_args=(model or {}).get("args", ()))
+    srv = launch(name, model, tmp, cpus[0], extra_args=(model or {}).get("args", ()))
     if srv.unavailable:
         e.update(status="n/a", reason=srv.unavailable)
     elif srv.failure:
@@ -350,7 +356,7 @@ def memory_entry(name, model, mode, cpus, tmp):
             e.update(status="FAILED", reason=r["failure"])
         memory_figures(e, srv, r)
     if e["status"] == "ok":
-        e.update(memory_of_lines(name, cpus, tmp))
+        e.update(memory_of_lines(name, model, cpus, tmp))
     return e
 
 
@@ -364,23 +370,23 @@ def memory_figures(e, srv, r):
         e["under_16mib"] = s["maxrss_kb"] < MEM_TARGET_KB
     if srv.failure and e["status"] == "ok":
         e.update(status="FAILED", reason=srv.failure)
-    if e["status"] == "ok" and s and s["connections"] < MEM_CONNS:
+    if e["status"] == "ok" and s and s["connections"] is not None and s["connections"] < MEM_CONNS:
         e.update(status="FAILED", reason=f"server saw {s['connections']} connections")
     if "latency_us" in r:
         e["messages"] = r["messages"]
         e["p99_us"] = r["latency_us"]["p99"]
-    if s and s["bytes"]:
+    if s and s["bytes"]:   # None for an external server
         # includes accepting the 10,000 connections
         e["cpu_us_per_msg"] = (s["user_s"] + s["sys_s"]) / (s["bytes"] / MEM_CELL["size"]) * 1e6
 
 
-def memory_of_lines(name, cpus, tmp):
+def memory_of_lines(name, model, cpus, tmp):
     """A fresh server's VmRSS before any client, with 10,000 idle connections,
     with each of them holding a 100-byte unfinished line, at peak (maxrss),
     and after they all left and the loop went quiet (glibc's heap given back).
     Driven by tests/probe.py swarm --partial, which waits for the server
     to hold the connections and to have read every partial line."""
-    srv = Server(name, tmp, cpus[0])
+    srv = launch(name, model, tmp, cpus[0])
     if srv.failure:
         return dict(lines_status="FAILED", lines_reason=srv.failure)
     r = dict(rss_before_kb=procfs.rss_kb(srv.pid))

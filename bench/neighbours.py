@@ -73,7 +73,7 @@ def summarize(entry, median):
     entry["cpu_us_per_msg"] = None
 
 
-def table(out, by, servers, cells):
+def table(out, by, servers, cells, shown):
     """The cell's table in results.md."""
     from render import k, not_ok_row, us  # render imports this module
     cell = next((c for c in cells if is_neighbours(c)), None)
@@ -96,11 +96,11 @@ def table(out, by, servers, cells):
         if e is None:
             continue
         if e["status"] != "ok":
-            out.append(not_ok_row(name, e, 5))
+            out.append(not_ok_row(shown[name], e, 5))
             continue
         grow = (e["light_p99_us"] / e["alone_p99_us"]
                 if e.get("light_p99_us") and e.get("alone_p99_us") else None)
-        out.append(f"| {name} | {k(e.get('heavy_msgs_per_sec'))} | {us(e.get('alone_p50_us'))} "
+        out.append(f"| {shown[name]} | {k(e.get('heavy_msgs_per_sec'))} | {us(e.get('alone_p50_us'))} "
                    f"| {us(e.get('alone_p99_us'))} | {us(e.get('p50_us'))} "
                    f"| {us(e.get('light_p99_us'))} | {'-' if grow is None else f'{grow:.1f}x'} |")
     out.append("")

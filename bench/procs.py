@@ -8,7 +8,9 @@ choose_cpus splits the CPUs we may use between the servers and the client.
 import ctypes
 import os
 import re
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ from cells import BASELINE, HOST, MAX_CLIENTS, ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from probelib import procfs  # noqa: E402  (after the path it lives on)
+from probelib.summary import parse_summary  # noqa: E402
 
 
 class Interrupted(Exception):
@@ -61,14 +64,11 @@ def _child_setup(cpus, deathsig):
         os.sched_setaffinity(0, cpus)
 
 
-# Servers are started through this small shell, not straight from python, for
-# the sake of maxrss: Linux keeps the peak RSS of a process's image before
-# exec (sig->maxrss) and getrusage reports it, so a server forked from this
-# python (about 14 MB) would report at least 14 MB whatever it uses. dash
-# forks the server from its own tiny image instead. The shell passes SIGTERM
-# on (it gets SIGTERM itself if we die: PR_SET_PDEATHSIG), writes the
-# server's pid to $1, and exits with the server's status. The CPU affinity
-# set on the shell is inherited by the server.
+# Servers are started through this small shell. It passes SIGTERM on (it
+# gets SIGTERM itself if we die: PR_SET_PDEATHSIG), writes the server's pid
+# to $1, and exits with the server's status. The CPU affinity set on the
+# shell is inherited by the server. (maxrss_kb is each server's own VmHWM,
+# so this python's size, inherited across fork, never leaks into it.)
 LAUNCHER = r"""
 pidfile=$1; shift
 "$@" &
@@ -128,9 +128,6 @@ def tail(path, n=5):
 
 # ---------------------------------------------------------------- servers
 
-SUMMARY_RE = re.compile(
-    r"summary: model=(\S+) connections=(\d+)(?: refused=(\d+))? messages=(\d+) bytes=(\d+) "
-    r"user=([\d.]+)s sys=([\d.]+)s maxrss_kb=(\d+)")
 LISTEN_RE = re.compile(r"listening on (?:\[[^\]]*\]|[^:\s]+):(\d+)")
 
 # A model that cannot run on this machine (echo-uring where io_uring is
@@ -176,7 +173,7 @@ class Server:
         self.name = name
         self.out = os.path.join(tmp, f"{name}.out")
         self.err = os.path.join(tmp, f"{name}.err")
-        self.argv = server_argv(name, max_line, extra_args, workers, datagram)
+        self.argv = self.command(max_line, extra_args, workers, datagram)
         self.port = None
         self.pid = None
         self.failure = None
@@ -193,6 +190,9 @@ class Server:
                 self.wait_for_workers(workers)
         elif not self.said_unavailable():
             self.failure = "server did not start: " + (tail(self.err) or "no listening line in 5 s")
+
+    def command(self, max_line, extra_args, workers, datagram):
+        return server_argv(self.name, max_line, extra_args, workers, datagram)
 
     def wait_listening(self, pidfile):
         """True once the server's pid is in pidfile and its port on stdout;
@@ -249,17 +249,14 @@ class Server:
         elif not self.failure:
             self.failure = f"server died during the cell (status {p.returncode}): {tail(self.err)}"
         PROCS.reaped(p)
-        with open(self.err, errors="replace") as f:
-            found = SUMMARY_RE.findall(f.read())
-        if not found:
+        self.summary = self.read_summary()
+        if self.summary is None:
             self.failure = self.failure or "no summary line on SIGTERM: " + tail(self.err)
-            return None
-        g = found[-1]
-        self.summary = dict(model=g[0], connections=int(g[1]),
-                            refused=int(g[2]) if g[2] else 0, messages=int(g[3]),
-                            bytes=int(g[4]), user_s=float(g[5]), sys_s=float(g[6]),
-                            maxrss_kb=int(g[7]))
         return self.summary
+
+    def read_summary(self):
+        with open(self.err, errors="replace") as f:
+            return parse_summary(f.read())
 
     def terminate(self):
         """SIGTERM to the server; SIGKILL if it has not stopped within 15 s."""
@@ -279,6 +276,61 @@ class Server:
             p.kill()
             p.wait()
             self.failure = self.failure or "server did not stop within 15 s of SIGTERM"
+
+
+class External(Server):
+    """A server of make bench SERVER=NAME='COMMAND {port}': any program. It
+    prints no listening line and no summary: it is ready once it accepts on
+    the port put in place of {port} (127.0.0.1 in place of {host}), and its
+    CPU time and peak memory (VmHWM) are read from /proc just before it stops
+    (its own process: children are not counted); it counts no messages."""
+
+    def __init__(self, name, command_line, tmp, cpus):
+        self.command_line = command_line
+        self.usage = None
+        super().__init__(name, tmp, cpus)
+
+    def command(self, max_line, extra_args, workers, datagram):
+        self.chosen_port = procfs.free_port(HOST)
+        return [w.replace("{port}", str(self.chosen_port)).replace("{host}", HOST)
+                for w in shlex.split(self.command_line)]
+
+    def wait_listening(self, pidfile):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if self.pid is None and os.path.exists(pidfile):
+                with open(pidfile) as f:
+                    text = f.read()
+                self.pid = int(text) if text.endswith("\n") and text.strip().isdigit() else None
+            try:
+                socket.create_connection((HOST, self.chosen_port), timeout=1).close()
+                if self.pid:
+                    self.port = self.chosen_port
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.02)
+        return False
+
+    def stop(self):
+        fields = procfs.stat_fields(self.pid) if self.pid else None
+        if fields:
+            self.usage = dict(model=self.name, connections=None, refused=None, messages=None,
+                              bytes=None, user_s=int(fields[11]) / procfs.CLK_TCK,
+                              sys_s=int(fields[12]) / procfs.CLK_TCK,
+                              maxrss_kb=procfs.status_kb(self.pid, "VmHWM"))
+        return super().stop()
+
+    def read_summary(self):
+        return self.usage
+
+
+def launch(name, model, tmp, cpus, **how):
+    """A Server for a model of models/models.list or the baseline, or an
+    External for a server given by its command line (model["command"])."""
+    if model and model.get("command"):
+        return External(name, model["command"], tmp, cpus)
+    return Server(name, tmp, cpus, **how)
 
 
 # ---------------------------------------------------------------- pinning

@@ -46,9 +46,16 @@ def by_key(results):
 
 # ---------------------------------------------------------------- results.md
 
+def shown_names(servers, meta, sep=" "):
+    """{server: its name in the tables}: an external one marked so."""
+    external = meta.get("external") or {}
+    return {n: f"{n}{sep}(external)" if n in external else n for n in servers}
+
+
 def markdown(results, mem, servers, cells, meta):
     by = by_key(results)
     out = header(meta)
+    shown = shown_names(servers, meta)
     mode = meta["mode"]
     all_cells = cells
     cells = [c for c in cells if not neighbours.is_neighbours(c) and not c.get("idle")]
@@ -59,26 +66,26 @@ def markdown(results, mem, servers, cells, meta):
                  " *others' CPU*: cores' worth of CPU that other processes used on the CPUs "
                  "we run on while the cell ran (busy time from /proc/stat minus our own); "
                  "the larger, the less the cell's figures mean. " + noise.NOTE,
-                 "msgs_per_sec", k, show_spread=True)
+                 "msgs_per_sec", k, shown, show_spread=True)
     figure_table(out, by, servers, cells, "p99 latency (ratio to baseline)",
                  "Median of the runs' 99th percentiles, closed loop: send to echo; ± half "
-                 "their spread.", "p99_us", us, show_spread=True)
+                 "their spread.", "p99_us", us, shown, show_spread=True)
     figure_table(out, by, servers, cells, "CPU µs per message (ratio to baseline)",
                  "Server (user + sys) over its whole life / messages echoed over its whole life "
                  "(bytes echoed / size; both from the SIGTERM summary). Kernel time included, as "
                  "the kernel charges it to the process (see docs/BENCHMARKS.md).",
-                 "cpu_us_per_msg", lambda v: "-" if v is None else f"{v:.2f}")
+                 "cpu_us_per_msg", lambda v: "-" if v is None else f"{v:.2f}", shown)
     figure_table(out, by, servers, cells, "Peak memory: maxrss KiB (ratio to baseline)",
                  "maxrss_kb of the summary line (fork: the larger of parent and largest child).",
-                 "maxrss_kb", lambda v: "-" if v is None else f"{v:.0f}")
+                 "maxrss_kb", lambda v: "-" if v is None else f"{v:.0f}", shown)
     idle_render.tables(out, by, servers, all_cells)
     targets_table(out, by, all_cells)
-    churn_table(out, by, servers, cells, mode)
-    neighbours.table(out, by, servers, all_cells)
+    churn_table(out, by, servers, cells, mode, shown)
+    neighbours.table(out, by, servers, all_cells, shown)
     failures(out, results)
     if mem:
-        memory_table(out, mem, mode)
-        lines_table(out, mem)
+        memory_table(out, mem, mode, shown_names([e["model"] for e in mem], meta))
+        lines_table(out, mem, shown_names([e["model"] for e in mem], meta))
     cpu_use(out, results)
     return "\n".join(out)
 
@@ -95,11 +102,22 @@ def header(meta):
             f"{meta['pinning']}; load average (1, 5, 15 min) {m['loadavg_at_start']} at the "
             f"start, {m.get('loadavg_at_end')} at the end; {meta['elapsed_s']:.0f} s.",
             "Ratio in parentheses: model / baseline in the same cell of the same run. "
-            "n/a: the model cannot take the cell (reason below).",
-            ""]
+            "n/a: the model cannot take the cell (reason below)."] + external_note(meta) + [""]
 
 
-def figure_table(out, by, servers, cells, title, note, fig, fmt, show_spread=False):
+def external_note(meta):
+    """What the external servers are and which figures they cannot give."""
+    external = meta.get("external") or {}
+    if not external:
+        return []
+    return ["External servers (make bench SERVER=...): " + "; ".join(
+        f"{n}: `{c}`" for n, c in external.items()) + ". They print no summary: their CPU "
+        "time and peak memory (VmHWM) are read from /proc just before SIGTERM, and the "
+        "figures that need their own message or connection count (CPU per message, per "
+        "connection) are n/a."]
+
+
+def figure_table(out, by, servers, cells, title, note, fig, fmt, shown, show_spread=False):
     """One figure, a row per server and a column per cell, with its ratio to
     the baseline (and, for throughput, the spread and the others' CPU row).
     Nothing when only the cells with their own tables ran."""
@@ -113,8 +131,8 @@ def figure_table(out, by, servers, cells, title, note, fig, fmt, show_spread=Fal
     out.append("| model | " + " | ".join(c["label"] for c in cells) + " |")
     out.append("|---|" + "---:|" * len(cells))
     for name in servers:
-        row = [name] + [figure_cell(by.get((name, c["id"])), by.get((BASELINE, c["id"])), fig, fmt,
-                                    show_spread) for c in cells]
+        row = [shown[name]] + [figure_cell(by.get((name, c["id"])), by.get((BASELINE, c["id"])),
+                                           fig, fmt, show_spread) for c in cells]
         out.append("| " + " | ".join(row) + " |")
     if show_spread and fig == "msgs_per_sec":
         row = ["*others' CPU*"]
@@ -134,6 +152,8 @@ def figure_cell(e, b, fig, fmt, show_spread):
     if e["status"] != "ok":
         return "**FAILED**"
     v = e.get(fig)
+    if v is None and e.get("external"):
+        return "n/a"
     bv = b.get(fig) if b and b["status"] == "ok" else None
     rt = ratio(v, bv)
     s = fmt(v) + (f" ({rt:.2f})" if rt is not None and e["model"] != BASELINE else "")
@@ -191,7 +211,7 @@ def not_ok_row(name, e, columns):
             + " |" * columns)
 
 
-def churn_table(out, by, servers, cells, mode):
+def churn_table(out, by, servers, cells, mode, shown):
     """UNP Figure 30.1's table: what a connection costs each server."""
     cell = next((c for c in cells if c.get("churn")), None)
     if not cell:
@@ -217,13 +237,14 @@ def churn_table(out, by, servers, cells, mode):
         if e is None:
             continue
         if e["status"] != "ok":
-            out.append(not_ok_row(name, e, 3))
+            out.append(not_ok_row(shown[name], e, 3))
             continue
         cpu = e.get("cpu_us_per_conn")
         over = cpu - base_cpu if cpu is not None and base_cpu is not None else None
-        out.append(f"| {name} | {k(e.get('connections_per_sec'))} | "
-                   f"{'-' if cpu is None else f'{cpu:.1f}'} | "
-                   f"{'-' if over is None else f'{over:+.1f}'} | {us(e.get('p99_us'))} |")
+        none = "n/a" if e.get("external") else "-"
+        out.append(f"| {shown[name]} | {k(e.get('connections_per_sec'))} | "
+                   f"{none if cpu is None else f'{cpu:.1f}'} | "
+                   f"{none if over is None else f'{over:+.1f}'} | {us(e.get('p99_us'))} |")
     out.append("")
 
 
@@ -239,7 +260,7 @@ def failures(out, results):
         out.append("")
 
 
-def memory_table(out, mem, mode):
+def memory_table(out, mem, mode, shown):
     """The 10,000-connection checks: peak memory under a low open-loop load."""
     out.append(f"## {MEM_CONNS:,} connections open: peak server memory")
     out.append("")
@@ -254,16 +275,17 @@ def memory_table(out, mem, mode):
         kb = e.get("maxrss_kb")
         cpu = e.get("cpu_us_per_msg")
         status = e["status"] + (": " + e["reason"] if e["reason"] else "")
-        cols = [e["model"], status, "-" if kb is None else f"{kb}",
+        cols = [shown[e["model"]], status, "-" if kb is None else f"{kb}",
                 "-" if kb is None else f"{kb / 1024:.1f}",
                 "-" if kb is None else f"{kb / MEM_CONNS:.2f}",
                 "-" if kb is None else ("yes" if kb < MEM_TARGET_KB else "NO"),
-                us(e.get("p99_us")), "-" if cpu is None else f"{cpu:.1f}"]
+                us(e.get("p99_us")),
+                ("n/a" if e.get("external") else "-") if cpu is None else f"{cpu:.1f}"]
         out.append("| " + " | ".join(cols) + " |")
     out.append("")
 
 
-def lines_table(out, mem):
+def lines_table(out, mem, shown):
     """The same servers' VmRSS idle and holding 10,000 unfinished lines."""
     out.append(f"### {MEM_CONNS:,} connections: idle, then each holding a 100-byte "
                f"unfinished line")
@@ -279,7 +301,7 @@ def lines_table(out, mem):
         if "lines_status" not in e:
             continue
         st = e["lines_status"] + (": " + e["lines_reason"] if e.get("lines_reason") else "")
-        cols = [e["model"], st] + ["-" if e.get(key) is None else str(e[key]) for key in (
+        cols = [shown[e["model"]], st] + ["-" if e.get(key) is None else str(e[key]) for key in (
             "rss_before_kb", "rss_idle_kb", "rss_lines_kb", "rss_peak_kb", "rss_after_kb")]
         out.append("| " + " | ".join(cols) + " |")
     out.append("")
@@ -349,7 +371,7 @@ def gnuplot_png_terminal():
     return None
 
 
-def plots(results, servers, outdir):
+def plots(results, servers, outdir, shown):
     """messages/s and p99 against connections (64-byte ping-pong), PNG and SVG."""
     if not shutil.which("gnuplot"):
         log("warning: gnuplot not found; no plots")
@@ -360,7 +382,7 @@ def plots(results, servers, outdir):
     results = [e for e in results if e.get("hold") is None]
     for fig, name, ylabel, title in PLOTS:
         data = os.path.join(outdir, f"{name}.dat")
-        write_plot_data(data, by_key(results), servers, fig)
+        write_plot_data(data, by_key(results), servers, fig, shown)
         for fmt in ("png", "svg"):
             if fmt == "png" and not png:
                 log("warning: gnuplot has no png terminal; no PNG plots")
@@ -380,12 +402,12 @@ def plots(results, servers, outdir):
     return made
 
 
-def write_plot_data(path, by, servers, fig):
+def write_plot_data(path, by, servers, fig, shown):
     """A column per server, a row per PLOT_CELLS cell (its connections first);
     beside it, path's .noisy file: the noisy points, which plot.gp rings."""
     conns = {c["id"]: c["conns"] for c in CELLS}
     with open(path, "w") as f, open(path + ".noisy", "w") as g:
-        f.write("conns " + " ".join(servers) + "\n")
+        f.write("conns " + " ".join(shown[s] for s in servers) + "\n")
         g.write("conns value\n")
         for cid in PLOT_CELLS:
             vals = []
@@ -402,9 +424,11 @@ def write_plot_data(path, by, servers, fig):
 
 def write_outputs(out, meta, servers, results, mem):
     """results.md, results.csv, the plots, results.json; the tables on stdout."""
-    failed = [e for e in results + mem if e["status"] == "FAILED"]
+    # an external server's failure is a finding about it, not about echolab
+    failed = [e for e in results + mem if e["status"] == "FAILED" and not e.get("external")]
+    external_failed = [e for e in results + mem if e["status"] == "FAILED" and e.get("external")]
     doc = dict(meta=meta, servers=servers, results=results, memory_10k=mem,
-               failed=len(failed), ok=not failed)
+               failed=len(failed), external_failed=len(external_failed), ok=not failed)
 
     def write_json():   # first of all, so that a run is never lost to a later step
         with open(os.path.join(out, "results.json"), "w") as f:
@@ -415,10 +439,12 @@ def write_outputs(out, meta, servers, results, mem):
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(md + "\n")
     write_csv(os.path.join(out, "results.csv"), results)
-    meta["plots"] = plots(results, servers, out)
+    meta["plots"] = plots(results, servers, out, shown_names(servers, meta, sep=""))
     write_json()
     print(md, flush=True)
     log(f"bench: {meta['elapsed_s']:.0f} s; results in {os.path.relpath(out, ROOT)}/")
+    for e in external_failed:
+        log(f"FAILED (external): {e['model']} {e.get('label', 'memory')}: {e['reason']}")
     if failed:
         for e in failed:
             log(f"FAILED: {e['model']} {e.get('label', 'memory')}: {e['reason']}")

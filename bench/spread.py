@@ -14,7 +14,8 @@ Prints a markdown table: the spread (fewest/most connections any one worker
 served), the standard deviation of the per-worker counts, and user+sys CPU
 microseconds per connection (server and children, --verbose logging included:
 two lines per connection, the same for every variant).
-Only talks to 127.0.0.1; stops by itself.
+Only talks to 127.0.0.1; stops by itself. make models-table runs the same
+variants (run()) for the record.
 """
 import argparse
 import os
@@ -29,6 +30,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MESSAGE = b"x" * 63 + b"\n"
+# (model, ECHOLAB_ACCEPT_LOCK): the variants measured, in the table's order
+VARIANTS = [("fork", None), ("threads", None), ("prefork", "none"), ("prefork", "fcntl"),
+            ("prefork", "mutex"), ("prethreaded", None)]
 
 
 def churn(port, count, errors):
@@ -99,14 +103,12 @@ def main():
     ap.add_argument("--connections", type=int, default=4000)
     ap.add_argument("--clients", type=int, default=10)
     args = ap.parse_args()
-    variants = [("fork", None), ("threads", None), ("prefork", "none"), ("prefork", "fcntl"),
-                ("prefork", "mutex"), ("prethreaded", None)]
     print("%d workers, %d connections from %d client loops (connect, one 64-byte echo, close)\n"
           % (args.workers, args.connections, args.clients))
     print("| variant | spread (min/max) | stdev | CPU µs/connection | connections/s | per worker |")
     print("|---|---|---|---|---|---|")
     failed = False
-    for model, lock in variants:
+    for model, lock in VARIANTS:
         r = run(model, lock, args)
         print("| %s | %s | %s | %.0f | %.0f | %s |" % (
             r["name"], r["spread"], "%.1f" % r["stdev"] if r["counts"] else "-", r["cpu_us"],

@@ -26,7 +26,7 @@ void accept_refuse(struct listener *l, int fd)
 	 * protocol.h), but without waiting and at most 16 reads: a refusal must
 	 * never block the server or cost it much. */
 	protocol_finish(fd);
-	(void)protocol_discard_input(fd, 16, false);
+	(void)protocol_discard_input(fd, 16);
 	close(fd);
 	stats_add(&l->stats->refused, 1);
 }
@@ -78,7 +78,7 @@ static bool refuse_without_descriptors(struct listener *l)
 }
 
 /* Accepts once: what the event loops call directly, and the step that
- * accept_blocking (after its poll) and accept_sleeping repeat. Returns the
+ * accept_or_signal (after its poll) and accept_sleeping repeat. Returns the
  * descriptor; -1 with errno EAGAIN when there is nothing (more) to take now.
  * On a listener made blocking (accept_sleeping) it sleeps in accept(). */
 int accept_nonblocking(struct listener *l, struct peer *peer)
@@ -115,7 +115,12 @@ int accept_nonblocking(struct listener *l, struct peer *peer)
 			}
 			errno = EAGAIN;
 			return -1;
-		case EAGAIN:
+		case EAGAIN: /* nothing (more) waiting */
+		case EBADF:
+		case ENOTSOCK:
+			/* EBADF, ENOTSOCK: the descriptor is no longer our listener;
+			 * a signal handler closed it (a prefork worker whose master
+			 * died). The caller hears it from errno, not the log. */
 			return -1;
 		default:
 			/* ENOBUFS, ENOMEM, EPERM (firewall): this client is lost but the
@@ -127,7 +132,7 @@ int accept_nonblocking(struct listener *l, struct peer *peer)
 	}
 }
 
-int accept_blocking(struct listener *l, struct signals *sig, struct peer *peer)
+int accept_or_signal(struct listener *l, struct signals *sig, struct peer *peer)
 {
 	struct pollfd pfd[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = sig->fd, .events = POLLIN}};
 
@@ -161,11 +166,13 @@ int accept_sleeping(struct listener *l, struct peer *peer)
 {
 	/* No poll first: the point is to sleep in accept() itself, where the
 	 * kernel wakes one waiter per connection. accept_nonblocking gives up on EINTR
-	 * once stop_requested is set. */
+	 * once stop_requested is set, and on a descriptor closed under it. */
 	while (!stop_requested) {
 		int fd = accept_nonblocking(l, peer);
 		if (fd >= 0)
 			return fd;
+		if (errno == EBADF || errno == ENOTSOCK)
+			break; /* the listener was closed under us */
 	}
 	return -1;
 }

@@ -24,20 +24,24 @@
 
 struct signals;
 
-/* Blocking models: waits for a client or a signal (the listening socket and
- * the signalfd in one poll, see signals.h) and returns the client's
- * descriptor; ACCEPT_STOP once a stop is requested; ACCEPT_CHILD when a child
+/* Blocking models: waits, in poll on the listening socket and the signalfd
+ * together (signals.h), for a client or a signal, whichever comes first,
+ * then accepts; returns the client's descriptor; ACCEPT_STOP once a stop is requested; ACCEPT_CHILD when a child
  * exited (only after signals_watch_children): reap, then call again. */
-int accept_blocking(struct listener *l, struct signals *sig, struct peer *peer);
+int accept_or_signal(struct listener *l, struct signals *sig, struct peer *peer);
 #define ACCEPT_STOP (-1)
 #define ACCEPT_CHILD (-2)
 /* Event loops: returns a non-blocking descriptor, or -1 when no client is
- * waiting (keep calling until -1 on every wake-up). */
+ * waiting (keep calling until -1 on every wake-up); -1 with errno EBADF or
+ * ENOTSOCK too if l->fd was closed under it (by a signal handler). */
 int accept_nonblocking(struct listener *l, struct peer *peer);
-/* Sleeps in accept() on a listener made blocking (listener_make_blocking)
- * until a client comes, and returns its descriptor; -1 once a stop is
- * requested (run with the stop signals unblocked, so that a signal
- * interrupts the accept). */
+/* Sleeps in accept() itself, no poll, on a listener made blocking
+ * (listener_make_blocking) until a client comes, and returns its
+ * descriptor; -1 once a stop is requested (run with the stop signals
+ * unblocked, so that a signal interrupts the accept) or once a signal
+ * handler has closed l->fd (errno EBADF or ENOTSOCK: prefork's worker whose
+ * master died). Unlike accept_or_signal, the kernel then picks which of
+ * several sleepers gets the client (prefork's children). */
 int accept_sleeping(struct listener *l, struct peer *peer);
 
 /* The refusal policy of every model, decided here and nowhere else. A model

@@ -255,12 +255,26 @@ void conn_sent(struct conn *c, size_t n, struct echo_stats *st)
 	tidy(c);
 }
 
-void conn_close(struct conn *c, bool verbose)
+void conn_give_up(struct conn *c, const char *why)
+{
+	/* A connection rejected with "ERR line too long" is being drained:
+	 * whatever ends the drain, it closes because of the line. */
+	if (c->phase != CONN_REJECTING && c->phase != CONN_DRAINING)
+		c->close_reason = why;
+	c->phase = CONN_FAILED;
+}
+
+void conn_end(struct conn *c, bool verbose)
 {
 	log_close(verbose, &c->peer, c->close_reason);
 	free(c->buf);
 	free(c->retired);
 	c->buf = c->retired = NULL;
+}
+
+void conn_close(struct conn *c, bool verbose)
+{
+	conn_end(c, verbose);
 	close(c->fd);
 	c->fd = -1;
 }
@@ -335,35 +349,52 @@ static enum conn_want echo_direct(struct conn *c, struct echo_stats *st, const c
 	return conn_wants(c);
 }
 
-enum conn_want conn_on_readable(struct conn *c, struct echo_stats *st, char *rbuf,
-                                size_t rbuf_size)
+/* One recv into rbuf, and what follows from it. Returns false when this
+ * wake-up should read no more: the socket had nothing (EAGAIN, with *drained
+ * set; or EINTR), it failed, or the client's EOF came. */
+static bool read_once(struct conn *c, struct echo_stats *st, char *rbuf, size_t rbuf_size,
+                      bool *drained)
 {
 	bool was_owing = conn_owed(c) > 0;
-	ssize_t n;
+	ssize_t n = recv(c->fd, rbuf, rbuf_size, 0);
 
-	if (c->phase == CONN_DRAINING) {
-		if (protocol_discard_input(c->fd, 16, false))
-			received_eof(c);
-		return conn_wants(c);
-	}
-	/* Readable but not reading (backpressure, finishing, rejecting): an EOF
-	 * or error the kernel reports anyway; the write path will meet it. */
-	if (!(conn_wants(c) & CONN_WANT_READ))
-		return conn_on_writable(c, st);
-	n = recv(c->fd, rbuf, rbuf_size, 0);
 	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
+		if (errno == EAGAIN)
+			*drained = true;
+		else if (errno != EINTR && c->phase == CONN_DRAINING)
+			received_eof(c); /* a reset ends the drain as a close does */
+		else if (errno != EINTR)
 			conn_fail(c, CONN_WHY_RESET);
-		return conn_wants(c);
+		return false;
 	}
 	if (n > 0 && !was_owing && c->phase == CONN_ECHOING)
-		return echo_direct(c, st, rbuf, (size_t)n);
+		return echo_direct(c, st, rbuf, (size_t)n) != CONN_CLOSE;
+	/* Anything else (owing already, an EOF, a rejected or draining
+	 * connection's input, which the core discards) goes through the core. */
 	if (!conn_received(c, rbuf, (size_t)n))
-		return CONN_CLOSE;
+		return false;
 	/* Send at once rather than wait for the next round of the loop: the
 	 * socket is almost always writable, and this saves a wake-up. Unless it
 	 * was already owing, i.e. waiting to become writable. */
 	if (conn_owed(c) > 0 && !was_owing)
+		conn_on_writable(c, st);
+	return n > 0;
+}
+
+enum conn_want conn_on_readable(struct conn *c, struct echo_stats *st, char *rbuf,
+                                size_t rbuf_size, unsigned budget, bool *drained)
+{
+	bool ignored;
+
+	if (drained == NULL)
+		drained = &ignored;
+	*drained = false;
+	/* Readable but not reading (backpressure, finishing, rejecting): an EOF
+	 * or error the kernel reports anyway; the write path will meet it. */
+	if (!(conn_wants(c) & CONN_WANT_READ))
 		return conn_on_writable(c, st);
+	while (budget-- > 0 && read_once(c, st, rbuf, rbuf_size, drained) &&
+	       (conn_wants(c) & CONN_WANT_READ))
+		;
 	return conn_wants(c);
 }

@@ -11,9 +11,16 @@
  *                 asks conn_to_send what to send next and reports with
  *                 conn_sent how much went out. conn_wants says what the
  *                 connection needs next.
- *   readiness     conn_on_readable / conn_on_writable: the read and write
- *                 system calls for loops that wait for readiness (select,
- *                 poll, epoll, libev), built on the core.
+ *   drivers       what moves the bytes between the socket and the core:
+ *                 readiness  conn_on_readable / conn_on_writable, the read
+ *                            and write system calls for loops that wait for
+ *                            readiness (select, poll, epoll, libev,
+ *                            reuseport), level- or edge-triggered: a read
+ *                            budget per wake-up and a "drained" answer;
+ *                 blocking   echo_blocking.c: the same calls on a blocking
+ *                            socket, one thread per connection;
+ *                 completion the core itself, called from io_uring
+ *                            completions (below).
  *
  * The bytes a connection keeps live in a buffer of its own, allocated when
  * there is something to keep and freed as soon as there is nothing: an idle
@@ -125,6 +132,7 @@ enum conn_phase {
 struct conn {
 	int fd;
 	enum conn_phase phase;
+	struct peer peer; /* 20 bytes: beside fd and phase, 4 bytes of padding */
 	struct framer framer;
 	char *buf;          /* what the connection keeps (diagram above); NULL: nothing */
 	size_t cap, sent, owed_end, len;
@@ -134,9 +142,6 @@ struct conn {
 	char *retired;        /* an old buffer a send in flight still reads */
 	struct idle_link idle; /* position in the loop's idle list */
 	const char *close_reason; /* for the --verbose log */
-	struct peer peer;         /* 20 bytes: beside the enum below, no padding */
-	/* The event loop's own bookkeeping, untouched by conn.c: */
-	enum conn_want waiting_for; /* what the loop last registered interest in */
 };
 
 /* ---- the core: no waiting, usable by any loop -------------------------- */
@@ -165,20 +170,37 @@ enum conn_want conn_wants(const struct conn *c);
 bool conn_has_room(const struct conn *c, size_t n);
 /* Bytes owed and not yet sent (the echo and any error line). */
 size_t conn_owed(const struct conn *c);
-/* Closes the socket and frees what the connection holds; logs when verbose. */
+/* The server ends the connection (idle timeout, stop): FAILED, with `why`
+ * for the log, unless it is already ending for "line too long", which then
+ * stays its reason. */
+void conn_give_up(struct conn *c, const char *why);
+/* Logs the close when verbose and frees what the connection holds; the
+ * socket stays open (for a caller that closes it under a lock of its own). */
+void conn_end(struct conn *c, bool verbose);
+/* conn_end, then closes the socket. */
 void conn_close(struct conn *c, bool verbose);
 
-/* ---- readiness loops ---------------------------------------------------- */
+/* ---- the readiness driver (and the blocking one) ------------------------ */
 
-/* The socket is readable: reads once into rbuf (the loop's shared buffer of
+/* The socket is readable: reads into rbuf (the loop's shared buffer of
  * rbuf_size bytes, which the connection uses only during this call), frames
  * it, and sends what is owed at once: usually straight from rbuf, so a client
- * whose messages arrive whole never costs a copy or an allocation. Returns
- * what to wait for next. */
+ * whose messages arrive whole never costs a copy or an allocation. Reads
+ * again, up to `budget` reads in all, while the connection takes input and
+ * the socket has more. Returns what to wait for next.
+ *
+ * *drained (may be NULL) says whether the last read found the socket empty
+ * (EAGAIN): only then does new input bring a new edge-triggered wake-up. A
+ * level-triggered loop reads once (budget 1) and is simply told again. An
+ * edge-triggered loop must come back by itself, without a new wake-up, to a
+ * connection that still wants input and was not drained: the budget ran
+ * out, or backpressure stopped the reads (see models/epoll-et.c). On a
+ * blocking socket with SO_RCVTIMEO, "drained" is the idle timeout. */
 enum conn_want conn_on_readable(struct conn *c, struct echo_stats *st, char *rbuf,
-                                size_t rbuf_size);
+                                size_t rbuf_size, unsigned budget, bool *drained);
 /* The socket is writable: sends what is owed until done or the kernel's
- * buffer is full. */
+ * buffer is full (EAGAIN or a short send: the buffer filled, and the socket
+ * reports writable again, level or edge, once there is room). */
 enum conn_want conn_on_writable(struct conn *c, struct echo_stats *st);
 
 #endif

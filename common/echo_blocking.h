@@ -1,9 +1,12 @@
-/* echo_blocking: the per-connection loop the three blocking models share.
+/* echo_blocking: the blocking driver of the connection core (conn.h), the
+ * per-connection loop of the blocking models (iterative, fork, threads,
+ * prefork, prethreaded).
  *
- * Read, frame, write every complete message of the read in one write, repeat.
- * Each call blocks; the idle timeout is the socket's SO_RCVTIMEO/SO_SNDTIMEO.
- * Returns when the client is done, breaks the protocol, times out, vanishes, or
- * a stop is requested, having counted what it echoed. The caller closes fd:
+ * Send what is owed, else read (and echo what the read completed), repeat:
+ * the protocol is the core's, the same as every event loop's; this loop only
+ * blocks. The idle timeout is the socket's SO_RCVTIMEO/SO_SNDTIMEO. Returns
+ * when the client is done, breaks the protocol, times out, vanishes, or a
+ * stop is requested, having counted what it echoed. The caller closes fd:
  * only the caller knows who else might be looking at that descriptor number.
  */
 #ifndef ECHOLAB_ECHO_BLOCKING_H
@@ -14,8 +17,8 @@
 
 void echo_blocking(const struct server *s, int fd, const struct peer *peer);
 
-/* The stack a thread that runs echo_blocking needs. The loop keeps its buffer
- * on the heap and its frames are small, so a thread needs little. glibc's
+/* The stack a thread that runs echo_blocking needs. The loop keeps its read
+ * buffer on the heap and its frames are small, so a thread needs little. glibc's
  * default (8 MiB of address space, though only touched pages cost memory)
  * would cap a model at a few thousand threads on a 32-bit machine and wastes
  * address space everywhere. Sanitizers need more. */

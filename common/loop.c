@@ -28,12 +28,9 @@ void loop_init_worker(struct loop *l, struct server *srv, struct listener *liste
 	l->srv = srv;
 	l->listener = listener;
 	l->worker = worker;
-	l->rbuf = malloc(PROTOCOL_READ_CHUNK);
-	if (l->rbuf == NULL)
-		die("out of memory for the read buffer");
+	l->rbuf = NULL;
 	idle_init(&l->idle, srv->opts.idle_timeout);
 	l->heap_dirty = false;
-	l->ready = NULL;
 	loop_tick(l);
 }
 
@@ -45,19 +42,15 @@ void loop_barrier_wait(pthread_barrier_t *b)
 		die("pthread_barrier_wait: %s", error_text(rc));
 }
 
-void loop_ready(struct loop *l)
-{
-	if (l->ready != NULL)
-		loop_barrier_wait(l->ready);
-}
-
 void loop_init(struct loop *l, struct server *srv)
 {
 	loop_init_worker(l, srv, &srv->listener, 0);
 }
 
-/* Called on every opening, serving and closing. */
-static void busy(struct loop *l)
+/* Something was allocated or freed: the heap is worth trimming once the
+ * loop has been quiet for LOOP_TRIM_AFTER_MS (loop_tick). Called on every
+ * opening, serving and closing. */
+static void mark_heap_dirty(struct loop *l)
 {
 	l->last_busy_ms = l->now_ms;
 	l->heap_dirty = true;
@@ -96,13 +89,13 @@ int loop_timeout_ms(const struct loop *l)
 	return ms;
 }
 
-struct conn *loop_adopt(struct loop *l, int fd, const struct peer *peer, size_t size,
-                        int fd_limit)
+struct conn *loop_open_conn(struct loop *l, int fd, const struct peer *peer, size_t size,
+                            int fd_limit)
 {
 	struct echo_stats *st = l->srv->stats;
 	struct conn *c;
 
-	busy(l);
+	mark_heap_dirty(l);
 	if (!accept_admit(l->listener, fd, l->srv->opts.max_clients, fd_limit))
 		return NULL;
 	if ((c = malloc(size)) == NULL) {
@@ -123,7 +116,7 @@ struct conn *loop_accept(struct loop *l, size_t size, int fd_limit)
 	int fd;
 
 	while ((fd = accept_nonblocking(l->listener, &peer)) >= 0) {
-		struct conn *c = loop_adopt(l, fd, &peer, size, fd_limit);
+		struct conn *c = loop_open_conn(l, fd, &peer, size, fd_limit);
 
 		if (c != NULL)
 			return c;
@@ -134,18 +127,24 @@ struct conn *loop_accept(struct loop *l, size_t size, int fd_limit)
 void loop_touch(struct loop *l, struct conn *c)
 {
 	idle_touch(&l->idle, &c->idle, l->now_ms);
-	busy(l);
+	mark_heap_dirty(l);
 }
 
-enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable)
+enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable,
+                          unsigned reads, bool *drained)
 {
-	enum conn_want want = c->waiting_for;
+	enum conn_want want = conn_wants(c);
 
 	/* Any readiness is activity: the client sent something, or it read
 	 * enough of its echo to make room for more. */
 	loop_touch(l, c);
+	if (l->rbuf == NULL && (l->rbuf = malloc(PROTOCOL_READ_CHUNK)) == NULL)
+		die("out of memory for the read buffer");
+	if (drained != NULL)
+		*drained = false;
 	if (readable)
-		want = conn_on_readable(c, l->srv->stats, l->rbuf, PROTOCOL_READ_CHUNK);
+		want = conn_on_readable(c, l->srv->stats, l->rbuf, PROTOCOL_READ_CHUNK, reads,
+		                        drained);
 	/* The read may already have written everything; only write again if
 	 * the connection still owes echo. */
 	if (writable && (want & CONN_WANT_WRITE))
@@ -155,20 +154,11 @@ enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool wr
 
 void loop_close(struct loop *l, struct conn *c)
 {
-	busy(l);
+	mark_heap_dirty(l);
 	idle_remove(&c->idle);
 	conn_close(c, l->srv->opts.verbose);
 	accept_release(l->listener);
 	free(c);
-}
-
-/* A connection rejected with "ERR line too long" is being drained: whatever
- * ends the drain (the idle timeout, the server stopping), it closes because
- * of the line, and the blocking models log it so too. */
-static void set_close_reason(struct conn *c, const char *why)
-{
-	if (c->phase != CONN_REJECTING && c->phase != CONN_DRAINING)
-		c->close_reason = why;
 }
 
 struct conn *loop_next_expired(struct loop *l)
@@ -179,7 +169,7 @@ struct conn *loop_next_expired(struct loop *l)
 	if (link == NULL)
 		return NULL;
 	c = conn_of_idle(link);
-	set_close_reason(c, "idle timeout");
+	conn_give_up(c, "idle timeout");
 	return c;
 }
 
@@ -191,7 +181,7 @@ struct conn *loop_next_to_stop(struct loop *l)
 	if (link == NULL)
 		return NULL;
 	c = conn_of_idle(link);
-	set_close_reason(c, "server stopping");
+	conn_give_up(c, "server stopping");
 	return c;
 }
 

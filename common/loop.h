@@ -19,7 +19,7 @@
 #include "server.h"
 
 /* From a pointer to a struct's member back to the struct: how a model that
- * wraps struct conn in its own struct (poll, libev) gets from the connection
+ * wraps struct conn in its own struct (poll, epoll, libev, uring) gets from the connection
  * loop.c hands it to its own bookkeeping. The wrapper's first member must be
  * the struct conn: loop_accept allocates the whole wrapper and loop_close
  * frees it through the conn. */
@@ -31,16 +31,14 @@ struct loop {
 	struct idle_list idle;
 	unsigned worker; /* counted as this worker in the stats (stats_worker_served) */
 	int64_t now_ms;  /* the time of the last wake-up: one clock read per wake */
-	/* The one read buffer of the loop (PROTOCOL_READ_CHUNK bytes): every
+	/* The one read buffer of a readiness loop (PROTOCOL_READ_CHUNK bytes,
+	 * allocated by its first loop_serve; a completion loop has none): every
 	 * connection reads into it and keeps only what it must (see conn.h). */
 	char *rbuf;
 	/* Giving the heap back: the last time a connection was served, opened or
 	 * closed, and whether anything happened since the last malloc_trim. */
 	int64_t last_busy_ms;
 	bool heap_dirty;
-	/* Where a loop run in a thread of its own says it is ready (loop_ready);
-	 * NULL in a loop that main runs itself. */
-	pthread_barrier_t *ready;
 };
 
 /* A loop over the server's listening socket. */
@@ -50,12 +48,10 @@ void loop_init(struct loop *l, struct server *srv);
  * together (accept_admit). */
 void loop_init_worker(struct loop *l, struct server *srv, struct listener *listener,
                       unsigned worker);
-/* The loop's wait set is open and it is about to wait: a model that runs
- * loops in threads (reuseport) waits on l->ready for all of them before it
- * announces "listening on", so that every descriptor the server keeps is
- * open by then. Nothing to do when l->ready is NULL. */
-void loop_ready(struct loop *l);
-/* The wait itself, for the thread that started the loops too. */
+/* pthread_barrier_wait, dying on an error: a model that runs loops in
+ * threads (reuseport) has each wait once its wait set is open, and the
+ * thread that started them too, before it announces "listening on", so that
+ * every descriptor the server keeps is open by then. */
 void loop_barrier_wait(pthread_barrier_t *b);
 /* Reads the clock; call once after every wake-up. Once the loop has been
  * quiet for LOOP_TRIM_AFTER_MS after some activity, it also gives the heap's
@@ -80,14 +76,20 @@ struct conn *loop_accept(struct loop *l, size_t size, int fd_limit);
  * bytes, or refuses it and returns NULL: accept_admit decides (accept.h), and
  * no memory for the connection refuses too. For loops that accept by other
  * means (io_uring's accept); loop_accept uses it. */
-struct conn *loop_adopt(struct loop *l, int fd, const struct peer *peer, size_t size,
-                        int fd_limit);
+struct conn *loop_open_conn(struct loop *l, int fd, const struct peer *peer, size_t size,
+                            int fd_limit);
 /* Activity on the connection (it sent something, or made room for more echo):
  * pushes back its idle deadline. loop_serve does it; a completion loop calls
  * it for every receive or send that completes. */
 void loop_touch(struct loop *l, struct conn *c);
-/* Delivers readiness to the connection, returns what it wants next. */
-enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable);
+/* Delivers readiness to the connection, returns what it wants next. A
+ * readable connection is read up to `reads` times (conn_on_readable):
+ * LOOP_READS_LEVEL for a level-triggered loop, which is simply told again
+ * while more is waiting; an edge-triggered loop reads more per wake-up and
+ * learns from *drained (may be NULL) whether it must come back by itself. */
+enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable,
+                          unsigned reads, bool *drained);
+#define LOOP_READS_LEVEL 1
 void loop_close(struct loop *l, struct conn *c);
 /* The connection that has been idle too long, if any (marked for the log). */
 struct conn *loop_next_expired(struct loop *l);

@@ -3,8 +3,6 @@
 #include <errno.h>
 #include <sys/socket.h>
 
-#include "signals.h"
-
 void protocol_finish(int fd)
 {
 	/* Fails only if the client already reset the connection, and then there
@@ -12,20 +10,18 @@ void protocol_finish(int fd)
 	(void)shutdown(fd, SHUT_WR);
 }
 
-bool protocol_discard_input(int fd, int rounds, bool wait)
+bool protocol_discard_input(int fd, int rounds)
 {
 	char sink[4096];
 
-	while (rounds < 0 || rounds-- > 0) {
-		ssize_t n = recv(fd, sink, sizeof sink, wait ? 0 : MSG_DONTWAIT);
+	while (rounds-- > 0) {
+		ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
 
-		if (n > 0)
-			continue;
-		if (n < 0 && errno == EINTR && !stop_requested)
+		if (n > 0 || (n < 0 && errno == EINTR))
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return false;
-		return true; /* EOF, an error, or a stop: nothing more to wait for */
+		return true; /* EOF or an error: nothing more to wait for */
 	}
 	return false;
 }

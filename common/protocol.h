@@ -27,12 +27,13 @@
  * send RST instead, which can destroy the line in flight before the client
  * reads it. */
 void protocol_finish(int fd);
-/* Reads and discards input, at most `rounds` reads (-1: no limit); with
- * `wait` false it never blocks (MSG_DONTWAIT), whatever the socket's mode.
- * Returns true once the client has closed (or the socket failed, or a stop
- * was requested during a blocking wait): close the socket now. Returns false
- * when nothing more is ready without waiting or the rounds ran out: the
- * client may still be sending. */
-bool protocol_discard_input(int fd, int rounds, bool wait);
+/* Reads and discards input, at most `rounds` reads, never blocking
+ * (MSG_DONTWAIT), whatever the socket's mode: the bounded drain of a client
+ * refused with "ERR server busy". Returns true once the client has closed
+ * (or the socket failed): close the socket now. Returns false when nothing
+ * more is ready or the rounds ran out: the client may still be sending. (A
+ * connection's own drain after "ERR line too long" is the core's DRAINING
+ * phase, conn.h.) */
+bool protocol_discard_input(int fd, int rounds);
 
 #endif

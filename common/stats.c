@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 
@@ -106,17 +107,49 @@ static double seconds(struct timeval tv)
 	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
+/* This process's own peak resident set in KiB: VmHWM of /proc/self/status,
+ * or -1 if it cannot be read. Not getrusage's ru_maxrss: across exec Linux
+ * keeps in it the peak of the image that called exec, so a server started
+ * by a 60 MB Python would report 60 MB having touched 2. */
+static long own_peak_kb(void)
+{
+	static const char key[] = "VmHWM:";
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	long kb = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, key, sizeof key - 1) == 0) {
+			char *end;
+
+			kb = strtol(line + sizeof key - 1, &end, 10); /* "VmHWM:    1628 kB" */
+			if (end == line + sizeof key - 1 || kb < 0)
+				kb = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
 void stats_print_summary(const struct echo_stats *st, const char *model)
 {
 	struct rusage self, children;
 	char spread[64];
+	long peak = own_peak_kb();
 
 	format_spread(st, spread, sizeof spread);
 	getrusage(RUSAGE_SELF, &self);
 	getrusage(RUSAGE_CHILDREN, &children);
+	if (peak < 0)
+		peak = self.ru_maxrss; /* no /proc: the best figure there is */
 	/* Children's CPU counts too, as in Stevens' servers: for the fork model
-	 * that is where the work happens. Peak memory is the larger of the two:
-	 * the kernel keeps only the largest child's, not a sum. */
+	 * that is where the work happens. Peak memory is the larger of ours and
+	 * the largest reaped child's: the kernel keeps a maximum over children,
+	 * not a sum. A child's figure is its own: it never calls exec, and a
+	 * forked process starts with no inherited peak. */
 	log_msg("summary: model=%s connections=%llu refused=%llu messages=%llu bytes=%llu "
 	        "user=%.3fs sys=%.3fs maxrss_kb=%ld%s",
 	        model, (unsigned long long)atomic_load(&st->connections),
@@ -125,6 +158,6 @@ void stats_print_summary(const struct echo_stats *st, const char *model)
 	        (unsigned long long)atomic_load(&st->bytes),
 	        seconds(self.ru_utime) + seconds(children.ru_utime),
 	        seconds(self.ru_stime) + seconds(children.ru_stime),
-	        self.ru_maxrss > children.ru_maxrss ? self.ru_maxrss : children.ru_maxrss,
+	        peak > children.ru_maxrss ? peak : children.ru_maxrss,
 	        spread);
 }

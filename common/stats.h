@@ -49,9 +49,10 @@ void stats_log_workers(const struct echo_stats *st);
  * connections really were open at that moment. stats_release gives it back. */
 bool stats_admit(struct echo_stats *st, unsigned max);
 void stats_release(struct echo_stats *st);
-/* One line on stderr: the counters, plus user and system CPU seconds and peak
- * resident memory of the server and its reaped children (getrusage), and
- * spread=MIN/MAX when workers are tracked. */
+/* One line on stderr: the counters, user and system CPU seconds of the
+ * server and its reaped children (getrusage), the peak resident memory of
+ * the server (its VmHWM) or of its largest reaped child, whichever is
+ * larger, and spread=MIN/MAX when workers are tracked. */
 void stats_print_summary(const struct echo_stats *st, const char *model);
 
 #endif

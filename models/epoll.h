@@ -2,11 +2,14 @@
 #ifndef ECHOLAB_EPOLL_H
 #define ECHOLAB_EPOLL_H
 
+#include <pthread.h>
+
 #include "loop.h"
 
 /* Serves loop->listener with one epoll instance, which also watches the
  * server's signalfd, until a stop is requested; closes every connection of
- * the loop before returning. */
-void epoll_serve(struct loop *loop);
+ * the loop before returning. With `ready` not NULL, waits at that barrier
+ * once the epoll instance is open, before the first wait. */
+void epoll_serve(struct loop *loop, pthread_barrier_t *ready);
 
 #endif

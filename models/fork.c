@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 	signals_watch_children(&srv.signals);
 	children_init(&ch, srv.opts.max_clients);
 
-	while ((fd = accept_blocking(&srv.listener, &srv.signals, &peer)) != ACCEPT_STOP) {
+	while ((fd = accept_or_signal(&srv.listener, &srv.signals, &peer)) != ACCEPT_STOP) {
 		reap(&srv, &ch); /* every pass: the count is true at every accept */
 		if (fd == ACCEPT_CHILD)
 			continue;

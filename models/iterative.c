@@ -28,7 +28,7 @@ int main(int argc, char **argv)
 	int fd;
 
 	server_start(&srv, &model, SERVER_BLOCKING, argc, argv);
-	while ((fd = accept_blocking(&srv.listener, &srv.signals, &peer)) >= 0) {
+	while ((fd = accept_or_signal(&srv.listener, &srv.signals, &peer)) >= 0) {
 		/* The stop signals are blocked and read from the signalfd in
 		 * accept's wait; while a client is served, unblock them so SIGTERM
 		 * interrupts a read or write that waits on this client (its handler

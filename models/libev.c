@@ -22,7 +22,7 @@
 
 #include "log.h"
 #include "loop.h"
-#include "mapped.h"
+#include "libev/mapped.h"
 #include "server.h"
 #include "signals.h"
 
@@ -31,6 +31,7 @@
 struct client {
 	struct conn conn; /* first: loop_accept and loop_close see only this */
 	ev_io io;
+	enum conn_want waiting_for; /* the events io watches */
 };
 
 struct echo_loop {
@@ -43,7 +44,7 @@ struct echo_loop {
 	ev_io signal_watcher;
 };
 
-/* libev's own memory, outside malloc's heap (common/mapped.h says why).
+/* libev's own memory, outside malloc's heap (models/libev/mapped.h says why).
  * Its arrays grow with the busiest moment so far and never shrink; from
  * malloc, one grown in the middle of a wave of connections pinned every page
  * below it: RSS with no client open ratcheted from 2 MB to 182 MB over 10
@@ -91,17 +92,26 @@ static void on_client_ready(struct ev_loop *ev, ev_io *w, int revents)
 	struct echo_loop *el = ev_userdata(ev);
 	struct client *cl = container_of(w, struct client, io);
 
+	if (revents & EV_ERROR) {
+		/* libev could not register the descriptor (out of memory for
+		 * epoll_ctl) and stopped the watcher: nothing would ever wake
+		 * this connection again. */
+		conn_fail(&cl->conn, "cannot watch it (libev: EV_ERROR)");
+		forget(el, cl);
+		arm_idle_timer(el);
+		return;
+	}
 	enum conn_want want = loop_serve(&el->loop, &cl->conn, revents & EV_READ,
-	                                 revents & EV_WRITE);
+	                                 revents & EV_WRITE, LOOP_READS_LEVEL, NULL);
 	if (want == CONN_CLOSE) {
 		forget(el, cl);
-	} else if (want != cl->conn.waiting_for) {
+	} else if (want != cl->waiting_for) {
 		/* Only when what the client waits for changes: the same rule as
 		 * epoll.c's EPOLL_CTL_MOD. */
 		ev_io_stop(ev, w);
 		ev_io_modify(w, libev_events(want));
 		ev_io_start(ev, w);
-		cl->conn.waiting_for = want;
+		cl->waiting_for = want;
 	}
 	arm_idle_timer(el);
 }
@@ -116,8 +126,8 @@ static void on_listener_ready(struct ev_loop *ev, ev_io *w, int revents)
 	(void)revents;
 	while ((c = loop_accept(&el->loop, sizeof *cl, LOOP_ANY_FD)) != NULL) {
 		cl = container_of(c, struct client, conn);
-		cl->conn.waiting_for = conn_wants(&cl->conn);
-		ev_io_init(&cl->io, on_client_ready, cl->conn.fd, libev_events(cl->conn.waiting_for));
+		cl->waiting_for = conn_wants(&cl->conn);
+		ev_io_init(&cl->io, on_client_ready, cl->conn.fd, libev_events(cl->waiting_for));
 		ev_io_start(ev, &cl->io);
 	}
 	arm_idle_timer(el);

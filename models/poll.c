@@ -59,10 +59,8 @@ static void watch(struct wait_set *ws, int fd, struct client *cl, enum conn_want
 	}
 	ws->fds[ws->count] = (struct pollfd){.fd = fd, .events = poll_events(want)};
 	ws->clients[ws->count] = cl;
-	if (cl != NULL) {
+	if (cl != NULL)
 		cl->slot = ws->count;
-		cl->conn.waiting_for = want;
-	}
 	ws->count++;
 }
 
@@ -130,13 +128,12 @@ int main(int argc, char **argv)
 			 * follows returns the error or EOF and the connection decides. */
 			enum conn_want want = loop_serve(&loop, &ws.clients[i]->conn,
 			                                 ev & (POLLIN | POLLERR | POLLHUP),
-			                                 ev & POLLOUT);
+			                                 ev & POLLOUT, LOOP_READS_LEVEL, NULL);
 			if (want == CONN_CLOSE) {
 				forget(&ws, &loop, i); /* slot i changed: examine it again */
 				continue;
 			}
 			ws.fds[i].events = poll_events(want);
-			ws.clients[i]->conn.waiting_for = want;
 			i++;
 		}
 		while ((expired = loop_next_expired(&loop)) != NULL)

@@ -10,23 +10,30 @@
  *
  * At most --workers clients are served at once; the next one waits in the
  * kernel's listen backlog until a child is free. How the idle children take
- * turns at accept() is ECHOLAB_ACCEPT_LOCK (common/accept_lock.h): all asleep
+ * turns at accept() is ECHOLAB_ACCEPT_LOCK (models/prefork/accept_lock.h): all asleep
  * in accept() together (none), or one at a time behind an fcntl record lock
  * or a robust process-shared mutex.
  *
  * No SIGCHLD handler: SIGCHLD reaches the parent through the signalfd it
  * sleeps on (signals.h), so a child that dies is reaped and replaced on the
  * parent's next wake-up, and no handler can interrupt anything.
+ *
+ * A parent that dies without stopping its children (SIGKILL, the OOM killer,
+ * a crash) must not leave them listening: each holds the listening socket,
+ * and the port would stay taken by orphans nobody manages. See
+ * follow_the_master.
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "accept_lock.h"
+#include "prefork/accept_lock.h"
 #include "children.h"
 #include "echo_blocking.h"
 #include "log.h"
@@ -44,7 +51,64 @@ struct pool {
 	size_t serving_size;
 	struct children ch; /* slot i: worker i */
 	bool hold_off;      /* a worker failed by itself: replace it after a pause */
+	pid_t master;       /* the parent, as its children must find it */
 };
+
+/* The signal a worker gets when its master dies (PR_SET_PDEATHSIG). Not
+ * SIGTERM: that is the master's "stop now", which ends a client at the next
+ * message boundary; a master's death must let the client finish. SIGHUP,
+ * the hang-up of whoever held the other end, says "the master is gone". */
+#define MASTER_GONE SIGHUP
+
+/* The worker's listening descriptor, for its MASTER_GONE handler: a handler
+ * has no other way to reach it. -1 once closed. */
+static volatile sig_atomic_t listener_to_drop = -1;
+
+/* The master is gone: stop listening at once, here in the handler. A flag
+ * alone would not do: set just before the worker enters accept(), it would
+ * leave the worker asleep there for good, holding the port (there is no
+ * master any more to signal again). Closed, the descriptor holds the port
+ * no longer, even while the worker finishes a client; an accept() entered
+ * after this fails at once (EBADF), and one asleep now returns EINTR and
+ * then fails the same way. The client being served is not touched: recv
+ * and send go on after EINTR, as stop_requested is not set. */
+static void on_master_gone(int signo)
+{
+	int fd = listener_to_drop;
+
+	(void)signo;
+	listener_to_drop = -1;
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A worker outlives its master only to finish the client it is serving.
+ * PR_SET_PDEATHSIG rather than a pipe whose write end the master holds: the
+ * pipe would have to be polled next to the listener, which takes the worker
+ * out of accept() (where the kernel wakes one sleeper per connection: with
+ * poll every idle worker wakes, the thundering herd) and cannot wake one
+ * asleep in the fcntl lock or the mutex; a signal reaches it wherever it
+ * sleeps. The death signal follows the thread that forked, which is the
+ * master's only thread, so it comes when the master dies. Then getppid: a
+ * master that died between fork() and the prctl sent nothing. */
+static void follow_the_master(const struct pool *p)
+{
+	struct sigaction sa = {.sa_handler = on_master_gone, .sa_flags = 0};
+	sigset_t gone;
+
+	listener_to_drop = p->srv->listener.fd;
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&gone);
+	sigaddset(&gone, MASTER_GONE);
+	/* No SA_RESTART: accept() and fcntl(F_SETLKW) return EINTR. */
+	if (sigaction(MASTER_GONE, &sa, NULL) < 0 || sigprocmask(SIG_UNBLOCK, &gone, NULL) < 0 ||
+	    prctl(PR_SET_PDEATHSIG, MASTER_GONE) < 0) {
+		log_error("worker: cannot follow the master's death: %s", error_text(errno));
+		children_exit(1);
+	}
+	if (getppid() != p->master)
+		raise(MASTER_GONE);
+}
 
 static bool take_seat(struct pool *p, unsigned id, int fd)
 {
@@ -61,19 +125,22 @@ static void leave_seat(struct pool *p, unsigned id)
 }
 
 /* A child's whole life. The stop signals are unblocked in it, so the parent's
- * SIGTERM interrupts whatever it sleeps in: accept, the lock, recv, send. */
+ * SIGTERM interrupts whatever it sleeps in: accept, the lock, recv, send.
+ * Should the parent die instead, the worker finishes its client (if any) and
+ * accepts no more: its accept fails on the descriptor the handler closed. */
 _Noreturn static void worker(struct pool *p, unsigned id)
 {
 	struct server *srv = p->srv;
 	struct peer peer;
 
 	signals_in_child(&srv->signals);
+	follow_the_master(p);
 	while (accept_lock_take(&p->lock)) {
 		int fd = accept_sleeping(&srv->listener, &peer);
 
 		accept_lock_give(&p->lock);
 		if (fd < 0)
-			break;
+			break; /* stopped, or the master is gone */
 		if (!take_seat(p, id, fd))
 			continue; /* refused: every place is taken */
 		stats_worker_served(srv->stats, id);
@@ -149,7 +216,7 @@ static void pool_init(struct pool *p, struct server *srv, enum accept_lock_kind 
 {
 	unsigned workers = srv->opts.workers;
 
-	*p = (struct pool){.srv = srv};
+	*p = (struct pool){.srv = srv, .master = getpid()};
 	accept_lock_init(&p->lock, kind);
 	children_init(&p->ch, workers);
 	p->serving_size = workers * sizeof *p->serving;

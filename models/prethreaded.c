@@ -192,7 +192,7 @@ int main(int argc, char **argv)
 	pool_init(&pool, srv.opts.max_clients, srv.opts.workers);
 	workers = start_workers(&srv, &pool, srv.opts.workers);
 
-	while ((fd = accept_blocking(&srv.listener, &srv.signals, &peer)) >= 0)
+	while ((fd = accept_or_signal(&srv.listener, &srv.signals, &peer)) >= 0)
 		if (accept_admit(&srv.listener, fd, srv.opts.max_clients, ACCEPT_ANY_FD))
 			pool_offer(&pool, fd, &peer);
 

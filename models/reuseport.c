@@ -69,13 +69,14 @@ struct worker {
 	pthread_t thread;
 	struct listener own; /* its listening socket; worker 0 uses the server's */
 	struct loop loop;
+	pthread_barrier_t *ready; /* where it says its epoll instance is open */
 };
 
 static void *run_worker(void *arg)
 {
 	struct worker *w = arg;
 
-	epoll_serve(&w->loop);
+	epoll_serve(&w->loop, w->ready);
 	return NULL;
 }
 
@@ -129,14 +130,14 @@ int main(int argc, char **argv)
 		struct worker *w = &workers[i];
 
 		loop_init_worker(&w->loop, &srv, i == 0 ? &srv.listener : &w->own, i);
-		w->loop.ready = &ready;
+		w->ready = &ready;
 		rc = pthread_create(&w->thread, NULL, run_worker, w);
 		if (rc != 0)
 			die("cannot start worker %u: %s", i, error_text(rc));
 		name_worker(w->thread, i);
 	}
 	/* Announced once every worker has its epoll instance and is about to
-	 * wait (loop_ready): the server's descriptors are all open by then, and
+	 * wait (epoll_serve's barrier): the server's descriptors are all open by then, and
 	 * every worker is in ps -L under its name. */
 	loop_barrier_wait(&ready);
 	listener_announce(&srv.listener);

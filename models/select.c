@@ -22,17 +22,19 @@
 #include "server.h"
 #include "signals.h"
 
-/* conns[fd] is the client on descriptor fd; max_fd, the highest descriptor
- * watched (the listener's and the signals' at least), bounds every scan. */
+/* conns[fd] is the client on descriptor fd and waiting_for[fd] what it
+ * waits for; max_fd, the highest descriptor watched (the listener's and the
+ * signals' at least), bounds every scan. */
 struct wait_set {
 	struct conn *conns[FD_SETSIZE];
+	enum conn_want waiting_for[FD_SETSIZE];
 	int listen_fd, signal_fd, max_fd;
 };
 
 static void watch(struct wait_set *ws, int fd, struct conn *c, enum conn_want want)
 {
 	ws->conns[fd] = c;
-	c->waiting_for = want;
+	ws->waiting_for[fd] = want;
 	if (fd > ws->max_fd)
 		ws->max_fd = fd;
 }
@@ -64,11 +66,9 @@ static void fill_sets(const struct wait_set *ws, fd_set *rd, fd_set *wr)
 	FD_SET(ws->listen_fd, rd);
 	FD_SET(ws->signal_fd, rd);
 	for (int fd = 0; fd <= ws->max_fd; fd++) {
-		const struct conn *c = ws->conns[fd];
-
-		if (c != NULL && (c->waiting_for & CONN_WANT_READ))
+		if (ws->conns[fd] != NULL && (ws->waiting_for[fd] & CONN_WANT_READ))
 			FD_SET(fd, rd);
-		if (c != NULL && (c->waiting_for & CONN_WANT_WRITE))
+		if (ws->conns[fd] != NULL && (ws->waiting_for[fd] & CONN_WANT_WRITE))
 			FD_SET(fd, wr);
 	}
 }
@@ -121,12 +121,13 @@ int main(int argc, char **argv)
 
 			if (!readable && !writable)
 				continue;
-			enum conn_want want = loop_serve(&loop, ws.conns[fd], readable, writable);
+			enum conn_want want = loop_serve(&loop, ws.conns[fd], readable, writable,
+			                                 LOOP_READS_LEVEL, NULL);
 			if (want == CONN_CLOSE) {
 				forget(&ws, &loop, fd);
 				continue;
 			}
-			ws.conns[fd]->waiting_for = want;
+			ws.waiting_for[fd] = want;
 		}
 		while ((expired = loop_next_expired(&loop)) != NULL)
 			forget(&ws, &loop, expired->fd);

@@ -151,7 +151,7 @@ int main(int argc, char **argv)
 	    pthread_attr_setstacksize(&attr, ECHO_BLOCKING_STACK_SIZE) != 0)
 		die("cannot set up thread attributes");
 
-	while ((fd = accept_blocking(&srv.listener, &srv.signals, &peer)) >= 0)
+	while ((fd = accept_or_signal(&srv.listener, &srv.signals, &peer)) >= 0)
 		start_worker(&srv, &table, &attr, fd, &peer);
 
 	table_shutdown_all(&table);

@@ -10,7 +10,7 @@
  * owed to anyone between two datagrams.
  *
  * What a datagram means (whole message, no LF framing, MSG_TRUNC for the too
- * long, no reply to ports 0, 7 and 19) lives in common/datagram.c; this file
+ * long, no reply to ports 0, 7 and 19) lives in models/udp/datagram.c; this file
  * is only the loop: wait for the socket, or a signal, to be readable, then
  * serve what is queued.
  */
@@ -18,7 +18,7 @@
 #include <poll.h>
 #include <string.h>
 
-#include "datagram.h"
+#include "udp/datagram.h"
 #include "log.h"
 #include "server.h"
 #include "signals.h"

@@ -42,8 +42,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bufring.h"
-#include "ring.h"
+#include "uring/bufring.h"
+#include "uring/ring.h"
 #include "log.h"
 #include "loop.h"
 #include "server.h"
@@ -57,13 +57,13 @@ struct uconn {
 	bool recv_armed, send_busy, closing;
 	bool recv_stopping;           /* a backpressure cancel of the recv is on its way */
 	unsigned cancels;             /* cancel requests in flight */
-	struct bufring_parked parked; /* received, not yet taken (common/bufring.h) */
+	struct bufring_parked parked; /* received, not yet taken (uring/bufring.h) */
 };
 _Static_assert(alignof(struct uconn) > RING_TAG_MASK, "the tag must fit below the pointer");
 
 struct uring_loop {
 	struct io_uring ring;
-	struct bufring bufs;          /* the provided buffers (common/bufring.h) */
+	struct bufring bufs;          /* the provided buffers (models/uring/bufring.h) */
 	bool accept_armed, stopping;
 	struct loop loop;
 };
@@ -254,8 +254,11 @@ static void progress(struct uring_loop *ul, struct uconn *u)
 
 /* ---------------------------------------------------------------- completions */
 
-static void admit(struct uring_loop *ul, int fd, struct peer *peer)
+/* A client the kernel accepted: a connection, unless loop_open_conn refuses
+ * it, and its first recv. */
+static void start_client(struct uring_loop *ul, int fd, struct peer *peer)
 {
+	struct conn *c;
 	struct uconn *u;
 
 	if (ul->stopping) {
@@ -264,9 +267,10 @@ static void admit(struct uring_loop *ul, int fd, struct peer *peer)
 	}
 	if (ul->loop.srv->opts.verbose && peer->family == 0)
 		peer_of_socket(peer, fd);
-	u = (struct uconn *)loop_adopt(&ul->loop, fd, peer, sizeof *u, LOOP_ANY_FD);
-	if (u == NULL)
+	c = loop_open_conn(&ul->loop, fd, peer, sizeof *u, LOOP_ANY_FD);
+	if (c == NULL)
 		return; /* refused: over --max-clients */
+	u = container_of(c, struct uconn, c);
 	u->recv_armed = u->recv_stopping = u->send_busy = u->closing = false;
 	u->cancels = 0;
 	u->parked = (struct bufring_parked){0};
@@ -280,7 +284,7 @@ static void on_accept(struct uring_loop *ul, int res, unsigned flags)
 	if (!(flags & IORING_CQE_F_MORE))
 		ul->accept_armed = false; /* re-armed after this batch */
 	if (res >= 0)
-		admit(ul, res, &peer);
+		start_client(ul, res, &peer);
 	else if (res == -EMFILE || res == -ENFILE)
 		wait_for_client(ul);
 	else if (res != -ECANCELED)
@@ -295,7 +299,7 @@ static void on_listen_poll(struct uring_loop *ul)
 
 	ul->accept_armed = false; /* the multishot accept again, after this batch */
 	while ((fd = accept_nonblocking(&ul->loop.srv->listener, &peer)) >= 0)
-		admit(ul, fd, &peer);
+		start_client(ul, fd, &peer);
 }
 
 static void on_recv(struct uring_loop *ul, struct uconn *u, int res, unsigned flags)
@@ -427,7 +431,7 @@ int main(int argc, char **argv)
 			arm_accept(&ul);
 		wait_and_dispatch(&ul);
 		while ((c = loop_next_expired(&ul.loop)) != NULL)
-			begin_close(&ul, (struct uconn *)c, NULL);
+			begin_close(&ul, container_of(c, struct uconn, c), NULL);
 	}
 	/* Stop: cancel the accept and every connection's requests, and wait
 	 * for them all to come back. */
@@ -439,10 +443,10 @@ int main(int argc, char **argv)
 		ring_set_tag(sqe, NULL, OP_CANCEL);
 	}
 	while ((c = loop_next_to_stop(&ul.loop)) != NULL)
-		begin_close(&ul, (struct uconn *)c, NULL);
+		begin_close(&ul, container_of(c, struct uconn, c), NULL);
 	while (atomic_load(&srv.stats->open) > 0)
 		wait_and_dispatch(&ul);
 	ring_teardown(&ul.ring, &ul.bufs);
-	loop_close_all(&ul.loop); /* nothing left open: frees the loop's read buffer */
+	loop_close_all(&ul.loop); /* nothing is left open by now */
 	return server_finish(&srv);
 }

@@ -217,6 +217,24 @@ load conformance
 	assert_output --regexp "^summary: model=$MODEL connections=0 refused=0 messages=0 bytes=0 "
 }
 
+@test "${MODEL}: maxrss_kb is the server's own: started by a process grown by 50 MiB, it reports under 10 MiB" {
+	local grow=50 limit=10240 spawner maxrss
+	# A sanitizer's shadow memory is the server's too, but far from under
+	# 10 MiB (TSan's prethreaded with 32 workers: 44 MiB): grow more.
+	! sanitized_build "$MODEL" || { grow=200 && limit=102400; }
+	# exec-grown touches GROW MiB, then execs the server in its place: Linux
+	# keeps that peak in getrusage's ru_maxrss across exec.
+	ECHOLAB_SERVER_WRAPPER="$PYTHON -S $ECHOLAB_TESTS/probe.py exec-grown $grow" start_server "$MODEL"
+	run probe script <<<"many 4" # a fork server's children are reaped: their figure counts
+	assert_success
+	stop_server
+	spawner=$(sed -n 's/^exec-grown: VmHWM \([0-9]*\) kB$/\1/p' "$SERVER_ERR")
+	[ "${spawner:-0}" -ge $((grow * 1024)) ] || fail "the spawner did not grow: $(cat "$SERVER_ERR")"
+	maxrss=$(summary_field maxrss_kb)
+	echo "spawner's peak $spawner KiB, the server's maxrss_kb $maxrss"
+	[ "$maxrss" -lt "$limit" ] || fail "maxrss_kb=$maxrss, not under $limit"
+}
+
 # stop_while_streaming SIG: one client streams without pause in both
 # directions (yes | echo-client, its echo read as fast as it comes) while the
 # server gets SIG: it must exit 0 with its summary within 2 seconds, the

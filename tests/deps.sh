@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what a purpose needs, if it is missing:  deps.sh build|test|tour|bench|fuzz|lint|coverage|valgrind
+# Installs what a purpose needs, if it is missing:  deps.sh build|test|man|tour|bench|fuzz|lint|coverage|valgrind
 # As root it uses apt-get; otherwise sudo if there is one; otherwise it names
 # the packages to install and fails.
 set -euo pipefail
@@ -38,6 +38,12 @@ test)
 	[ -f /usr/lib/bats/bats-assert/load.bash ] || need+=(bats-assert)
 	command -v python3 >/dev/null || need+=(python3)
 	command -v script >/dev/null || need+=(bsdutils)
+	command -v help2man >/dev/null || need+=(help2man)
+	# tests/reporting.bats traces the order of listen() and "listening on"
+	command -v strace >/dev/null || need+=(strace)
+	;;
+man) # make install's man pages, from each program's --help
+	command -v help2man >/dev/null || need+=(help2man)
 	;;
 tour)
 	# make exercise (patch) and make models-table (strace)
@@ -67,7 +73,7 @@ valgrind)
 	command -v valgrind >/dev/null || need+=(valgrind)
 	;;
 *)
-	echo "usage: $0 build|test|tour|bench|fuzz|lint|coverage|valgrind" >&2
+	echo "usage: $0 build|test|man|tour|bench|fuzz|lint|coverage|valgrind" >&2
 	exit 2
 	;;
 esac

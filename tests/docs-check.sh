@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# docs-check.sh: what each model of models/models.list still lacks in the
-# docs (make docs-check; make test prints the list with --todo).
+# docs-check.sh: the docs against the record and the models (make docs-check;
+# make test runs it with --todo).
+#
+# First, every measured figure between generated markers must be what the
+# record (docs/results/record.json) renders: docs/tour/render_docs.py --check,
+# against the stored see transcripts, so nothing is run. A figure edited by
+# hand, or a record promoted without make docs, fails, --todo or not.
 #
 # A model builds and passes the suites with its .c file and its line in
 # models/models.list alone. Its place in the docs comes after, and this is
@@ -11,9 +16,10 @@
 #   docs/tour/see/NAME.sh     its weak point, demonstrated (make see MODEL=NAME)
 #
 # usage: tests/docs-check.sh [--todo] [ROOT]
-#   --todo   print the list only, and exit 0 whatever it holds (make test)
+#   --todo   print the to-do list only, and do not fail for it (make test)
 #   ROOT     the tree to check (default: the one this script is in)
-# Exit status: 0 when nothing is missing (or with --todo), 1 otherwise.
+# Exit status: 1 when a figure is stale, or something is missing (unless
+# --todo); 0 otherwise.
 set -uo pipefail
 
 todo=0
@@ -25,6 +31,12 @@ root=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 cd "$root" || exit 2
 # shellcheck source=../models/models.sh
 . models/models.sh
+
+# (a tree without the renderer, such as tests/tour.bats builds, has nothing rendered)
+figures=0
+if [ -f docs/tour/render_docs.py ]; then
+	python3 docs/tour/render_docs.py --check || figures=1
+fi
 
 missing=()
 for m in $(models_known); do
@@ -43,8 +55,9 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
 	[ "$todo" -eq 1 ] || echo "docs-check: every model has its page, tour stop and see demonstration"
-	exit 0
+	[ "$figures" -eq 1 ] || [ "$todo" -eq 1 ] || echo "docs-check: every figure is the record's"
+	exit "$figures"
 fi
 echo "docs to-do (make docs-check): ${#missing[@]} missing"
 printf '  %s\n' "${missing[@]}"
-[ "$todo" -eq 1 ]
+[ "$figures" -eq 0 ] && [ "$todo" -eq 1 ]

@@ -17,8 +17,14 @@
 #                                 all of models/models.list, less the datagram
 #                                 kind), and serial|concurrent|pool|datagram
 #   kind_is M KIND                models.list gives M that kind
+#   need_model M                  skip unless M is among the models under test
+#   sanitized_build M             bin/echo-M is built with ASan or TSan
 #   serves_many M                 M serves clients at the same time (concurrent, or a
 #                                 pool, which start_server gives POOL_WORKERS workers)
+#   event_driven M                M serves from one loop over non-blocking sockets
+#   sanitized_build M             bin/echo-M was built with ASan or TSan
+#   require_model                 setup_file of a "run.sh: per model" file: sets
+#                                 MODEL from $ECHOLAB_MODEL, fails if it is unset
 #   children_of PID, proc_alive PID, live_group_members PGID   from /proc
 #   children_are N PID            exactly N children, no zombie among them
 #   count_zombie_children PID     sets ZOMBIES (no process started: for loops)
@@ -151,9 +157,44 @@ kind_is() {
 	[[ " $ECHOLAB_MODEL_KINDS" == *" $1:$2 "* ]]
 }
 
+# need_model M: skip unless M is among the models under test
+need_model() {
+	selected_models | grep -qxF "$1" || skip "$1 is not among the selected models"
+}
+
+# sanitized_build M: bin/echo-M carries a sanitizer, whose shadow memory and
+# bookkeeping are not the server's (its memory figures mean something else)
+sanitized_build() {
+	grep -qE '__asan_init|__tsan_init' "$ECHOLAB_BIN/echo-$1"
+}
+
 # Serves many clients at once: concurrent, or a pool (with POOL_WORKERS).
 serves_many() {
 	kind_is "$1" concurrent || kind_is "$1" pool
+}
+
+# event_driven M: the model's source starts the server SERVER_EVENT_DRIVEN or
+# SERVER_REUSEPORT, its own declaration that one loop serves non-blocking
+# sockets (select, poll, epoll, libev, uring, reuseport today)
+event_driven() {
+	grep -Eq 'server_(start|prepare)\(.*SERVER_(EVENT_DRIVEN|REUSEPORT)' "$ECHOLAB_ROOT/models/$1.c"
+}
+
+# sanitized_build M: bin/echo-M carries a sanitizer's runtime (its heap is
+# then the sanitizer's: memory bounds do not apply)
+sanitized_build() {
+	grep -qE '__asan_init|__tsan_init' "$ECHOLAB_BIN/echo-$1"
+}
+
+# require_model: for setup_file of a file run once per model (tests/run.sh
+# sets ECHOLAB_MODEL); the cases see MODEL.
+require_model() {
+	MODEL=${ECHOLAB_MODEL:-}
+	if [ -z "$MODEL" ]; then
+		echo "set ECHOLAB_MODEL to the model to test (tests/run.sh does this for every model)" >&2
+		return 1
+	fi
+	export MODEL
 }
 
 # The model a test that needs "some server" uses: the first selected concurrent one.

@@ -6,11 +6,6 @@
 
 load helpers
 
-# need_model M: skip unless M is among the models under test
-need_model() {
-	selected_models | grep -qxF "$1" || skip "$1 is not among the selected models"
-}
-
 # worker_counts: N of each "worker I: connections=N" lines of the server's --verbose log
 worker_counts() {
 	sed -n 's/^worker [0-9]*: connections=\([0-9]*\)$/\1/p' "$SERVER_ERR"

@@ -14,7 +14,7 @@
 #
 # usage: tests/run.sh [-j JOBS] [-f REGEX] [-v] [FILE.bats...]
 #   -j JOBS   suites run at once (default $ECHOLAB_TEST_JOBS or 4: on two
-#             CPUs, 3 and 6 were slower; see docs/TESTING.md)
+#             CPUs, 3 and 6 were slower)
 #   -f REGEX  only the cases whose name matches (bats --filter)
 #   -v        list every case, not only failures and skips, with the time
 #             each took (bats --timing: two more processes per case, so only

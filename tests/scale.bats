@@ -96,10 +96,6 @@ uncapped_event_models() {
 	done
 }
 
-sanitized_build() {
-	grep -qE '__asan_init|__tsan_init' "$ECHOLAB_BIN/echo-$1"
-}
-
 # need_ports N: skip unless the ephemeral port range holds N ports
 need_ports() {
 	local lo hi

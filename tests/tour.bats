@@ -3,7 +3,8 @@
 #
 #   step 0: bin/bare-server and bin/bare-client echo a line, a split write too
 #   the docs check (make docs-check) lists a model's missing page, tour stop
-#   and see-demo (a model without them still builds and passes the suites)
+#   and see-demo (a model without them still builds and passes the suites),
+#   and fails on a measured figure that is not the record's
 #   every `file:function` a page cites exists in that file
 #   every `make see MODEL=m` runs end to end in its short mode (SEE_SHORT=1)
 
@@ -100,6 +101,28 @@ start_bare_server() {
 	# the real tree: the check runs (its list is make test's to print)
 	run "$ECHOLAB_ROOT/tests/docs-check.sh" --todo
 	assert_success
+}
+
+@test "tour: a figure edited by hand fails the docs check; the rendered one passes" {
+	local page=$BATS_TEST_TMPDIR/TOUR.md
+	cp "$ECHOLAB_ROOT/docs/TOUR.md" "$page"
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/render_docs.py" --check --files "$page"
+	assert_success
+	# the first rendered row of a block: its last figure gets one more digit
+	local line
+	line=$(grep -n -A3 '^<!-- figures:cells ' "$page" | sed -n 's/^\([0-9]*\)-| 1c 64B .*/\1/p' | head -n 1)
+	[ -n "$line" ]
+	sed -i "${line}s/ |\$/1 |/" "$page"
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/render_docs.py" --check --files "$page"
+	assert_failure 1
+	assert_output --partial "TOUR.md:$((line - 3)): <!-- figures:cells "
+	assert_output --partial "differs from the record"
+	# and a span: the first inline figure replaced by a typed number
+	cp "$ECHOLAB_ROOT/docs/TOUR.md" "$page"
+	sed -i '0,/<!-- figure:[^>]*-->[^<]*<!-- \/figure -->/s//<!-- figure:mem10k epoll -->1 KiB<!-- \/figure -->/' "$page"
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/render_docs.py" --check --files "$page"
+	assert_failure 1
+	assert_output --partial "<!-- figure:mem10k epoll -->1 KiB<!-- /figure --> differs from the record"
 }
 
 @test "tour: every relative link in docs/ and README.md points at a file that exists" {

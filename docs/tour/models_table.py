@@ -1,31 +1,43 @@
 #!/usr/bin/env python3
-"""models_table.py: prints docs/MODELS.md, the one comparison table of every
-model, from measurements (what `make models-table` runs).
+"""models_table.py: the figures of every model that make bench does not
+measure, added to the run's record (what `make models-table` runs).
 
 For each model of models/models.list, on a fresh server on 127.0.0.1:
   system calls per message     strace -f -c attached to the server (and its
                                children) while one connection echoes MESSAGES
                                messages at ping-pong; calls / messages
-  system calls per connection  the same while CONNECTIONS clients each connect,
-                               echo one message and close; calls / connections,
-                               minus one message's worth
+  system calls per connection  the server started under strace -f -c, so that
+                               every process and thread of it is counted from
+                               its first call (a pool's workers included);
+                               CONNECTIONS clients each connect, echo one
+                               message and close, then the server is stopped;
+                               (that count - the count of the same server
+                               started and stopped with no client) /
+                               CONNECTIONS, minus one message's worth
+  pools' spread                bench/spread.py's variants: how evenly each pool
+                               (prefork per accept lock, prethreaded) shares
+                               SPREAD connect-echo-close cycles among its 16
+                               workers, and the CPU each connection costs
+  SO_REUSEPORT's hash          N listeners of one group, M clients connected,
+                               each listener's queue counted (reuseport_hash.py)
   memory per idle connection   proportional set size of the server and its
                                children (smaps_rollup) before and after IDLE
                                connections are opened and echoed once; the
                                difference / IDLE (user space only: the kernel's
                                socket buffers and, for fork and threads, its
                                per-task structures come on top)
-  hard limit                   the "**Hard limit:**" line of docs/models/M.md
-  CPU per message              from the latest make bench (bench/results/results.csv)
-  CPU per connection           from the bench's connection-churn cell, when the
-                               results have one
+
+The figures go into RESULTS (default bench/results/results.json, the latest
+make bench's record) under the key "models_table"; `make record` promotes them
+with the run into docs/results/record.json, and docs/MODELS.md renders them
+(`make docs`). CPU per message and per connection are the bench's own cells.
 
 Only the standard library and strace. Usage:
-    python3 docs/tour/models_table.py [--quick] > docs/MODELS.md
+    python3 docs/tour/models_table.py [--quick] [--results RESULTS]
 """
 import argparse
-import csv
 import datetime
+import json
 import os
 import platform
 import re
@@ -44,6 +56,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 from probelib import procfs  # noqa: E402  (after the path it lives on)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from cells import read_models  # noqa: E402
+import spread  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reuseport_hash  # noqa: E402  (beside this file)
 
 
 def models():
@@ -67,13 +82,20 @@ POOLS = {m["name"] for m in read_models() if m["serves"] == "pool"}
 
 
 class Server:
-    def __init__(self, model, holds=0):
+    """A fresh server on a free port; traced=True: started under
+    strace -f -c, so that every process and thread it ever has is counted."""
+
+    def __init__(self, model, holds=0, traced=False):
         self.out = tempfile.TemporaryFile("w+")
         self.err = tempfile.TemporaryFile("w+")
+        self.counts_file = None
         workers = ["--workers", str(holds + 56)] if model in POOLS and holds > 16 else []
-        self.proc = subprocess.Popen(
-            [os.path.join(BIN, "echo-" + model), "--host", "127.0.0.1", "--port", "0"] + workers,
-            stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL, start_new_session=True)
+        argv = [os.path.join(BIN, "echo-" + model), "--host", "127.0.0.1", "--port", "0"] + workers
+        if traced:
+            self.counts_file = tempfile.NamedTemporaryFile("r", suffix=".strace", delete=False)
+            argv = ["strace", "-f", "-c", "-o", self.counts_file.name] + argv
+        self.proc = subprocess.Popen(argv, stdout=self.out, stderr=self.err,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
 
         def port():
             self.out.seek(0)
@@ -82,6 +104,9 @@ class Server:
                 raise RuntimeError("echo-%s exited: %s" % (model, self.stderr()))
             return m and int(m.group(1))
         self.port = wait_for("echo-%s to listen" % model, port)
+        # the server itself: strace's child when traced
+        self.pid = (wait_for("the traced server", lambda: procfs.children(self.proc.pid))[0]
+                    if traced else self.proc.pid)
 
     def stderr(self):
         self.err.seek(0)
@@ -89,19 +114,25 @@ class Server:
 
     def pids(self):
         """The server, its threads' process and its children."""
-        return [self.proc.pid] + procfs.children(self.proc.pid)
+        return [self.pid] + procfs.children(self.pid)
 
     def pss_kb(self):
         return sum(procfs.pss_kb(pid) or 0 for pid in self.pids())
 
     def stop(self):
+        """SIGTERM to the server; when traced, its whole life's counts."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            os.kill(self.pid, signal.SIGTERM)
             try:
                 self.proc.wait(DEADLINE)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        if self.counts_file is None:
+            return None
+        counts = strace_counts(self.counts_file.name)
+        self.counts_file = None
+        return counts
 
 
 def connect(port):
@@ -120,6 +151,22 @@ def echo(s, line=b"x\n"):
         got += chunk
     if got != line:
         raise RuntimeError("wrong echo %r" % got)
+
+
+def strace_counts(path):
+    """{system call: calls} of an strace -c summary file, which it deletes."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            # % time, seconds, usecs/call, calls, [errors], syscall
+            if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+                try:
+                    counts[parts[-1]] = int(parts[3])
+                except ValueError:
+                    pass
+    os.unlink(path)
+    return counts
 
 
 class Strace:
@@ -147,18 +194,7 @@ class Strace:
     def finish(self):
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait(DEADLINE)
-        counts = {}
-        with open(self.out.name) as f:
-            for line in f:
-                parts = line.split()
-                # % time, seconds, usecs/call, calls, [errors], syscall
-                if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
-                    try:
-                        counts[parts[-1]] = int(parts[3])
-                    except ValueError:
-                        pass
-        os.unlink(self.out.name)
-        return counts
+        return strace_counts(self.out.name)
 
 
 def per_message(model, n):
@@ -197,10 +233,11 @@ def per_datagram(model, n):
         srv.stop()
 
 
-def per_connection(model, n, kind):
-    srv = Server(model)
+def traced_life(model, n):
+    """strace -f -c over a server's whole life (every process and thread it
+    starts: a pool's workers too) while n clients connect, echo, close."""
+    srv = Server(model, traced=True)
     try:
-        st = Strace(srv.pids())
         for _ in range(n):
             s = connect(srv.port)
             echo(s)
@@ -208,38 +245,18 @@ def per_connection(model, n, kind):
             while s.recv(4096):  # until the server closes: the whole life of it
                 pass
             s.close()
-        time.sleep(0.2)  # pacing only: lets the last close and reap be counted
-        counts = st.finish()
-        return counts
+        # the last connection's close and reap are counted: the server has
+        # seen n connections close when no client socket of ours is left open
     finally:
-        srv.stop()
+        counts = srv.stop()
+    return counts
 
 
-def summary_cpu(srv):
-    m = re.search(r"user=([0-9.]+)s sys=([0-9.]+)s", srv.stderr())
-    if not m:
-        raise RuntimeError("no summary line")
-    return float(m.group(1)) + float(m.group(2))
-
-
-def connection_cpu_us(model, n):
-    """Server CPU per connect-echo-close, from its summary line (children
-    included), minus that of a server that served nobody."""
-    idle = Server(model)
-    idle.stop()
-    base = summary_cpu(idle)
-    srv = Server(model)
-    try:
-        for _ in range(n):
-            s = connect(srv.port)
-            echo(s)
-            s.shutdown(socket.SHUT_WR)
-            while s.recv(4096):
-                pass
-            s.close()
-    finally:
-        srv.stop()
-    return max(0.0, summary_cpu(srv) - base) * 1e6 / n
+def per_connection(model, n):
+    """(the life with n connections - the life with none) / n, per call."""
+    with_n, without = traced_life(model, n), traced_life(model, 0)
+    return {name: c - without.get(name, 0) for name, c in with_n.items()
+            if c - without.get(name, 0) > 0}
 
 
 def idle_memory(model, n):
@@ -261,153 +278,91 @@ def idle_memory(model, n):
         srv.stop()
 
 
-def summarize(counts, divide, minus=None):
-    total = sum(counts.values()) / divide
-    if minus:
-        total -= minus[0]
-    main = sorted(((c / divide, name) for name, c in counts.items()), reverse=True)
-    shown = ["%s %.2g" % (name, v) if abs(v - round(v)) > 0.05 else "%s %d" % (name, round(v))
-             for v, name in main if v >= 0.5]
-    return total, ", ".join(shown)
+def summarize(counts, divide, minus=0.0):
+    """{"total": calls per unit (minus `minus`), "calls": {name: per unit}},
+    the calls of at least 0.05 per unit, largest first."""
+    calls = sorted(((c / divide, name) for name, c in counts.items()), reverse=True)
+    return dict(total=round(sum(counts.values()) / divide - minus, 2),
+                calls={name: round(v, 2) for v, name in calls if v >= 0.05})
 
 
-def bench_figures():
-    path = os.path.join(ROOT, "bench", "results", "results.csv")
-    if not os.path.exists(path):
-        return {}, None
-    rows = list(csv.DictReader(open(path)))
-    fig = {}
-    for r in rows:
-        if r.get("status") != "ok":
-            continue
-        cell = r["cell"]
-        if cell in ("c1", "c100", "c1000"):
-            fig.setdefault(r["model"], {})[cell] = float(r["cpu_us_per_msg"])
-        if "churn" in cell:
-            for key in ("cpu_us_per_conn", "cpu_us_per_connection"):
-                if r.get(key):
-                    fig.setdefault(r["model"], {})["conn"] = float(r[key])
-    when = None
-    jpath = os.path.join(ROOT, "bench", "results", "results.json")
-    if os.path.exists(jpath):
-        import json
-        meta = json.load(open(jpath)).get("meta", {})
-        when = meta.get("date") or meta.get("started")
-    return fig, when
-
-
-def hard_limit(model):
-    try:
-        text = open(os.path.join(ROOT, "docs", "models", model + ".md")).read()
-    except OSError:
-        return "(no page)"
-    m = re.search(r"\*\*Hard limit:\*\* (.*?)(?:\n\n|\n\*|\n#)", text, re.S)
-    return " ".join(m.group(1).split()) if m else "(not stated on its page)"
-
-
-def cpu_per_message(f):
-    return " / ".join("%.2f" % f[c] if c in f else "–" for c in ("c1", "c100", "c1000"))
-
-
-def measure_row(model, kind, sizes, f):
-    """One model's row: name, calls per message and which, per connection and
-    which, hard limit, CPU per message, CPU per connection, idle memory (a
-    short row when it could not be measured)."""
-    messages, conns, idle, churn = sizes
+def measure(model, kind, sizes):
+    """One model's figures: per_message, per_connection ({total, calls}),
+    idle_memory_kib; a figure that does not apply is absent and its reason
+    is under "n/a"."""
+    messages, conns, idle = sizes
     if not os.access(os.path.join(BIN, "echo-" + model), os.X_OK):
-        return (model, "not built", "", "", "", hard_limit(model), "", "")
+        raise RuntimeError("bin/echo-%s is not built (make all)" % model)
+    row = {"n/a": {}}
     if kind == "datagram":
-        try:
-            pm_total, pm_detail = summarize(per_datagram(model, messages), messages)
-        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-            pm_total, pm_detail = float("nan"), "n/a: %s" % e
-        none = "n/a: no connections (datagrams)"
-        return (model, "%.1f" % pm_total, pm_detail, "–", none, hard_limit(model),
-                cpu_per_message(f), none, none)
-    try:
-        pm_total, pm_detail = summarize(per_message(model, messages), messages)
-        pc_total, pc_detail = summarize(per_connection(model, conns, kind), conns, (pm_total,))
-        if pc_total < 0:  # seen with strace attached to a pool's 17 processes
-            pc_total, pc_detail = float("nan"), "n/a: strace's count came out negative"
-        mem = "n/a: serves one at a time" if kind == "serial" else "%.1f KiB" % idle_memory(model, idle)
-    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-        return (model, "n/a: %s" % e, "", "", "", hard_limit(model), "", "")
-    if "conn" in f:
-        cpu_conn = "%.1f" % f["conn"]
+        row["per_message"] = summarize(per_datagram(model, messages), messages)
+        row["n/a"]["per_connection"] = row["n/a"]["idle_memory_kib"] = "no connections (datagrams)"
+        return row
+    row["per_message"] = summarize(per_message(model, messages), messages)
+    row["per_connection"] = summarize(per_connection(model, conns), conns,
+                                      row["per_message"]["total"])
+    if kind == "serial":
+        row["n/a"]["idle_memory_kib"] = "serves one client at a time"
     else:
-        cpu_conn = "%.0f (measured here)" % connection_cpu_us(model, churn)
-    return (model, "%.1f" % pm_total, pm_detail, "%.1f" % pc_total, pc_detail,
-            hard_limit(model), cpu_per_message(f), cpu_conn, mem)
+        row["idle_memory_kib"] = round(idle_memory(model, idle), 2)
+    return row
 
 
-def print_report(rows, sizes, bench_when):
-    messages, conns, idle, churn = sizes
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    strace_v = subprocess.run(["strace", "-V"], capture_output=True, text=True).stdout.split("\n")[0]
-    print("# Every model, measured side by side")
-    print()
-    print("Generated by `make models-table` (`docs/tour/models_table.py`) on %s, Linux %s, %d CPUs, %s;"
-          % (now, platform.release(), os.cpu_count(), strace_v))
-    print("CPU figures from the `make bench` run of %s (`bench/results/results.csv`)."
-          % (bench_when or "bench/results/"))
-    print("Nothing here is typed by hand: rerun `make models-table` after `make bench`.")
-    print("Read it with the [tour](TOUR.md); each model's page explains its row.")
-    print()
-    print("## System calls (counted with `strace -f -c`)")
-    print()
-    print("Per message: one connection, %d messages at ping-pong, strace attached to the server"
-          " (and its children) after the connection was accepted. Per connection: %d clients each"
-          " connect, echo one message, half-close and wait for the close; the count per client minus"
-          " one message's worth. Figures are calls per message or per connection." % (messages, conns))
-    print()
-    print("| model | per message | which | per connection | which |")
-    print("|---|--:|---|--:|---|")
-    for r in rows:
-        if len(r) < 9:
-            print("| [%s](models/%s.md) | %s | | | |" % (r[0], r[0], r[1]))
-        else:
-            print("| [%s](models/%s.md) | %s | %s | %s | %s |" % (r[0], r[0], r[1], r[2], r[3], r[4]))
-    print()
-    print("## Memory, limits, CPU")
-    print()
-    print("Memory per idle connection: proportional set size of the server and its children, before"
-          " and after %d connections are opened and echoed once, divided by %d (user space only;"
-          " the kernel's socket buffers and per-task structures come on top). CPU per message:"
-          " µs of server CPU (user + sys) per message in the bench's 1, 100 and 1,000-connection"
-          " cells. CPU per connection: from the bench's connection-churn cell; until the results have"
-          " one, measured here: the server's own summary (user + sys, children included) after %d"
-          " connect-echo-close cycles, minus a server that served nobody, divided by %d."
-          % (idle, idle, churn, churn))
-    print()
-    print("| model | memory per idle connection | hard limit (what fails first) | CPU µs per message (1c / 100c / 1000c) | CPU µs per connection |")
-    print("|---|--:|---|--:|--:|")
-    for r in rows:
-        if len(r) < 9:
-            print("| [%s](models/%s.md) | %s | %s | | |" % (r[0], r[0], r[1], r[5]))
-        else:
-            print("| [%s](models/%s.md) | %s | %s | %s | %s |" % (r[0], r[0], r[8], r[5], r[6], r[7]))
-    print()
-    print("What to look for: the blocking models make two calls per message and the readiness loops"
-          " three (the wait is the third). Per connection, the *which* column shows what each model"
-          " pays: fork a `clone`, `wait4` and the closes on both sides, threads a `clone3` (glibc"
-          " reuses thread stacks), the event loops an `accept4` that succeeds and one that says"
-          " `EAGAIN`, and epoll its `epoll_ctl`. Memory per idle connection is what decides C10K:"
-          " compare fork and threads with the event loops. CPU per connection is where fork pays.")
+def merge_into(path, figures):
+    """Adds figures to the record at path (creating it if there is none)
+    under "models_table", atomically."""
+    record = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            record = json.load(f)
+    record["models_table"] = figures
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".new", "w") as f:
+        json.dump(record, f, indent=1)
+    os.replace(path + ".new", path)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer messages and connections")
+    ap.add_argument("--results", default=os.path.join(ROOT, "bench", "results", "results.json"),
+                    help="the record to add the figures to (default: %(default)s)")
     a = ap.parse_args()
-    # messages per model, connections, idle connections held, churn cycles
-    sizes = (200, 20, 50, 100) if a.quick else (2000, 100, 200, 1000)
-    fig, bench_when = bench_figures()
-    rows = [measure_row(model, kind, sizes, fig.get(model, {})) for model, kind in models()]
-    print_report(rows, sizes, bench_when)
+    # messages per model, connections, idle connections held
+    sizes = (200, 20, 50) if a.quick else (2000, 100, 200)
+    strace_v = subprocess.run(["strace", "-V"], capture_output=True, text=True).stdout.split("\n")[0]
+    figures = dict(
+        meta=dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                  kernel=platform.release(), nproc=os.cpu_count(), strace=strace_v,
+                  messages=sizes[0], connections=sizes[1], idle=sizes[2]),
+        models={})
+    failed = 0
+    for model, kind in models():
+        try:
+            row = measure(model, kind, sizes)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print("models-table: %s: %s" % (model, e), file=sys.stderr)
+            failed += 1
+            continue
+        figures["models"][model] = row
+        pc = row.get("per_connection", {}).get("total", "-")
+        mem = row.get("idle_memory_kib", "-")
+        print("%-12s calls/message %-5s calls/connection %-6s KiB/idle connection %s"
+              % (model, row["per_message"]["total"], pc, mem))
+    pools = argparse.Namespace(workers=16, clients=10, connections=400 if a.quick else 2000)
+    figures["spread"] = dict(workers=pools.workers, clients=pools.clients,
+                             connections=pools.connections,
+                             variants=[spread.run(m, lock, pools) for m, lock in spread.VARIANTS])
+    print("models-table: pools' spread measured (%d connections per variant)" % pools.connections)
+    figures["reuseport_hash"] = reuseport_hash.measure(a.quick)
+    print("models-table: the SO_REUSEPORT hash measured (%d cases)" % len(reuseport_hash.CASES))
+    merge_into(a.results, figures)
+    print("models-table: figures added to %s" % os.path.relpath(a.results))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
     try:
-        main()
+        sys.exit(main())
     except KeyboardInterrupt:
         sys.exit(130)

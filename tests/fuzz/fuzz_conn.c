@@ -9,7 +9,7 @@
  *   readiness  conn_on_readable / conn_on_writable over a socketpair with
  *              small socket buffers, as a level-triggered loop calls them
  *              (poll with the interest conn_wants asks for), with a shared
- *              read buffer of a fuzzed size. The harness is the client: it
+ *              read buffer of a fuzzed size and a fuzzed read budget. The harness is the client: it
  *              writes the stream in fuzzed pieces and reads the echo in
  *              fuzzed amounts (often none, so the server's sends come up
  *              short and it must wait to be writable).
@@ -166,6 +166,7 @@ static void run_readiness(struct run *r, struct conn *c, struct echo_stats *st, 
 	static const size_t rbuf_sizes[] = {PROTOCOL_READ_CHUNK, 4096, 100, 1};
 	size_t rsize = rbuf_sizes[(flags >> 3) & 3];
 	int bufsize = 1024 << ((flags >> 5) & 7); /* 1 KiB .. 128 KiB (the kernel rounds up) */
+	unsigned reads = r->nops > 1 ? 1 + r->ops[1] % 32u : 1; /* the read budget */
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		abort();
@@ -193,7 +194,7 @@ static void run_readiness(struct run *r, struct conn *c, struct echo_stats *st, 
 		if (poll(&p, 1, cfd < 0 ? 10 : 0) < 0 && errno != EINTR) /* EINTR: ^C to libFuzzer */
 			abort();
 		if (p.revents & (POLLIN | POLLERR | POLLHUP)) {
-			want = conn_on_readable(c, st, rbuf, rsize);
+			want = conn_on_readable(c, st, rbuf, rsize, reads, NULL);
 			moved = true;
 		}
 		if ((p.revents & POLLOUT) && (want & CONN_WANT_WRITE)) {

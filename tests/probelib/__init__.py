@@ -6,7 +6,9 @@ written down independently), transcript with steps_flow and steps_crowd
 (the script steps), commands, terminal (pty). Its scale commands:
 scale_driver (the epoll loop), scale_load, scale_refuse, scale_push,
 scale_slowloris. Its datagram commands: udp. Shared with tests/soak.py,
-bench/ and docs/tour/models_table.py: procfs (everything read from /proc).
+bench/, docs/tour/models_table.py and the checker (check/): procfs
+(everything read from /proc), summary (a server's summary line read
+back).
 
 A probe start imports only its command's modules, and none that the
 standard library's heavier ones (socket, signal, argparse, threading,

@@ -1,6 +1,6 @@
 """commands: the probe's stream commands other than script and pty: roundtrip,
-expected, gen, port-in-use, refusing-port, has-ipv6 (each takes the parsed
-command line and returns the exit status)."""
+expected, gen, port-in-use, refusing-port, has-ipv6, exec-grown (each takes
+the parsed command line and returns the exit status)."""
 import sys
 import time
 from _socket import AF_INET, AF_INET6, SHUT_WR, SOCK_STREAM, socket
@@ -142,3 +142,25 @@ def cmd_has_ipv6(args):
         return 0
     except OSError:
         return 1
+
+
+# ---------------------------------------------------------------- exec-grown
+
+def cmd_exec_grown(args):
+    """Grows this process by args.mib MiB of memory it touches, says its own
+    peak on stderr ("exec-grown: VmHWM N kB"), then execs the command: a
+    server started by a big process (Linux keeps the old image's peak in
+    getrusage's ru_maxrss across exec, so a server that reports that figure
+    reports ours)."""
+    import _signal
+    import os
+    size = args.mib << 20
+    hog = bytearray(size)
+    hog[::4096] = b"\1" * len(range(0, size, 4096))  # every page touched
+    with open("/proc/self/status") as f:
+        peak = [line.split()[1] for line in f if line.startswith("VmHWM:")]
+    print("exec-grown: VmHWM %s kB" % peak[0], file=sys.stderr, flush=True)
+    if not args.command:
+        raise ProbeError("no command given")
+    _signal.alarm(0)  # the probe's deadline would outlive exec and end the server
+    os.execv(args.command[0], args.command)

@@ -32,6 +32,8 @@ STREAM COMMANDS (the conformance, differential and tour suites)
                   refused) while running a command, "{port}" replaced
   has-ipv6        exit 0 if a socket can be bound to ::1
   pty             run a command on a pseudo-terminal and type at it
+  exec-grown MIB  grow this process by MIB MiB of touched memory, print its
+                  peak (VmHWM) on stderr, then exec a command in its place
 
 SCRIPT STEPS (NAME is any word naming a connection; DATA is a Python bytes
 expression such as b"ab\\n" + b"x" * 10)
@@ -69,6 +71,8 @@ expression such as b"ab\\n" + b"x" * 10)
                              as fast as they can for SECS; prints
                              "churn: S served, R refused"
   say TEXT                   print TEXT (a marker another process can wait for)
+  wait_file PATH             wait until PATH exists (a go-ahead another process
+                             gives by creating it; bounded by --timeout)
   signal SIG PID             send a signal (TERM, INT) to a process
 
 SCALE COMMANDS (tests/scale.bats, tests/uring.bats, the bench's memory
@@ -224,6 +228,7 @@ STREAM = {
     "port-in-use": Command("probelib.commands:cmd_port_in_use", rest=True),
     "refusing-port": Command("probelib.commands:cmd_refusing_port", rest=True),
     "has-ipv6": Command("probelib.commands:cmd_has_ipv6"),
+    "exec-grown": Command("probelib.commands:cmd_exec_grown", (("mib", int),), rest=True),
     "pty": Command("probelib.terminal:cmd_pty", rest=True, options={
         "--line": (MANY, None), "--expect": (MANY, None), "--status": (int, 0)}),
 }

@@ -156,6 +156,69 @@ def group_sockets(pgid):
     return count
 
 
+def tcp_sockets():
+    """Every TCP socket of the machine (IPv4 and IPv6), from /proc/net/tcp*, as
+    (local port, remote port, state, unread input bytes, inode): state "0A"
+    is LISTEN, "01" ESTABLISHED (include/net/tcp_states.h)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    w = line.split()
+                    # ADDR:PORT in hex; tx_queue:rx_queue in hex
+                    yield (int(w[1].rsplit(":", 1)[1], 16), int(w[2].rsplit(":", 1)[1], 16),
+                           w[3], int(w[4].split(":")[1], 16), w[9])
+        except OSError:
+            pass
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port free on host now, for a server whose port we choose: below
+    the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), so
+    no client's connect() takes it before the server binds it, as one from
+    bind(port 0) can be on a machine busy with thousands of connections."""
+    import random
+    import socket
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for port in random.sample(range(10000, max(10001, low)), min(200, max(1, low - 10000))):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def socket_inodes(pid):
+    """{inode: pid} of the sockets process pid holds open."""
+    inodes = {}
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return inodes
+    for name in names:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes[link[8:-1]] = pid
+    return inodes
+
+
 def fd_count(pid):
     """How many descriptors process pid holds open."""
     return len(os.listdir("/proc/%d/fd" % pid))

@@ -16,20 +16,10 @@ def unread_server_input(port, client_ports):
     local port `port`, remote port one of client_ports) and the input they
     hold unread."""
     count = unread = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    # local_address is ADDR:PORT in hex; st 01 is ESTABLISHED;
-                    # tx_queue:rx_queue in hex
-                    if (fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port
-                            and int(fields[2].rsplit(":", 1)[1], 16) in client_ports):
-                        count += 1
-                        unread += int(fields[4].split(":")[1], 16)
-        except OSError:
-            pass
+    for local, remote, state, rx_queue, _ in procfs.tcp_sockets():
+        if state == "01" and local == port and remote in client_ports:
+            count += 1
+            unread += rx_queue
     return count, unread
 
 

@@ -163,6 +163,14 @@ class Script(FlowSteps, CrowdSteps):
     def step_say(self, *words):
         print(" ".join(words), flush=True)
 
+    def step_wait_file(self, path):
+        import os
+        deadline = time.monotonic() + self.timeout
+        while not os.path.exists(path):
+            if time.monotonic() > deadline:
+                raise ProbeError("no %s after %.0f s" % (path, self.timeout))
+            time.sleep(0.02)
+
     def step_signal(self, sig, pid):
         import os
         import signal

@@ -105,7 +105,7 @@ static int inq(int fd)
 
 static enum conn_want readable(struct rig *r, size_t rbuf_size)
 {
-	return conn_on_readable(&r->c, r->st, rbuf, rbuf_size);
+	return conn_on_readable(&r->c, r->st, rbuf, rbuf_size, 1, NULL);
 }
 
 static unsigned long long messages(struct rig *r)
@@ -409,6 +409,54 @@ static void test_completion_core(void)
 	rig_close(&r);
 }
 
+/* The read budget and the "drained" answer an edge-triggered loop lives by:
+ * no more reads than the budget, drained only once a read found the socket
+ * empty, and not drained when backpressure stopped the reads early. */
+static void test_read_budget(void)
+{
+	static const char s[] = "0123456789abcdefghi\n"; /* 20 bytes */
+	struct rig r;
+	bool drained = true;
+	enum conn_want w;
+
+	rig_open(&r, 64);
+	client_send(&r, s, 20);
+	w = conn_on_readable(&r.c, r.st, rbuf, 4, 3, &drained);
+	CHECK(w == R && !drained && inq(r.srv) == 8, "budget 3 of 4 bytes: 12 read, not drained");
+	w = conn_on_readable(&r.c, r.st, rbuf, 4, 32, &drained);
+	CHECK(w == R && drained && inq(r.srv) == 0, "the rest read, then EAGAIN: drained");
+	CHECK(client_got(&r, s, 20, false) && messages(&r) == 1, "one message echoed whole");
+	w = conn_on_readable(&r.c, r.st, rbuf, 4, 32, &drained);
+	CHECK(w == R && drained, "nothing to read: drained at once");
+	rig_close(&r);
+
+	/* Backpressure: the client does not read, the echo is owed past the
+	 * limit, and the reads stop before the socket is empty. */
+	rig_open(&r, 64);
+	fault.limit = 0;
+	for (int i = 0; i < 8 && inq(r.srv) < CONN_OWED_LIMIT + 4096; i++) {
+		char line[4096];
+
+		memset(line, 'x', sizeof line - 1);
+		line[sizeof line - 1] = '\n';
+		if (write(r.cli, line, sizeof line) != (ssize_t)sizeof line)
+			break;
+	}
+	if (inq(r.srv) > CONN_OWED_LIMIT) {
+		w = conn_on_readable(&r.c, r.st, rbuf, 4096, 1000, &drained);
+		CHECK(w == W && !drained && inq(r.srv) > 0, "backpressure: stopped, not drained");
+	}
+	rig_close(&r);
+
+	/* The server giving up keeps "line too long" as the reason of a drain. */
+	rig_open(&r, 4);
+	CHECK(conn_received(&r.c, "toolong", 7) && r.c.phase == CONN_REJECTING, "rejecting");
+	conn_give_up(&r.c, "idle timeout");
+	CHECK(conn_wants(&r.c) == CONN_CLOSE && strcmp(r.c.close_reason, "line too long") == 0,
+	      "given up, still 'line too long'");
+	rig_close(&r);
+}
+
 int main(void)
 {
 	test_every_split();
@@ -419,6 +467,7 @@ int main(void)
 	test_too_long_then_drain();
 	test_reset_mid_write();
 	test_completion_core();
+	test_read_budget();
 	printf("test_conn: %d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }

@@ -1,0 +1,5 @@
+"""checklib: the modules of echo-check (check/echo-check), the report card of
+any line-echo server: server (start, watch, stop; or an address), cases (what
+a case is and how it runs), core and extras (the cases, by profile), card
+(the run, the verdict, the table and the JSON). The traffic comes from
+tests/probelib, the code the test suite itself runs."""
