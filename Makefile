@@ -26,6 +26,8 @@
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/,
 #                        and your figures beside the record's (compare.md)
 #                        (SERVER="NAME='COMMAND {port}' ...": other servers beside them)
+#   make bench SCALE=max as many idle connections as one process may open, and
+#                        what each costs (epoll, uring, libev, reuseport)
 #   make check SERVER='COMMAND ... {port}' | ADDR=HOST:PORT  [PROFILE=core|full]
 #                        [JSON=FILE] [CASES=a,b]  the report card of any echo server
 #   make install [PREFIX=/usr/local]  the servers, echo-client, echo-check, man pages
@@ -255,7 +257,7 @@ models-table: all
 # SERVER="py='python3 x.py {port}' go='./echo {port}'": each NAME=COMMAND a row of
 # every table, marked external.
 bench: all $(BASELINE) gbench $(EXAMPLES)
-	@bench/run.sh $(if $(QUICK),--quick) $(if $(SERVER),--external "$$SERVER")
+	@bench/run.sh $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE)) $(if $(SERVER),--external "$$SERVER")
 	@python3 docs/tour/record.py compare || true
 
 # The report card (docs/TEACHING.md): SERVER='COMMAND ... {port}' or ADDR=HOST:PORT.

@@ -266,3 +266,31 @@ client() {
 	EOF
 	assert_success
 }
+
+# ----------------------------------------------------------------- many connections
+
+@test "client: --hold past the descriptor limit: exit 2 at once, naming the limit and how to raise it" {
+	# Nothing listens on the port: the refusal comes before any connect.
+	run bash -c 'ulimit -n 200 && exec "$0" --load --host 127.0.0.1 --port 1 --hold 500' \
+		"$ECHO_CLIENT"
+	assert_failure 2
+	assert_output --partial "510 connections (--connections + --hold)"
+	assert_output --partial "ulimit -Hn"
+	assert_output --partial "fs.nr_open"
+	refute_output --partial "cannot connect"
+}
+
+@test "client: --hold past one source address's ports: the rest leave from 127.0.0.2, .3" {
+	# ECHOLAB_PORTS_PER_SOURCE stands in for the ephemeral port range
+	# (tens of thousands) so that 5 connections show the spread.
+	start_server "$SERVER_MODEL" --verbose
+	ECHOLAB_PORTS_PER_SOURCE=2 run client --load --hold 5 --connections 1 --rate 20 \
+		--warmup 0 --duration 0.2
+	assert_success
+	assert_output --partial "--hold 5: 5 echoed and now idle"
+	stop_server
+	run grep -c '^open 127\.0\.0\.2:' "$SERVER_ERR"
+	assert_output 2
+	run grep -c '^open 127\.0\.0\.3:' "$SERVER_ERR"
+	assert_output 1
+}
