@@ -144,9 +144,9 @@ closed_because() {
 # ----------------------------------------------------------------- malloc
 
 @test "${MODEL}: malloc fails for one connection's buffer: it alone is closed (out of memory)" {
-	# --max-line 4 MiB: a blocking model asks for max-line + 64 KiB when the
-	# client connects; an event model grows the buffer of an unfinished line
-	# past 1 MiB as the client sends it. Nothing else asks for 1 MiB at once.
+	# --max-line 4 MiB: the connection core (every model's) grows the buffer
+	# of an unfinished line past 1 MiB as the client sends it. Nothing else
+	# asks for 1 MiB at once.
 	start_faulty malloc:min=1048576 --max-line 4194304
 	run "$PYTHON" - "$PORT" <<-'EOF'
 		import socket, sys
@@ -159,6 +159,27 @@ closed_because() {
 		assert got == b"", "expected the server to close, got %r" % got
 	EOF
 	assert_success
+	closed_because "out of memory"
+	back_to_rest
+}
+
+@test "${MODEL}: malloc fails for a blocking loop's read buffer: that client alone is closed (out of memory)" {
+	uses echo_blocking || skip "n/a: $MODEL runs no blocking loop (no read buffer per client)"
+	# A blocking loop takes its 64 KiB read buffer as its client connects:
+	# the first request of that size; nothing before it asks for as much.
+	start_faulty malloc:min=65536
+	run "$PYTHON" - "$PORT" <<-'EOF'
+		import socket, sys
+		s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+		try:
+		    s.sendall(b"never echoed\n")
+		    got = s.recv(100)
+		except (ConnectionResetError, BrokenPipeError):
+		    got = b""
+		assert got == b"", "expected the server to close, got %r" % got
+	EOF
+	assert_success
+	file_has '^fault: malloc call 1 fails' "$SERVER_ERR"
 	closed_because "out of memory"
 	back_to_rest
 }
