@@ -4,21 +4,30 @@
 #                        bats tests (for the models named, default all)
 #   make demo [MODEL=m]  start a model on a free port and talk to it interactively
 #   make see MODEL=m     that model's weak point, demonstrated (SHORT=1: quick)
-#   make docs [CAPTURE=1 [SHORT=1] [MODEL=m]]  render every measured figure of
-#                        the docs from docs/results/record.json (CAPTURE=1: run
+#   make watch MODEL=m [PORT=p] [SYSCALLS=1]  a live view of that running server:
+#                        backlog, connections, threads and their wchan, CPU, RSS
+#   make docs [CAPTURE=1 [SHORT=1] [MODEL=m]]  every generated part of the docs:
+#                        the tour's navigation (docs/tour/stops.list) and its
+#                        traced walk of the core (make nav), then every measured
+#                        figure from docs/results/record.json (CAPTURE=1: run
 #                        make see again and store its transcripts first)
+#   make nav             the tour's navigation and traced walk alone
 #   make docs-check      fails when a rendered figure differs from the record, or
-#                        a model lacks its page, tour stop or see demonstration
-#                        (make test fails on the first, only prints the second)
+#                        the navigation from docs/tour/stops.list, or a model
+#                        lacks its page, tour stop or see demonstration (make
+#                        test fails on the first two, only prints the third)
 #   make record [MEASURE=0]  make bench + make models-table, the run promoted to
 #                        docs/results/record.json, make docs CAPTURE=1 (MEASURE=0:
 #                        promote the latest run as it is)
-#   make exercise NAME=x break a model on purpose and watch the tests catch it
+#   make exercise NAME=x [SOLUTION=1]  break a model on purpose and watch the
+#                        tests catch it (SOLUTION=1: then the fix, tested)
 #   make models-table    strace counts and memory per model, added to the run's
 #                        record (bench/results/results.json)
 #   make bench [QUICK=1] measure every model; tables and plots in bench/results/,
 #                        and your figures beside the record's (compare.md)
 #                        (SERVER="NAME='COMMAND {port}' ...": other servers beside them)
+#   make bench SCALE=max as many idle connections as one process may open, and
+#                        what each costs (epoll, uring, libev, reuseport)
 #   make check SERVER='COMMAND ... {port}' | ADDR=HOST:PORT  [PROFILE=core|full]
 #                        [JSON=FILE] [CASES=a,b]  the report card of any echo server
 #   make install [PREFIX=/usr/local]  the servers, echo-client, echo-check, man pages
@@ -72,8 +81,9 @@ CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=build/%.o)
 SERVERS    := $(ALL_MODELS:%=bin/echo-%)
 BASELINE   := build/bench/echo-baseline
-# Step 0 of docs/TOUR.md: a bare server and client, on purpose without common/.
-BARE       := bin/bare-server bin/bare-client
+# The tour's bare programs, on purpose without common/: step 0's server and
+# client, and the non-blocking select server of the step before the core.
+BARE       := bin/bare-server bin/bare-client bin/bare-select
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats build/tests/test_mapped \
               build/tests/test_conn build/tests/test_echo_blocking
@@ -86,7 +96,7 @@ EXAMPLES   := $(if $(shell command -v go 2>/dev/null),build/examples/echo-go)
 MAN_PROGRAMS := $(SERVERS) bin/echo-client $(CHECKER)
 MANPAGES   := $(MAN_PROGRAMS:bin/%=build/man/%.1)
 
-.PHONY: FORCE all deps bench-deps man-deps check examples man test docs docs-check record unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind mutants
+.PHONY: FORCE all deps bench-deps man-deps check examples man test docs docs-check nav record watch unit demo see exercise models-table bench gbench install uninstall clean list-models fuzz fuzz-deps soak lint coverage valgrind mutants
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -198,10 +208,19 @@ test:
 docs-check:
 	@tests/docs-check.sh
 
-# Every figure between generated markers, rendered from the record
-# (docs/tour/render_docs.py; docs/tour/figures.py says what each renders).
-docs: $(if $(CAPTURE),all)
+# Every generated part of the docs, in one command: the tour's navigation and
+# its traced walk (make nav), then every figure between generated markers,
+# rendered from the record (docs/tour/render_docs.py; docs/tour/figures.py
+# says what each renders).
+docs: nav $(if $(CAPTURE),all)
 	@python3 docs/tour/render_docs.py $(if $(CAPTURE),--capture $(if $(filter command line environment,$(origin MODEL)),$(subst $(comma), ,$(MODEL))) $(if $(SHORT),--short))
+
+# The tour's generated parts: stop numbers, contents and previous/next links
+# (from docs/tour/stops.list), and the core's traced walk (gdb, bin/echo-select)
+nav: bin/echo-select
+	@tests/deps.sh tour
+	@python3 docs/tour/nav.py
+	@python3 docs/tour/core_walk.py --write
 
 # The results of record: measured here and now (or, MEASURE=0, the latest run
 # as it is), promoted, and every doc rendered from them with fresh transcripts.
@@ -218,10 +237,14 @@ demo: all
 see: all
 	@docs/tour/see.sh $(MODEL)
 
+# make watch MODEL=m [PORT=p]: a live view of a running server (docs/TOUR.md)
+watch:
+	@python3 docs/tour/watch.py $(MODEL) $(if $(PORT),--port $(PORT)) $(if $(SYSCALLS),--syscalls)
+
 # make exercise NAME=x: a classic bug in a scratch copy, and the tests that catch it
 exercise: all
 	@tests/deps.sh tour
-	@docs/exercises/run.sh $(NAME)
+	@$(if $(SOLUTION),SOLUTION=1) docs/exercises/run.sh $(NAME)
 
 # strace counts and idle-connection memory of every model, added to the
 # latest run's record (bench/results/results.json); make record promotes them
@@ -234,7 +257,7 @@ models-table: all
 # SERVER="py='python3 x.py {port}' go='./echo {port}'": each NAME=COMMAND a row of
 # every table, marked external.
 bench: all $(BASELINE) gbench $(EXAMPLES)
-	@bench/run.sh $(if $(QUICK),--quick) $(if $(SERVER),--external "$$SERVER")
+	@bench/run.sh $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE)) $(if $(SERVER),--external "$$SERVER")
 	@python3 docs/tour/record.py compare || true
 
 # The report card (docs/TEACHING.md): SERVER='COMMAND ... {port}' or ADDR=HOST:PORT.

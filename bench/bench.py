@@ -35,6 +35,17 @@ Figures:
 Then 10,000 connections are held open at a low open-loop rate against the
 event-driven servers and the peak memory of each is read the same way.
 
+The idle cells (idle0, idle1k, idle10k; QUICK: the first two) put 10
+connections in open loop at 2,000 messages/s beside N idle ones, and
+measure the server's CPU per message over a window inside the client's
+(idle.py). --scale max (make bench SCALE=max) runs only the scale cell:
+as many idle connections as the descriptor limit allows, against
+epoll, uring, libev and reuseport, one run each.
+
+A figure whose runs spread by more than +-10 %, or whose cell ran while
+other processes used more than 0.2 cores of our CPUs, is marked noisy (~)
+in the tables and plots and "noisy" in results.json (noise.py).
+
 The modules, in the order a run uses them:
   cells.py     what is measured: the cells, run lengths, targets, the models
                of models/models.list and which cell each can take;
@@ -42,7 +53,14 @@ The modules, in the order a run uses them:
                servers (start, "listening on", stop, summary line), CPU sets;
   measure.py   the runs and the figures drawn from them (the entries that are
                results.json), the others' CPU, the 10,000-connection checks;
+  idle.py      the idle-connection cells (the C10K curve) and the scale mode:
+               CPU per message over a window, memory per idle connection;
+  neighbours.py  the noisy-neighbours cell;
+  noise.py     which figures are noisy (spread, others' CPU), and whether the
+               machine is busy before we start;
   render.py    results.md (printed too), results.csv, results.json, plots;
+  idle_render.py  the idle cells' tables and plot (idle.gp);
+  tlpi.py      TLPI Table 63-9, beside poll's growth;
   progress.py  the steps and ETA on stderr.
 /proc is read through tests/probelib/procfs.py, shared with the tests.
 
@@ -59,11 +77,13 @@ import tempfile
 import time
 
 from cells import (BASELINE, CELLS, MAX_CLIENTS, MAX_LINE_BIG, MEM_SERVERS_DEFAULT,
-                   MEM_SERVERS_QUICK, MODES, ROOT, expected_memory_s, expected_run_s,
-                   not_applicable, read_models)
+                   MEM_SERVERS_QUICK, MODES, ROOT, SCALE_CELL, SCALE_MODELS, expected_memory_s,
+                   expected_run_s, not_applicable, read_models)
 from measure import machine, run_matrix, run_memory
 from procs import (PROCS, Interrupted, catch_stop_signals, choose_cpus, ignore_stop_signals,
                    model_args)
+import idle
+from noise import busy_warning
 from progress import Progress, fmt_duration, log
 from render import render_only, write_outputs
 
@@ -73,10 +93,14 @@ def parse_args():
     ap.add_argument("--quick", action="store_true", help="1 run per cell, short runs (~1 min)")
     ap.add_argument("--models", help="comma-separated subset of models (baseline always runs)")
     ap.add_argument("--cells", help="comma-separated subset of cell ids: "
-                    + ",".join(c["id"] for c in CELLS))
+                    + ",".join(c["id"] for c in CELLS + [SCALE_CELL]))
     ap.add_argument("--runs", type=int, help="runs per cell")
     ap.add_argument("--duration", type=float, help="measured seconds per run")
     ap.add_argument("--warmup", type=float, help="warm-up seconds per run")
+    ap.add_argument("--scale", choices=["max"],
+                    help="the scale mode only: as many idle connections as one process may open "
+                         "here beside 10 active ones, against " + ", ".join(SCALE_MODELS) +
+                         " (or --models), with the memory each costs")
     ap.add_argument("--no-memory", action="store_true", help="skip the 10,000-connection check")
     ap.add_argument("--server-cpus", metavar="LIST",
                     help="CPUs the servers run on, e.g. 0-6 or 0,2,4 (default: every CPU we may "
@@ -102,24 +126,31 @@ def run_mode(args):
             mode[key] = getattr(args, key)
     if args.warmup is not None:
         mode["rewarmup"] = args.warmup
+    if args.scale and args.runs is None:
+        mode["runs"] = 1   # tens of thousands of connections opened per run
     return mode
 
 
 def choose(args, names):
-    """(model names, cells) after --models and --cells; raises ValueError."""
+    """(model names, cells) after --models, --cells, --scale and --quick (whose
+    cells say quick=False); raises ValueError."""
+    if args.scale and not args.models:
+        names = [n for n in names if n in SCALE_MODELS]
     if args.models:
         wanted = [x for x in args.models.split(",") if x and x != BASELINE]
         unknown = [x for x in wanted if x not in names]
         if unknown:
             raise ValueError(f"unknown model(s): {', '.join(unknown)}; models: {' '.join(names)}")
         names = [n for n in names if n in wanted]
-    cells = CELLS
-    if args.cells:
+    cells = [c for c in CELLS if c.get("quick", True)] if args.quick else CELLS
+    if args.scale:
+        cells = [SCALE_CELL]
+    elif args.cells:
         ids = args.cells.split(",")
-        cells = [c for c in CELLS if c["id"] in ids]
+        cells = [c for c in CELLS + [SCALE_CELL] if c["id"] in ids]
         if len(cells) != len(ids):
             raise ValueError(f"unknown cell id in {args.cells}; "
-                             f"cells: {','.join(c['id'] for c in CELLS)}")
+                             f"cells: {','.join(c['id'] for c in CELLS + [SCALE_CELL])}")
     return names, cells
 
 
@@ -179,6 +210,8 @@ def main():
     except ValueError as e:
         log(str(e))
         return 2
+    # the scale cell's idle connections depend on this machine's limit
+    cells = [idle.resolved(c) if idle.is_idle(c) else c for c in cells]
     trouble = missing_programs(names)
     if trouble:
         log(trouble)
@@ -212,7 +245,7 @@ def measure_all(args, names, models_by_name, cells, mode, cpus, meta):
     whatever happens; then the outputs."""
     # The baseline goes first in every cell so its runs open each round.
     order = [BASELINE] + names
-    mem_names = [] if args.no_memory else [
+    mem_names = [] if args.no_memory or args.scale else [
         n for n in (MEM_SERVERS_QUICK if args.quick else MEM_SERVERS_DEFAULT)
         if n == BASELINE or n in names] + list(meta["external"])
     expected = expected_seconds(order, models_by_name, cells, mem_names, mode)
@@ -220,6 +253,9 @@ def measure_all(args, names, models_by_name, cells, mode, cpus, meta):
     log(f"bench ({mode['name']}): {len(order)} servers x {len(cells)} cells, {mode['runs']} run(s) "
         f"of {mode['duration']:g} s after {mode['warmup']:g} s warm-up ({mode['rewarmup']:g} s for "
         f"later runs); {meta['pinning']}; about {fmt_duration(expected)}")
+    busy = busy_warning(cpus)
+    if busy:
+        log(busy)
     t0 = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="echolab-bench.")
     try:

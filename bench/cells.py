@@ -9,6 +9,15 @@ BASELINE = "baseline"
 MAX_CLIENTS = 20000          # passed to every model: fork/threads at 1,000 need >= 1000
 MAX_LINE_BIG = 65536         # --max-line for the 64 KiB cell (a message is 65536 bytes, LF included)
 
+# The idle-connection cells' open-loop rate, in messages/s over their 10 active
+# connections: low enough that every model stays well below saturation. The
+# best models spend ~10-20 µs a message here (0.02-0.04 of a core), and even
+# poll beside 10,000 idle connections (~20 times that) needs under half a
+# core, so what grows is the cost of each message, not a queue: a server
+# that falls behind finds many connections ready per wake-up and spreads its
+# scan over them, which would hide the very growth the cells are for.
+IDLE_RATE = 2000
+
 # The matrix. id: stable key for files; label: what the tables show.
 # datagram: the cell also measures the datagram models (echo-client --udp:
 # round trips of one datagram per socket); churn: a new connection per message
@@ -34,7 +43,20 @@ CELLS = [
     # beside heavy senders on the same server.
     dict(id="noisy", label="noisy neighbours", conns=52, size=64, depth=1, neighbours=True,
          max_duration=0.5, max_warmup=0.2),
+] + [
+    # The C10K curve (bench/idle.py): 10 connections in open loop at
+    # IDLE_RATE beside N idle ones (echo-client --hold N). quick=False: not in
+    # make bench QUICK=1.
+    dict(id=f"idle{tag}", label=f"10c +{tag} idle", conns=10, size=64, depth=1, hold=n,
+         rate=IDLE_RATE, idle=True, quick=n <= 1000)
+    for tag, n in (("0", 0), ("1k", 1000), ("10k", 10000))
 ]
+# The scale mode (make bench SCALE=max): as many idle connections as one
+# process may open here beside the 10 active ones (bench/idle.py: hold=None
+# is the hard descriptor limit less IDLE_SPARE_FDS), for these models.
+SCALE_CELL = dict(id="idlemax", label="10c +max idle", conns=10, size=64, depth=1, hold=None,
+                  rate=IDLE_RATE, idle=True, scale=True)
+SCALE_MODELS = ["epoll", "uring", "libev", "reuseport"]
 # The noisy-neighbours cell: 50 light clients in open loop at 2,000 messages/s
 # in total (a light load any model carries), then the same beside 2
 # connections pipelining 64 KiB messages 16 deep as fast as the server goes.
@@ -46,6 +68,12 @@ PLOT_CELLS = ["c1", "c10", "c100", "c1000"]   # 64-byte ping-pong against connec
 # "Targets" table: model's figure / against's figure, cell by cell. A target
 # is a benchmark result, never a test: a missed one is reported, not failed.
 TARGETS = [
+    # The C10K curve: against the same model's figure in another cell.
+    *[dict(model=m, against=m, against_cell="idle0", fig="cpu_us_per_msg", at_most=1.2,
+           cells=["idle10k", "idlemax"],
+           what=f"{m} CPU per message beside the idle connections at most 1.2 of its own "
+                "with none")
+      for m in ("epoll", "uring", "libev")],
     dict(model="reuseport", against="epoll", fig="msgs_per_sec", at_least=0.95,
          cells=["c1", "c10", "c100", "c1000", "d16", "k64"],
          what="reuseport messages/s at least 0.95 of epoll's"),
@@ -73,10 +101,12 @@ MODES = {
     # connections are not), seconds of the 10,000-connection check. Trimmed
     # from 1 s runs (0.5 s / 0.3 s warm-ups) when the matrix grew to 13
     # servers (6 min): make bench in under 5, at the price of more spread.
+    # idle_duration: the idle-connection cells' measured seconds (at 2,000
+    # messages/s a short run has too few messages for a CPU figure).
     "default": dict(runs=3, duration=0.5, warmup=0.4, rewarmup=0.2, mem_duration=1.0,
-                    mem_warmup=0.5),
+                    mem_warmup=0.5, idle_duration=1.0),
     "quick": dict(runs=1, duration=0.3, warmup=0.15, rewarmup=0.15, mem_duration=0.5,
-                  mem_warmup=0.3),
+                  mem_warmup=0.3, idle_duration=0.5),
 }
 
 # A pool serves at most --workers clients at once and a cell's clients never
@@ -104,24 +134,25 @@ def is_datagram(model):
 
 def not_applicable(model, cell):
     """The reason a model (None: the baseline) cannot take a cell, or None."""
+    conns = cell["conns"] + (cell.get("hold") or 0)
     if model is None:
-        return descriptors_short(cell["conns"])
+        return descriptors_short(conns)
     if is_datagram(model) and cell.get("churn"):
         return "UDP has no connections to open and close"
     if is_datagram(model) and not cell.get("datagram"):
         return "a datagram server: measured in the 64-byte round-trip cells only"
-    if model.get("serves") == "serial" and cell["conns"] > 1 and not cell.get("churn"):
+    if model.get("serves") == "serial" and conns > 1 and not cell.get("churn"):
         return "serves one client at a time"
-    if model.get("serves") == "pool" and cell["conns"] > POOL_MAX_WORKERS:
-        return (f"a pool serves --workers clients at once; {cell['conns']} held open would "
-                f"need {cell['conns']} workers (the bench sizes pools up to {POOL_MAX_WORKERS})")
-    return descriptors_short(cell["conns"])
+    if model.get("serves") == "pool" and conns > POOL_MAX_WORKERS:
+        return (f"a pool serves --workers clients at once; {conns} held open would "
+                f"need {conns} workers (the bench sizes pools up to {POOL_MAX_WORKERS})")
+    return descriptors_short(conns)
 
 
 def pool_workers(model, cell):
     """The --workers to start a pool with for this cell; None for other models."""
     if model and model.get("serves") == "pool":
-        return max(16, cell["conns"])
+        return max(16, cell["conns"] + (cell.get("hold") or 0))
     return None
 
 
@@ -137,6 +168,8 @@ def descriptors_short(conns):
 
 
 def duration_of(mode, cell):
+    if cell.get("idle"):
+        return mode.get("idle_duration", mode["duration"])
     return min(mode["duration"], cell.get("max_duration", mode["duration"]))
 
 
@@ -146,7 +179,8 @@ def warmup_of(mode, run, cell=None):
 
 
 def expected_run_s(cell, mode, run):
-    one = warmup_of(mode, run, cell) + duration_of(mode, cell) + 0.05 + cell["conns"] * 0.0005
+    one = (warmup_of(mode, run, cell) + duration_of(mode, cell) + 0.05 + cell["conns"] * 0.0005
+           + (cell.get("hold") or 0) * 0.0003)  # held: opened, answered, closed
     return 2 * one if cell.get("neighbours") else one  # alone, then beside
 
 

@@ -8,8 +8,11 @@ Checks, in RESULTS_DIR (default bench/results next to this script):
   - every cell is either "n/a" (with a reason) or "ok" and verified: each run's
     client exited 0 and reported errors == 0;
   - the 10,000-connection memory checks, if any, are ok;
+  - an idle-connection cell (bench/idle.py) that is ok has its CPU per
+    message over the window and its RSS; a noisy entry says why;
   - results.csv (one row per cell), results.md, and the plots
-    throughput.{png,svg} and p99.{png,svg} exist and look like what they claim.
+    throughput.{png,svg} and p99.{png,svg} (and idle_cpu.{png,svg} when two
+    idle cells ran) exist and look like what they claim.
 Prints every problem and exits 1 if there is any, else prints a one-line
 summary and exits 0. Standard library only.
 """
@@ -38,7 +41,10 @@ def main():
     results = check_json(doc, problems) if doc is not None else []
     check_csv(need_file("results.csv"), results, problems)
     need_file("results.md")
-    for plot in ("throughput", "p99"):
+    plots = ["throughput", "p99"]
+    if len({e.get("hold") for e in results if e.get("hold") is not None}) > 1:
+        plots.append("idle_cpu")
+    for plot in plots:
         check_plot(need_file(f"{plot}.png"), need_file(f"{plot}.svg"), plot, problems)
 
     if problems:
@@ -115,6 +121,13 @@ def check_entry(e, problems):
                             f"errors = {heavy.get('errors')}")
     if e.get("errors") != 0:
         problems.append(f"{name}: errors = {e.get('errors')}")
+    missed_all = e.get("sample_missed") == len(runs) and e.get("noisy")
+    if e.get("hold") is not None and not missed_all and (
+            e.get("cpu_us_per_msg") is None or not (e.get("idle") or {}).get("rss_kb")):
+        problems.append(f"{name}: an idle-connection cell without its windowed CPU per "
+                        "message or RSS (and not marked noisy for a missed sample)")
+    if e.get("noisy") and not e.get("noisy_reason"):
+        problems.append(f"{name}: noisy without a reason")
     if not e.get("msgs_per_sec"):
         problems.append(f"{name}: no throughput figure")
 

@@ -15,7 +15,9 @@ import subprocess
 import sys
 import time
 
+import idle
 import neighbours
+import noise
 from cells import (HOST, MAX_LINE_BIG, MEM_CELL, MEM_CONNS, MEM_RATE,
                    MEM_TARGET_KB, ROOT, descriptors_short, duration_of, expected_memory_s,
                    expected_run_s, is_datagram, not_applicable, pool_workers, warmup_of)
@@ -31,6 +33,8 @@ def client_argv(port, cell, duration, warmup, rate=0, udp=False):
             "--warmup", f"{warmup:g}", "--json"]
     if rate:
         argv += ["--rate", str(rate)]
+    if cell.get("hold"):
+        argv += ["--hold", str(cell["hold"])]
     if cell.get("churn"):
         argv += ["--churn"]
     if udp:
@@ -45,8 +49,9 @@ def run_client(port, cell, duration, warmup, cpu, tmp, rate=0, udp=False):
     out, err = os.path.join(tmp, "client.out"), os.path.join(tmp, "client.err")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    # connect (10 s timeout in the client) + warm-up + run + 2 s drain, and slack
-    limit = warmup + duration + 30
+    # connect (10 s timeout in the client) + warm-up + run + 2 s drain, and
+    # slack; held connections open at 10,000/s at best, 100/s on a busy machine
+    limit = warmup + duration + 30 + (cell.get("hold") or 0) * 0.01
     timed_out = False
     with open(out, "wb") as o, open(err, "wb") as e:
         p = PROCS.start(client_argv(port, cell, duration, warmup, rate, udp), cpu, o, e)
@@ -105,6 +110,9 @@ def summarize(entry, cell):
     entry["mb_per_sec"] = median([r["mb_per_sec"] for r in ok])
     for q in ("p50", "p90", "p99", "p999", "max"):
         entry[f"{q}_us"] = median([r["latency_us"][q] for r in ok])
+    p99 = [r["latency_us"]["p99"] for r in ok]
+    entry["p99_spread"] = ((max(p99) - min(p99)) / entry["p99_us"]
+                           if entry["p99_us"] and len(p99) > 1 else None)
     entry["errors"] = sum(r.get("errors", 0) for r in runs)
     entry["client_messages"] = sum(r["messages"] for r in ok)
     busy = [r["client_cpu_s"] / r["client_wall_s"] for r in ok if r["client_wall_s"] > 0]
@@ -113,6 +121,8 @@ def summarize(entry, cell):
         summarize_server(entry, cell, med)
     if neighbours.is_neighbours(cell):
         neighbours.summarize(entry, median)
+    if idle.is_idle(cell):
+        idle.summarize(entry, median)
 
 
 def summarize_server(entry, cell, med):
@@ -199,14 +209,22 @@ def run_matrix(servers, models_by_name, cells, mode, cpus, tmp, progress):
     """Every cell in turn: its entries, one per server (the baseline's model is None)."""
     results = []
     for cell in cells:
-        results.extend(run_cell(servers, models_by_name, cell, mode, cpus, tmp, progress))
+        if idle.is_idle(cell):
+            cell = idle.resolved(cell)
+        results.extend(run_cell(servers, models_by_name, cell, mode, cpus, tmp, progress,
+                                earlier=results))
     return results
 
 
-def run_cell(servers, models_by_name, cell, mode, cpus, tmp, progress):
+def run_cell(servers, models_by_name, cell, mode, cpus, tmp, progress, earlier=()):
     """Fresh servers for the cell; the runs round robin over them (run 1 of
-    each, then run 2 of each...); then each stopped and its figures drawn."""
-    entries = [new_entry(name, models_by_name.get(name), cell) for name in servers]
+    each, then run 2 of each...), each round starting one server further on,
+    so that drift over the cell (a neighbour's job starting, a CPU warming)
+    falls on every server alike and no server always runs first or last;
+    then each stopped and its figures drawn, and the cell marked noisy or
+    not (noise.py). `earlier`: the entries of the cells before (idle.py
+    judges from them whether a model fits the next idle cell)."""
+    entries = [new_entry(name, models_by_name.get(name), cell, earlier) for name in servers]
     interference = Interference(cpus)
     live = [e for e in entries if e["status"] == "ok"]
     servers_of = {e["model"]: start_server(e, models_by_name.get(e["model"]), cell, cpus, tmp)
@@ -219,7 +237,9 @@ def run_cell(servers, models_by_name, cell, mode, cpus, tmp, progress):
                 f"{e['reason']}")
     base_index = progress.step
     for run in range(mode["runs"]):
-        for i, e in enumerate(live):
+        for k in range(len(live)):
+            i = (k + run) % len(live)
+            e = live[i]
             exp = expected_run_s(cell, mode, run)
             if e["status"] == "ok":
                 progress.line(base_index + i + 1,
@@ -233,15 +253,19 @@ def run_cell(servers, models_by_name, cell, mode, cpus, tmp, progress):
     busy = interference.result()
     for e in entries:
         e["interference"] = busy
+    noise.mark(entries)
     return entries
 
 
-def new_entry(name, model, cell):
+def new_entry(name, model, cell, earlier=()):
     e = dict(model=name, cell=cell["id"], label=cell["label"], conns=cell["conns"],
              size=cell["size"], depth=cell["depth"], status="ok", reason="", runs=[])
     if model and model.get("command"):
         e["external"] = model["command"]
-    reason = not_applicable(model, cell)
+    if idle.is_idle(cell):
+        e["hold"] = cell["hold"]
+    reason = not_applicable(model, cell) or (
+        idle.does_not_fit(name, cell, earlier) if idle.is_idle(cell) else None)
     if reason:
         e.update(status="n/a", reason=reason)
     return e
@@ -270,6 +294,13 @@ def one_run(e, srv, model, cell, mode, run, cpus, tmp):
     duration, warmup = duration_of(mode, cell), warmup_of(mode, run, cell)
     if neighbours.is_neighbours(cell):
         r = neighbours.run(srv.port, duration, warmup, cpus[1], tmp)
+    elif idle.is_idle(cell):
+        r = idle.one_run(srv, cell, duration, warmup, cpus[1], tmp)
+        if "not_held" in r:
+            e["runs"].append(r)
+            e.update(status="n/a", reason=r["not_held"])
+            log(f"    n/a: {e['reason']}")
+            return
     else:
         r = run_client(srv.port, cell, duration, warmup, cpus[1], tmp, udp=is_datagram(model))
     e["runs"].append(r)

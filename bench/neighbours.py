@@ -75,7 +75,7 @@ def summarize(entry, median):
 
 def table(out, by, servers, cells, shown):
     """The cell's table in results.md."""
-    from render import k, us  # render imports this module
+    from render import k, not_ok_row, us  # render imports this module
     cell = next((c for c in cells if is_neighbours(c)), None)
     if not cell:
         return
@@ -96,8 +96,7 @@ def table(out, by, servers, cells, shown):
         if e is None:
             continue
         if e["status"] != "ok":
-            out.append(f"| {shown[name]} | {'n/a' if e['status'] == 'n/a' else '**FAILED**'} "
-                       "| | | | | |")
+            out.append(not_ok_row(shown[name], e, 5))
             continue
         grow = (e["light_p99_us"] / e["alone_p99_us"]
                 if e.get("light_p99_us") and e.get("alone_p99_us") else None)

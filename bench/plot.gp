@@ -7,6 +7,7 @@
 #   ylabel, plottitle
 #   ncols      columns in datafile (1 + number of servers)
 #   logy       1 for a logarithmic y axis
+#   noisyfile  "conns value" rows of the noisy figures (bench/noise.py), ringed
 if (term eq 'svg') {
     set terminal svg size 900,560 dynamic enhanced font 'Sans,12' background '#ffffff'
 } else {
@@ -28,6 +29,15 @@ set xtics ('1' 1, '10' 10, '100' 100, '1000' 1000)
 if (logy) { set logscale y 10; set format y '%.0s%c' } else { set yrange [0:*]; set format y '%.0s%c' }
 set grid xtics ytics mytics
 set pointsize 1.2
-# Baseline (last column) drawn thick and dashed so the models read against it.
-plot for [i=2:ncols-1] datafile using 1:i with linespoints lw 2 pt (i+4), \
-     datafile using 1:ncols with linespoints lw 3 dt 2 lc rgb 'black' pt 7
+# One colour per server, none repeated (gnuplot's default cycle has 8, and
+# would give two models one colour), and a dash pattern on top that changes
+# with every colour, so that neighbours differ in print and for colour-blind
+# eyes too. Sixteen colours: every model of models/models.list and room to grow.
+colors = '#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #17becf #bcbd22 #7f7f7f #393b79 #637939 #8c6d31 #843c39 #7b4173 #3182bd'
+color(i) = word(colors, (i - 2) % words(colors) + 1)
+dash(i) = (i - 2) % 4 + 1
+# Baseline (last column) drawn thick, dashed and black so the models read
+# against it; noisy points ringed.
+plot for [i=2:ncols-1] datafile using 1:i with linespoints lw 2 pt (i+4) lc rgb color(i) dt dash(i), \
+     datafile using 1:ncols with linespoints lw 3 dt 2 lc rgb 'black' pt 7, \
+     noisyfile using 1:2 with points pt 6 ps 3 lc rgb 'black' title '~ noisy' noenhanced

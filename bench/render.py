@@ -8,7 +8,9 @@ import subprocess
 from cells import (BASELINE, CELLS, MEM_CONNS, MEM_RATE, MEM_TARGET_KB, PLOT_CELLS, ROOT,
                    TARGETS, duration_of, warmup_of)
 from progress import log
+import idle_render
 import neighbours
+import noise
 
 
 def scaled(x, units):
@@ -55,18 +57,19 @@ def markdown(results, mem, servers, cells, meta):
     out = header(meta)
     shown = shown_names(servers, meta)
     mode = meta["mode"]
-    all_cells, cells = cells, [c for c in cells if not neighbours.is_neighbours(c)]
+    all_cells = cells
+    cells = [c for c in cells if not neighbours.is_neighbours(c) and not c.get("idle")]
     figure_table(out, by, servers, cells, "Throughput: messages/s (ratio to baseline)",
                  ("Median of the runs, client count over the measured window. "
                   "± is half the spread (max - min) / median of the runs." if mode["runs"] > 1 else
                   "One run per cell: no spread.") +
                  " *others' CPU*: cores' worth of CPU that other processes used on the CPUs "
                  "we run on while the cell ran (busy time from /proc/stat minus our own); "
-                 "the larger, the less the cell's figures mean.",
+                 "the larger, the less the cell's figures mean. " + noise.NOTE,
                  "msgs_per_sec", k, shown, show_spread=True)
     figure_table(out, by, servers, cells, "p99 latency (ratio to baseline)",
-                 "Median of the runs' 99th percentiles, closed loop: send to echo.",
-                 "p99_us", us, shown)
+                 "Median of the runs' 99th percentiles, closed loop: send to echo; ± half "
+                 "their spread.", "p99_us", us, shown, show_spread=True)
     figure_table(out, by, servers, cells, "CPU µs per message (ratio to baseline)",
                  "Server (user + sys) over its whole life / messages echoed over its whole life "
                  "(bytes echoed / size; both from the SIGTERM summary). Kernel time included, as "
@@ -75,6 +78,7 @@ def markdown(results, mem, servers, cells, meta):
     figure_table(out, by, servers, cells, "Peak memory: maxrss KiB (ratio to baseline)",
                  "maxrss_kb of the summary line (fork: the larger of parent and largest child).",
                  "maxrss_kb", lambda v: "-" if v is None else f"{v:.0f}", shown)
+    idle_render.tables(out, by, servers, all_cells)
     targets_table(out, by, all_cells)
     churn_table(out, by, servers, cells, mode, shown)
     neighbours.table(out, by, servers, all_cells, shown)
@@ -115,7 +119,10 @@ def external_note(meta):
 
 def figure_table(out, by, servers, cells, title, note, fig, fmt, shown, show_spread=False):
     """One figure, a row per server and a column per cell, with its ratio to
-    the baseline (and, for throughput, the spread and the others' CPU row)."""
+    the baseline (and, for throughput, the spread and the others' CPU row).
+    Nothing when only the cells with their own tables ran."""
+    if not cells:
+        return
     out.append(f"## {title}")
     out.append("")
     if note:
@@ -127,7 +134,7 @@ def figure_table(out, by, servers, cells, title, note, fig, fmt, shown, show_spr
         row = [shown[name]] + [figure_cell(by.get((name, c["id"])), by.get((BASELINE, c["id"])),
                                            fig, fmt, show_spread) for c in cells]
         out.append("| " + " | ".join(row) + " |")
-    if show_spread:
+    if show_spread and fig == "msgs_per_sec":
         row = ["*others' CPU*"]
         for c in cells:
             b = by.get((BASELINE, c["id"]))
@@ -150,9 +157,10 @@ def figure_cell(e, b, fig, fmt, show_spread):
     bv = b.get(fig) if b and b["status"] == "ok" else None
     rt = ratio(v, bv)
     s = fmt(v) + (f" ({rt:.2f})" if rt is not None and e["model"] != BASELINE else "")
-    if show_spread and e.get("spread") is not None:
-        s += f" ±{e['spread'] * 50:.0f}%"
-    return s
+    spread = noise.spread_of(e, fig)
+    if show_spread and spread is not None:
+        s += f" ±{spread * 50:.0f}%"
+    return s + (f" {noise.NOISY_MARK}" if e.get("noisy") else "")
 
 
 def targets_table(out, by, cells):
@@ -161,11 +169,13 @@ def targets_table(out, by, cells):
     rows = []
     for t in TARGETS:
         for cid in t["cells"]:
-            e, a = by.get((t["model"], cid)), by.get((t["against"], cid))
+            acid = t.get("against_cell", cid)
+            e, a = by.get((t["model"], cid)), by.get((t["against"], acid))
             if cid not in ids or e is None or a is None:
                 continue
+            where = ids[cid] + (f" / {ids.get(acid, acid)}" if acid != cid else "")
             if e["status"] != "ok" or a["status"] != "ok":
-                rows.append(f"| {t['what']} | {ids[cid]} | - | {e['status']}/{a['status']} |")
+                rows.append(f"| {t['what']} | {where} | - | {e['status']}/{a['status']} |")
                 continue
             r = ratio(e.get(t["fig"]), a.get(t["fig"]))
             if r is None:
@@ -174,18 +184,31 @@ def targets_table(out, by, cells):
                 met = "yes" if r >= t["at_least"] else "**no**"
             else:
                 met = "yes" if r <= t["at_most"] else "**no**"
-            rows.append(f"| {t['what']} | {ids[cid]} | {r:.2f} | {met} |")
+            # the ratio's spread: the two figures' half-spreads added
+            spreads = [noise.spread_of(x, t["fig"]) for x in (e, a)]
+            pm = (f" ±{sum(s or 0 for s in spreads) * 50:.0f}%"
+                  if any(s is not None for s in spreads) else "")
+            mark = f" {noise.NOISY_MARK}" if e.get("noisy") or a.get("noisy") else ""
+            rows.append(f"| {t['what']} | {where} | {r:.2f}{pm}{mark} | {met} |")
     if not rows:
         return
     out.append("## Targets")
     out.append("")
-    out.append("Ratios in the same cell of the same run (docs/BENCHMARKS.md says what a missed "
-               "one pays for). On a shared machine read them with the *others' CPU* row above.")
+    out.append("Ratios in the same cell of the same run, or of the same model in two cells "
+               "(cell / against), ± the two figures' half-spreads added (docs/BENCHMARKS.md "
+               "says what a missed one pays for). " + noise.NOTE)
     out.append("")
     out.append("| target | cell | ratio | met |")
     out.append("|---|---|---:|---|")
     out.extend(rows)
     out.append("")
+
+
+def not_ok_row(name, e, columns):
+    """A table row for an entry that is n/a or FAILED: its status, then
+    `columns` empty cells."""
+    return (f"| {name} | {'n/a' if e['status'] == 'n/a' else '**FAILED**'} |"
+            + " |" * columns)
 
 
 def churn_table(out, by, servers, cells, mode, shown):
@@ -214,8 +237,7 @@ def churn_table(out, by, servers, cells, mode, shown):
         if e is None:
             continue
         if e["status"] != "ok":
-            out.append(f"| {shown[name]} | {'n/a' if e['status'] == 'n/a' else '**FAILED**'} "
-                       "| | | |")
+            out.append(not_ok_row(shown[name], e, 3))
             continue
         cpu = e.get("cpu_us_per_conn")
         over = cpu - base_cpu if cpu is not None and base_cpu is not None else None
@@ -305,7 +327,8 @@ CSV_FIELDS = ["model", "cell", "label", "conns", "size", "depth", "status", "rea
               "cpu_us_per_msg", "ratio_cpu", "maxrss_kb", "ratio_maxrss", "errors",
               "client_messages", "server_messages_echoed", "client_cpu_util", "server_cpu_util",
               "others_cpu_cores", "connections_per_sec", "cpu_us_per_conn",
-              "alone_p50_us", "alone_p99_us", "heavy_msgs_per_sec"]
+              "alone_p50_us", "alone_p99_us", "heavy_msgs_per_sec", "hold", "cpu_spread",
+              "p99_spread", "noisy", "noisy_reason"]
 
 
 def csv_value(v):
@@ -355,6 +378,8 @@ def plots(results, servers, outdir, shown):
         return []
     made = []
     png = gnuplot_png_terminal()
+    made += idle_render.plot(results, servers, outdir, png)
+    results = [e for e in results if e.get("hold") is None]
     for fig, name, ylabel, title in PLOTS:
         data = os.path.join(outdir, f"{name}.dat")
         write_plot_data(data, by_key(results), servers, fig, shown)
@@ -366,7 +391,8 @@ def plots(results, servers, outdir, shown):
             term = png if fmt == "png" else "svg"
             r = subprocess.run(
                 ["gnuplot", "-e",
-                 f"datafile='{data}'; outfile='{out}'; term='{term}'; ylabel='{ylabel}'; "
+                 f"datafile='{data}'; noisyfile='{data}.noisy'; outfile='{out}'; term='{term}'; "
+                 f"ylabel='{ylabel}'; "
                  f"plottitle='{title}'; ncols={len(servers) + 1}; logy={1 if fig == 'p99_us' else 0}",
                  os.path.join(ROOT, "bench/plot.gp")], capture_output=True, text=True)
             if r.returncode != 0 or not os.path.exists(out):
@@ -377,16 +403,20 @@ def plots(results, servers, outdir, shown):
 
 
 def write_plot_data(path, by, servers, fig, shown):
-    """A column per server, a row per PLOT_CELLS cell (its connections first)."""
+    """A column per server, a row per PLOT_CELLS cell (its connections first);
+    beside it, path's .noisy file: the noisy points, which plot.gp rings."""
     conns = {c["id"]: c["conns"] for c in CELLS}
-    with open(path, "w") as f:
+    with open(path, "w") as f, open(path + ".noisy", "w") as g:
         f.write("conns " + " ".join(shown[s] for s in servers) + "\n")
+        g.write("conns value\n")
         for cid in PLOT_CELLS:
             vals = []
             for s in servers:
                 e = by.get((s, cid))
                 v = e.get(fig) if e and e["status"] == "ok" else None
                 vals.append("-" if v is None else f"{v:.6g}")
+                if v is not None and e.get("noisy"):
+                    g.write(f"{conns[cid]} {v:.6g}\n")
             f.write(f"{conns[cid]} " + " ".join(vals) + "\n")
 
 
@@ -394,19 +424,23 @@ def write_plot_data(path, by, servers, fig, shown):
 
 def write_outputs(out, meta, servers, results, mem):
     """results.md, results.csv, the plots, results.json; the tables on stdout."""
-    md = markdown(results, mem, servers, meta["cells"], meta)
-    with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(md + "\n")
-    write_csv(os.path.join(out, "results.csv"), results)
-    meta["plots"] = plots(results, servers, out, shown_names(servers, meta, sep=""))
     # an external server's failure is a finding about it, not about echolab
     failed = [e for e in results + mem if e["status"] == "FAILED" and not e.get("external")]
     external_failed = [e for e in results + mem if e["status"] == "FAILED" and e.get("external")]
     doc = dict(meta=meta, servers=servers, results=results, memory_10k=mem,
                failed=len(failed), external_failed=len(external_failed), ok=not failed)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+
+    def write_json():   # first of all, so that a run is never lost to a later step
+        with open(os.path.join(out, "results.json"), "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+    write_json()
+    md = markdown(results, mem, servers, meta["cells"], meta)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(md + "\n")
+    write_csv(os.path.join(out, "results.csv"), results)
+    meta["plots"] = plots(results, servers, out, shown_names(servers, meta, sep=""))
+    write_json()
     print(md, flush=True)
     log(f"bench: {meta['elapsed_s']:.0f} s; results in {os.path.relpath(out, ROOT)}/")
     for e in external_failed:

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "peer.h"
+#include "sources.h"
 
 void format_host_port(char *out, size_t size, const char *host, const char *port)
 {
@@ -50,14 +51,16 @@ static const char *resolve_error(int code)
 	}
 }
 
-int connect_endpoint(const struct endpoint *ep, int type, int timeout_s)
+static int connect_socket(const struct endpoint *ep, int type, int timeout_s,
+                          const struct sources *from, unsigned long i)
 {
 	int fd = socket(ep->addr.ss_family, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	struct timeval limit = { .tv_sec = timeout_s };
 	/* No signal handler is installed while connecting, so EINTR cannot happen. */
-	if ((timeout_s > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) < 0)
+	if ((from && !sources_bind(from, fd, i))
+	    || (timeout_s > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) < 0)
 	    || connect(fd, (const struct sockaddr *)&ep->addr, ep->len) < 0) {
 		int saved = errno;
 		close(fd);
@@ -65,6 +68,17 @@ int connect_endpoint(const struct endpoint *ep, int type, int timeout_s)
 		return -1;
 	}
 	return fd;
+}
+
+int connect_endpoint(const struct endpoint *ep, int type, int timeout_s)
+{
+	return connect_socket(ep, type, timeout_s, NULL, 0);
+}
+
+int connect_endpoint_from(const struct endpoint *ep, int timeout_s, const struct sources *from,
+                          unsigned long i)
+{
+	return connect_socket(ep, SOCK_STREAM, timeout_s, from, i);
 }
 
 /* Connects to one resolved address, and tells which in *used (may be NULL). */

@@ -34,6 +34,12 @@ int connect_datagram(const char *host, const char *port, unsigned skip, struct e
  * Returns it, or -1 with errno set and nothing left open. */
 int connect_endpoint(const struct endpoint *ep, int type, int timeout_s);
 
+/* connect_endpoint for stream connection number i of a planned many
+ * (sources.h): it leaves from that connection's source address. */
+struct sources;
+int connect_endpoint_from(const struct endpoint *ep, int timeout_s, const struct sources *from,
+                          unsigned long i);
+
 /* The connections of a load run: `total` sockets, connected, non-blocking, with
  * TCP_NODELAY. The first finds which of the host's addresses accepts
  * (connect_to); the rest go straight to it, a batch at a time so as not to

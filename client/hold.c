@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "connect.h"
 #include "io.h"
 #include "log.h"
+#include "sources.h"
 
 #define HOLD_LINE "hold\n"
 #define BUSY_LINE "ERR server busy\n"
@@ -20,6 +22,11 @@
  * when the server does not answer at all (a serial server, already busy). */
 #define ANSWER_DEADLINE_NS (10 * 1000000000LL)
 #define CONNECT_LIMIT_S 10
+/* Connections opened per second at most: a server accepts them one by one,
+ * and a burst that overflows its listen backlog costs dropped SYNs and a
+ * second's retransmission each. */
+#define HOLD_CONNECT_RATE 10000
+#define HOLD_PACE_EVERY 100
 
 static void connect_failed(const char *host, const char *port, unsigned long i,
                            unsigned long n, int err)
@@ -79,6 +86,26 @@ static void sort_answers(struct hold *h)
 	h->count = kept;
 }
 
+/* Every HOLD_PACE_EVERY connections: sleeps if ahead of HOLD_CONNECT_RATE,
+ * and says how far it is once a second (only a long opening says anything). */
+static void pace(unsigned long done, unsigned long n, int64_t start, int64_t *said)
+{
+	if (done % HOLD_PACE_EVERY != 0)
+		return;
+	int64_t due = start + (int64_t)(done * (NS_PER_SEC / HOLD_CONNECT_RATE));
+	int64_t now = clock_now_ns();
+	if (due > now) {
+		struct timespec ahead = { .tv_sec = (due - now) / NS_PER_SEC,
+		                          .tv_nsec = (due - now) % NS_PER_SEC };
+		nanosleep(&ahead, NULL);
+		now = due;
+	}
+	if (now - *said >= NS_PER_SEC) {
+		fprintf(stderr, "echo-client: --hold: %lu of %lu connections open\n", done, n);
+		*said = now;
+	}
+}
+
 bool hold_open(struct hold *h, const char *host, const char *port, unsigned long n)
 {
 	*h = (struct hold){ .fds = malloc(n * sizeof *h->fds) };
@@ -87,12 +114,14 @@ bool hold_open(struct hold *h, const char *host, const char *port, unsigned long
 		return false;
 	}
 	struct endpoint ep;
+	struct sources from;
+	int64_t start = clock_now_ns(), said = start;
 	for (unsigned long i = 0; i < n; i++) {
 		/* The others go to the address the first found, blocking but
 		 * bounded: a server whose backlog is full fails the run instead
 		 * of hanging it. */
 		int fd = i == 0 ? connect_to(host, port, &ep)
-		                : connect_endpoint(&ep, SOCK_STREAM, CONNECT_LIMIT_S);
+		                : connect_endpoint_from(&ep, CONNECT_LIMIT_S, &from, i);
 		if (fd < 0) {
 			if (i > 0)
 				connect_failed(host, port, i, n, errno);
@@ -100,10 +129,15 @@ bool hold_open(struct hold *h, const char *host, const char *port, unsigned long
 			return false;
 		}
 		h->fds[h->count++] = fd;
+		if (i == 0 && !sources_plan(&from, &ep, n)) {
+			hold_close(h);
+			return false;
+		}
 		/* One line each, all sent before any answer is read: the server
-		 * serves them while we go on connecting. */
-		if (!write_all(fd, HOLD_LINE, strlen(HOLD_LINE)))
-			continue; /* refused and closed already: its answer says so */
+		 * serves them while we go on connecting. A refused connection is
+		 * closed already: its answer says so. */
+		(void)write_all(fd, HOLD_LINE, strlen(HOLD_LINE));
+		pace(i + 1, n, start, &said);
 	}
 	sort_answers(h);
 	unsigned long lost = n - h->count - h->refused;

@@ -5,6 +5,11 @@
  * accepted and served once (or refused). Then they stay open and silent for
  * the whole run: the idle clients a real server has most of, and what makes
  * poll and select pay per wake-up for connections that are not ready.
+ *
+ * Tens of thousands of them: opened at a bounded rate (a burst would overflow
+ * the server's listen backlog), with a progress line on stderr each second
+ * the opening takes, spread over several loopback source addresses past one
+ * address's ephemeral ports (sources.h), and all closed at the end.
  */
 #ifndef ECHOLAB_CLIENT_HOLD_H
 #define ECHOLAB_CLIENT_HOLD_H

@@ -26,7 +26,10 @@
 /* How often the supervisor looks at the workers and the signals. */
 #define SUPERVISE_TICK_NS (100 * 1000000L)
 
-/* 10,000 connections need more than the usual soft limit of 1024. */
+/* 10,000 connections need more than the usual soft limit of 1024: the soft
+ * limit goes up to the hard one, which only an administrator can raise. A run
+ * that needs more than that is refused before it opens anything, with how to
+ * raise it, rather than failing half-way with EMFILE. */
 static bool raise_descriptor_limit(unsigned long connections)
 {
 	struct rlimit lim;
@@ -40,9 +43,12 @@ static bool raise_descriptor_limit(unsigned long connections)
 			lim = raised;
 	}
 	if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < connections + SPARE_DESCRIPTORS) {
-		fprintf(stderr, "echo-client: %lu connections need more descriptors than the "
-		        "limit of %llu (see ulimit -n)\n", connections,
-		        (unsigned long long)lim.rlim_cur);
+		fprintf(stderr, "echo-client: %lu connections (--connections + --hold) and %d spare "
+		        "descriptors are more than this process may open: %llu (ulimit -Hn, the hard "
+		        "limit; the soft limit is raised to it). To allow more: raise the hard limit "
+		        "(root: ulimit -Hn N, or nofile in /etc/security/limits.conf), at most "
+		        "fs.nr_open (sysctl fs.nr_open); the server needs as many\n", connections,
+		        SPARE_DESCRIPTORS, (unsigned long long)lim.rlim_cur);
 		return false;
 	}
 	return true;
@@ -218,7 +224,7 @@ static void run_load(const struct load_opts *o, const struct payload *payload, i
 int load_run(const char *host, const char *port, const struct load_opts *o)
 {
 	if (!raise_descriptor_limit(o->connections + o->hold))
-		return 1;
+		return 2; /* refused before it began: not a failure of the run */
 	struct payload payload;
 	if (!payload_init(&payload, o->size)) {
 		fprintf(stderr, "echo-client: out of memory for %zu-byte messages\n", o->size);

@@ -5,7 +5,8 @@
  *   --load             load generator: many connections, a measured report
  *
  * Exit status: 0 success, 1 failure (cannot connect, error, mismatch, the
- * server went away early), 2 bad usage.
+ * server went away early), 2 bad usage (or more connections than the descriptor
+ * limit allows: refused before anything is opened).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -68,7 +69,9 @@ static const char usage_text[] =
 	"                     from each message's due time; 0 = closed loop (default 0)\n"
 	"  --threads N        threads sharing the connections, one epoll loop each (default 1)\n"
 	"  --hold N           first open N more connections, send one line on each, and\n"
-	"                     keep them open and idle during the run (default 0)\n"
+	"                     keep them open and idle during the run (default 0); at most\n"
+	"                     10,000 a second, progress on stderr; past one address's\n"
+	"                     ephemeral ports they leave from 127.0.0.2, 127.0.0.3, ...\n"
 	"  --json             print one JSON object instead of the text report\n"
 	"  --churn            a new connection per message: each of --connections loops\n"
 	"                     connects, sends one message, checks its echo, closes, again;\n"
@@ -79,7 +82,8 @@ static const char usage_text[] =
 	"  --churn and --udp run in one thread, one message in flight per loop or socket:\n"
 	"  --depth, --rate, --threads and --hold do not apply to them.\n"
 	"\n"
-	"Exit status: 0 success, 1 connection failure or any error, 2 bad usage.\n";
+	"Exit status: 0 success, 1 connection failure or any error, 2 bad usage or more\n"
+	"connections than the descriptor limit allows (ulimit -Hn; nothing is opened).\n";
 
 struct client_opts {
 	const char *host;

@@ -132,6 +132,7 @@ enum conn_phase {
 struct conn {
 	int fd;
 	enum conn_phase phase;
+	struct peer peer; /* 20 bytes: beside fd and phase, 4 bytes of padding */
 	struct framer framer;
 	char *buf;          /* what the connection keeps (diagram above); NULL: nothing */
 	size_t cap, sent, owed_end, len;
@@ -140,7 +141,6 @@ struct conn {
 	size_t lent;          /* owed bytes offered by conn_to_send, not yet reported */
 	char *retired;        /* an old buffer a send in flight still reads */
 	struct idle_link idle; /* position in the loop's idle list */
-	struct peer peer;
 	const char *close_reason; /* for the --verbose log */
 };
 

@@ -65,13 +65,13 @@ void die(const char *fmt, ...)
 void log_open(bool verbose, const struct peer *p)
 {
 	if (verbose)
-		log_msg("open %s", p->text);
+		log_msg("open %s", peer_text(p));
 }
 
 void log_close(bool verbose, const struct peer *p, const char *why)
 {
 	if (verbose)
-		log_msg("close %s (%s)", p->text, why);
+		log_msg("close %s (%s)", peer_text(p), why);
 }
 
 const char *mid_sentence_into(const char *text, char *buf, size_t size)

@@ -32,7 +32,8 @@
  *     EPOLLOUT edge comes when the client's ACKs make room. EPOLLHUP and
  *     EPOLLERR come once too: they are served as readable, and the read
  *     meets the EOF or the error;
- *   - the listener: accept_clients already accepts until none is left.
+ *   - the listener and the signals stay level-triggered (watch), and echo
+ *     still owed re-arms every round (rewatch).
  * The cost: one more read per wake-up (the one that finds EAGAIN), and the
  * ready list; the gain: the kernel never reports a socket we have already
  * been told about. Write interest (EPOLLOUT) is registered only while echo
@@ -51,6 +52,7 @@
 #include "signals.h"
 
 #define MAX_EVENTS 256
+#define WHY_UNWATCHED "cannot watch it (epoll_ctl failed)"
 #define READ_BUDGET 32 /* reads per wake-up, as libuv's uv__read */
 
 /* A place on the ready list (next NULL: not on it). */
@@ -120,30 +122,40 @@ static void ready_take(struct wait_set *ws, struct ready_link *due)
 
 /* Fails only when the kernel is out of memory for registrations (ENOMEM,
  * or ENOSPC past fs.epoll.max_user_watches): that costs the one client its
- * connection, never the server. */
+ * connection, never the server, and its close line says why. */
 static bool watch(struct wait_set *ws, int fd, struct client *cl, enum conn_want want)
 {
 	struct epoll_event ev = {.events = epoll_events(want), .data.ptr = cl};
 
+	/* The listener and the signals stay level-triggered: an accept that
+	 * fails for want of memory leaves the client in the backlog, and no new
+	 * edge would ever announce it. */
+	if (cl == &ws->listener_mark || cl == &ws->signals_mark)
+		ev.events &= ~(uint32_t)EPOLLET;
 	cl->unread = false;
 	cl->ready.next = NULL;
 	if (epoll_ctl(ws->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		log_error("epoll_ctl ADD: %s", error_text(errno));
+		conn_fail(&cl->conn, WHY_UNWATCHED);
 		return false;
 	}
 	cl->waiting_for = want;
 	return true;
 }
 
-/* One system call, and only when what the client waits for really changes. */
+/* One system call, when what the client waits for changes, or while echo
+ * is still owed: a send stopped short, and the MOD makes the kernel look at
+ * the socket again now. Had room appeared since (or the EAGAIN not been
+ * about a full buffer), no edge would ever report it. */
 static bool rewatch(struct wait_set *ws, struct client *cl, enum conn_want want)
 {
 	struct epoll_event ev = {.events = epoll_events(want), .data.ptr = cl};
 
-	if (want == cl->waiting_for)
+	if (want == cl->waiting_for && !(want & CONN_WANT_WRITE))
 		return true;
 	if (epoll_ctl(ws->epfd, EPOLL_CTL_MOD, cl->conn.fd, &ev) < 0) {
 		log_error("epoll_ctl MOD: %s", error_text(errno));
+		conn_fail(&cl->conn, WHY_UNWATCHED);
 		return false;
 	}
 	cl->waiting_for = want;

@@ -265,7 +265,7 @@ static void start_client(struct uring_loop *ul, int fd, struct peer *peer)
 		close(fd);
 		return;
 	}
-	if (ul->loop.srv->opts.verbose && peer->text[0] == '\0')
+	if (ul->loop.srv->opts.verbose && peer->family == 0)
 		peer_of_socket(peer, fd);
 	c = loop_open_conn(&ul->loop, fd, peer, sizeof *u, LOOP_ANY_FD);
 	if (c == NULL)
@@ -279,7 +279,7 @@ static void start_client(struct uring_loop *ul, int fd, struct peer *peer)
 
 static void on_accept(struct uring_loop *ul, int res, unsigned flags)
 {
-	struct peer peer = {{0}};
+	struct peer peer = { .family = 0 };
 
 	if (!(flags & IORING_CQE_F_MORE))
 		ul->accept_armed = false; /* re-armed after this batch */
@@ -294,7 +294,7 @@ static void on_accept(struct uring_loop *ul, int res, unsigned flags)
 /* A client waits while we were out of descriptors. */
 static void on_listen_poll(struct uring_loop *ul)
 {
-	struct peer peer = {{0}};
+	struct peer peer = { .family = 0 };
 	int fd;
 
 	ul->accept_armed = false; /* the multishot accept again, after this batch */

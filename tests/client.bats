@@ -200,6 +200,9 @@ client() {
 		order = [lat[k] for k in ("p50", "p90", "p99", "p999", "max")]
 		assert order == sorted(order), "percentiles out of order: %r" % lat
 		assert order[0] > 0, "p50 of %r" % lat
+		# ping-pong on loopback takes microseconds; 40 ms is a delayed ACK
+		# holding back a message's last piece (Nagle: no TCP_NODELAY)
+		assert lat["p50"] < 20000, "expected a p50 under 20 ms (a round trip on loopback); got %d us" % lat["p50"]
 		assert r["connections"] == 4, r
 		assert r["errors"] == 0, r
 		assert r["messages_per_sec"] > 0, r
@@ -262,4 +265,32 @@ client() {
 		assert c["scheduled"] == 0 and c["schedule_kept"] is None and c["behind_ms"] == 0, c
 	EOF
 	assert_success
+}
+
+# ----------------------------------------------------------------- many connections
+
+@test "client: --hold past the descriptor limit: exit 2 at once, naming the limit and how to raise it" {
+	# Nothing listens on the port: the refusal comes before any connect.
+	run bash -c 'ulimit -n 200 && exec "$0" --load --host 127.0.0.1 --port 1 --hold 500' \
+		"$ECHO_CLIENT"
+	assert_failure 2
+	assert_output --partial "510 connections (--connections + --hold)"
+	assert_output --partial "ulimit -Hn"
+	assert_output --partial "fs.nr_open"
+	refute_output --partial "cannot connect"
+}
+
+@test "client: --hold past one source address's ports: the rest leave from 127.0.0.2, .3" {
+	# ECHOLAB_PORTS_PER_SOURCE stands in for the ephemeral port range
+	# (tens of thousands) so that 5 connections show the spread.
+	start_server "$SERVER_MODEL" --verbose
+	ECHOLAB_PORTS_PER_SOURCE=2 run client --load --hold 5 --connections 1 --rate 20 \
+		--warmup 0 --duration 0.2
+	assert_success
+	assert_output --partial "--hold 5: 5 echoed and now idle"
+	stop_server
+	run grep -c '^open 127\.0\.0\.2:' "$SERVER_ERR"
+	assert_output 2
+	run grep -c '^open 127\.0\.0\.3:' "$SERVER_ERR"
+	assert_output 1
 }

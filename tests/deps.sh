@@ -46,9 +46,11 @@ man) # make install's man pages, from each program's --help
 	command -v help2man >/dev/null || need+=(help2man)
 	;;
 tour)
-	# make exercise (patch) and make models-table (strace)
+	# make exercise (patch), make models-table and make watch (strace),
+	# make nav (gdb: the core's traced walk)
 	command -v patch >/dev/null || need+=(patch)
 	command -v strace >/dev/null || need+=(strace)
+	command -v gdb >/dev/null || need+=(gdb)
 	;;
 bench)
 	need_model_packages

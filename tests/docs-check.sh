@@ -2,10 +2,12 @@
 # docs-check.sh: the docs against the record and the models (make docs-check;
 # make test runs it with --todo).
 #
-# First, every measured figure between generated markers must be what the
-# record (docs/results/record.json) renders: docs/tour/render_docs.py --check,
-# against the stored see transcripts, so nothing is run. A figure edited by
-# hand, or a record promoted without make docs, fails, --todo or not.
+# First, what make docs generates: every measured figure between generated
+# markers must be what the record (docs/results/record.json) renders
+# (docs/tour/render_docs.py --check, against the stored see transcripts, so
+# nothing is run), and the tour's navigation what docs/tour/stops.list says
+# (docs/tour/nav.py --check). A figure or a "Stop N of M" edited by hand, or a
+# record promoted without make docs, fails, --todo or not.
 #
 # A model builds and passes the suites with its .c file and its line in
 # models/models.list alone. Its place in the docs comes after, and this is
@@ -18,8 +20,8 @@
 # usage: tests/docs-check.sh [--todo] [ROOT]
 #   --todo   print the to-do list only, and do not fail for it (make test)
 #   ROOT     the tree to check (default: the one this script is in)
-# Exit status: 1 when a figure is stale, or something is missing (unless
-# --todo); 0 otherwise.
+# Exit status: 1 when a figure or the navigation is stale, or something is
+# missing (unless --todo); 0 otherwise.
 set -uo pipefail
 
 todo=0
@@ -36,6 +38,9 @@ cd "$root" || exit 2
 figures=0
 if [ -f docs/tour/render_docs.py ]; then
 	python3 docs/tour/render_docs.py --check || figures=1
+fi
+if [ -f docs/tour/nav.py ] && [ -f docs/tour/stops.list ]; then
+	python3 docs/tour/nav.py --check --root "$root" || figures=1
 fi
 
 missing=()
@@ -55,7 +60,8 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
 	[ "$todo" -eq 1 ] || echo "docs-check: every model has its page, tour stop and see demonstration"
-	[ "$figures" -eq 1 ] || [ "$todo" -eq 1 ] || echo "docs-check: every figure is the record's"
+	[ "$figures" -eq 1 ] || [ "$todo" -eq 1 ] ||
+		echo "docs-check: every figure is the record's, the navigation stops.list's"
 	exit "$figures"
 fi
 echo "docs to-do (make docs-check): ${#missing[@]} missing"

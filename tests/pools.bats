@@ -100,6 +100,35 @@ kill_the_holder() {
 	assert_equal "$(summary_field connections)" 2
 }
 
+# workers_woken PID: the voluntary context switches of PID's children so far
+# (each one a sleep that ended: a wake-up)
+workers_woken() {
+	local pid total=0 n
+	for pid in $(children_of "$1" | awk '{ print $1 }'); do
+		n=$(awk '/^voluntary_ctxt_switches:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || continue
+		total=$((total + ${n:-0}))
+	done
+	echo "$total"
+}
+
+@test "prefork, no accept lock: a connection wakes one of 8 workers, not all (no thundering herd)" {
+	need_model prefork
+	export ECHOLAB_ACCEPT_LOCK=none
+	start_server prefork --workers 8
+	wait_until "$WAIT" eval '[ "$(children_of "$SERVER_PID" | wc -l)" -eq 8 ]'
+	local before after i per
+	before=$(workers_woken "$SERVER_PID")
+	for i in $(seq 40); do
+		printf 'x\n' | timeout 10 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" >/dev/null
+	done
+	after=$(workers_woken "$SERVER_PID")
+	per=$(((after - before) * 10 / 40))
+	echo "# $((after - before)) wake-ups of the workers for 40 connections" >&3
+	# one worker wakes in accept, then once or twice in recv: about 2.5;
+	# a herd wakes all 8 for each connection: 9 or more
+	((per <= 50)) || fail "expected about 2 to 3 wake-ups of the workers per connection (one worker: accept, then recv); measured $((per / 10)).$((per % 10)): each connection woke several workers"
+}
+
 @test "prefork, no accept lock: a worker killed with SIGKILL in accept() is reaped and replaced, the pool serves on" {
 	need_model prefork
 	kill_the_holder none

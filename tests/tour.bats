@@ -1,22 +1,30 @@
 #!/usr/bin/env bats
 # tour.bats: the guided tour (docs/TOUR.md) stays true.
 #
-#   step 0: bin/bare-server and bin/bare-client echo a line, a split write too
+#   step 0: bin/bare-server and bin/bare-client echo a line, a split write too;
+#   the tour's step 0 commands work pasted as written
+#   the non-blocking step: bin/bare-select, two clients in one thread
+#   the core's traced walk (docs/tour/core_walk.py --check)
+#   the navigation (stop N of M, previous/next, contents) agrees with
+#   docs/tour/stops.list (docs/tour/nav.py --check)
 #   the docs check (make docs-check) lists a model's missing page, tour stop
 #   and see-demo (a model without them still builds and passes the suites),
 #   and fails on a measured figure that is not the record's
 #   every `file:function` a page cites exists in that file
 #   every `make see MODEL=m` runs end to end in its short mode (SEE_SHORT=1)
+#   make watch: its refreshes show a server's backlog, connections, threads;
+#   it ends by itself when the server exits
 
 # shellcheck disable=SC2153 # PORT and the like come from helpers.bash
 load helpers
 
-# Starts bin/bare-server on a free port; sets PORT and SERVER_PID (teardown
+# start_bare_server [PROGRAM]: starts bin/bare-server (or PROGRAM) on a free port; sets PORT and SERVER_PID (teardown
 # ends it with the others).
 start_bare_server() {
+	local program=${1:-bare-server}
 	SERVER_OUT=$BATS_TEST_TMPDIR/bare.out
 	SERVER_ERR=$BATS_TEST_TMPDIR/bare.err
-	setsid "$ECHOLAB_BIN/bare-server" 0 </dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
+	setsid "$ECHOLAB_BIN/$program" 0 </dev/null >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
 	SERVER_PID=$!
 	SERVER_PIDS+=("$SERVER_PID")
 	SERVER_ERRS+=("$SERVER_ERR")
@@ -67,6 +75,33 @@ start_bare_server() {
 	done
 }
 
+@test "non-blocking step: bare-select serves two clients from one thread, partial lines kept" {
+	start_bare_server bare-select
+	run probe script <<-'EOF'
+		connect a
+		connect b
+		# a's line arrives in two pieces, with b's whole line between them
+		send a b"hel"
+		pause 0.1
+		send b b"one\n"
+		expect b b"one\n"
+		send a b"lo\nwor"
+		expect a b"hello\n"
+		trickle b b"two\n"
+		expect b b"two\n"
+		send a b"ld\n"
+		expect a b"world\n"
+		close a
+		send b b"x" * 3000 + b"\n"
+		expect b b"x" * 3000 + b"\n"
+	EOF
+	assert_success
+	# recv said EAGAIN with a's first piece kept for the next wake-up
+	grep -q '^fd [0-9]*: recv -> EAGAIN, 3 bytes of a line kept, back to select$' "$SERVER_ERR" ||
+		fail "no EAGAIN with 3 bytes kept in its stderr: $(head -c 2000 "$SERVER_ERR")"
+	assert_equal "$(awk '/^Threads:/ { print $2 }' "/proc/$SERVER_PID/status")" 1
+}
+
 @test "step 0: bare-client: connection refused and bad usage are reported" {
 	run "$ECHOLAB_BIN/bare-client" 127.0.0.1
 	assert_failure 2
@@ -78,6 +113,62 @@ start_bare_server() {
 }
 
 # ----------------------------------------------------------------- the tour
+
+@test "step 0: the tour's commands work pasted as written, with PORT from the server's line" {
+	start_bare_server
+	# the block of docs/TOUR.md from "PORT=" to "kill %1": each "$ " line run
+	# as it is (PORT set to ours), its output compared with the lines under it
+	run "$PYTHON" - "$ECHOLAB_ROOT/docs/TOUR.md" "$PORT" "$ECHOLAB_BIN" <<-'EOF'
+		import os, re, subprocess, sys
+		text, port, bindir = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+		block = re.search(r"\n\$ PORT=.*?\n(.*?)\$ kill %1", text, re.S).group(1)
+		steps = re.findall(r"^\$ (.*)\n((?:(?!\$ ).*\n)*)", block, re.M)
+		env = dict(os.environ, PORT=port)
+		for cmd, want in steps:
+		    cmd = cmd.replace("bin/", bindir + "/")
+		    got = subprocess.run(["bash", "-c", cmd], env=env, capture_output=True, text=True, timeout=20)
+		    if got.returncode != 0 or got.stdout != want:
+		        sys.exit(f"{cmd}: exit {got.returncode}, printed {got.stdout!r} {got.stderr!r}; the tour shows {want!r}")
+		print(f"{len(steps)} commands as the tour shows them")
+	EOF
+	assert_success
+	assert_output "2 commands as the tour shows them"
+}
+
+@test "tour: the core's traced walk in TOUR.md is what bin/echo-select does now" {
+	command -v gdb >/dev/null || skip "gdb is not installed (tests/deps.sh tour)"
+	# the walk shows the plain build; a sanitizer's build inlines differently
+	! grep -q fsanitize "$ECHOLAB_ROOT/build/flags" 2>/dev/null || skip "a sanitizer build"
+	run timeout 120 "$PYTHON" "$ECHOLAB_ROOT/docs/tour/core_walk.py" --check
+	assert_success
+}
+
+@test "tour: stop headers, previous/next links and contents agree with docs/tour/stops.list" {
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/nav.py" --check
+	assert_success
+	# a copy with one header out of step, one page without its stop's page
+	# (skipped: make docs-check's to-do), then a section the list lacks
+	local t=$BATS_TEST_TMPDIR/tree
+	mkdir -p "$t"
+	cp -r "$ECHOLAB_ROOT/docs" "$t/"
+	sed -i 's/^## Stop 3 of \([0-9]*\):/## Stop 4 of \1:/' "$t/docs/TOUR.md"
+	rm "$t/docs/models/uring.md"
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/nav.py" --check --root "$t"
+	assert_failure 1
+	assert_output --partial "+## Stop 3 of"
+	assert_output --regexp "nav: docs/TOUR.md.* disagrees? with docs/tour/stops.list: run make nav"
+	# uring's neighbours link to its tour stop instead; no error for its page
+	assert_output --partial "previous: [uring](../TOUR.md#stop-uring)"
+	refute_output --partial "page stop-uring"
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/nav.py" --root "$t"
+	assert_success
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/nav.py" --check --root "$t"
+	assert_success
+	printf '<a id="stop-newmodel"></a>\n' >>"$t/docs/TOUR.md"
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/nav.py" --check --root "$t"
+	assert_failure 1
+	assert_output --partial 'the section <a id="stop-newmodel"></a> is not in docs/tour/stops.list'
+}
 
 @test "tour: the docs check lists what a model lacks, and fails only when asked to" {
 	# a tree of two models: poll with its docs, "newmodel" with none
@@ -206,6 +297,35 @@ start_bare_server() {
 		fi
 	done
 	return "$failed"
+}
+
+@test "make watch: refreshes the live view of a server, and ends when the server exits" {
+	local m out=$BATS_TEST_TMPDIR/watch.out watch_pid
+	m=$(any_concurrent_model)
+	start_server "$m"
+	# two clients held open, so there is something to see
+	exec 4<>/dev/tcp/127.0.0.1/"$PORT" 5<>/dev/tcp/127.0.0.1/"$PORT"
+	"$PYTHON" "$ECHOLAB_ROOT/docs/tour/watch.py" "$m" --port "$PORT" --interval 0.3 \
+		</dev/null >"$out" 2>&1 3>&- &
+	watch_pid=$!
+	wait_until "$WAIT" eval '[ "$(grep -c "^watch: echo-" "$out")" -ge 3 ]' ||
+		fail "fewer than 3 refreshes: $(cat "$out")"
+	# the fields, from the last complete refresh
+	assert_equal "$(grep -c '^watch: echo-'"$m"", pid $SERVER_PID " "$out")" "$(grep -c '^watch: ' "$out")"
+	grep -q "^listen backlog  port $PORT: [0-9]* queued (ss Recv-Q), limit [0-9]" "$out" || fail "no backlog line: $(cat "$out")"
+	grep -q '^connections     2 established$' "$out" || fail "not 2 connections: $(cat "$out")"
+	grep -Eq '^cpu             [0-9]+% of one core   wake-ups/s [0-9]+$' "$out" || fail "no cpu line: $(cat "$out")"
+	grep -Eq '^processes       [0-9]+   threads [0-9]+   RSS [0-9.]+ MiB$' "$out" || fail "no processes line: $(cat "$out")"
+	grep -Eq "^ +[0-9]+ × echo-$m +[RSD] +[a-z_]" "$out" || fail "no wait line: $(cat "$out")"
+	exec 4>&- 5>&-
+	stop_server
+	# it ends by itself, within a refresh or two
+	wait_until 5 eval "! kill -0 $watch_pid 2>/dev/null" || { kill "$watch_pid"; fail "still running after the server exited"; }
+	wait "$watch_pid"
+	assert_equal "$(tail -n 1 "$out")" "watch: echo-$m (pid $SERVER_PID) has exited"
+	run "$PYTHON" "$ECHOLAB_ROOT/docs/tour/watch.py" "no such model!"
+	assert_failure 2
+	assert_output --partial "not a model name"
 }
 
 @test "tour: make see refuses an unknown model and names the known ones" {

@@ -14,18 +14,15 @@ if [ $# -ne 1 ] || [ ! -r "$1" ]; then
 	echo "usage: $0 GBENCH_JSON" >&2
 	exit 2
 fi
-exec python3 - "$1" <<'PY'
+exec python3 - "$1" "$(dirname "$0")/.." <<'PY'
 import json
 import sys
 
-# Kerrisk, TLPI (2010), Table 63-9: seconds for 100,000 monitoring operations,
-# copied from the book.
-KERRISK = {
-    10:    {"poll": 0.61, "select": 0.73, "epoll": 0.41},
-    100:   {"poll": 2.9,  "select": 3.0,  "epoll": 0.42},
-    1000:  {"poll": 35,   "select": 35,   "epoll": 0.53},
-    10000: {"poll": 990,  "select": 930,  "epoll": 0.66},
-}
+# Kerrisk, TLPI (2010), Table 63-9 (bench/tlpi.py): seconds for 100,000
+# monitoring operations, copied from the book.
+sys.path.insert(0, sys.argv[2])
+from tlpi import TABLE_63_9 as KERRISK  # noqa: E402
+
 CALLS = {"BM_Poll": "poll", "BM_Select": "select", "BM_EpollWait": "epoll"}
 TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 

@@ -6,6 +6,9 @@
 # catch that bug, showing which test fails and why. Your tree is never touched.
 #
 #   run.sh NAME        one exercise; exit 0 if the suite caught the bug
+#   SOLUTION=1 run.sh NAME   the same, then the fix as a patch (NAME.solution.patch
+#                      if there is one, else the bug's patch reversed), applied
+#                      and built, and the same cases run again: exit 0 if they pass
 #   run.sh --all       every exercise, one line each (CI: all must be caught)
 #   run.sh --list      the exercises and what each breaks
 #
@@ -53,7 +56,7 @@ case $1 in
 	jobs=${ECHOLAB_EXERCISE_JOBS:-1}
 	logs=$(mktemp -d "${TMPDIR:-/tmp}/echolab-exercises.XXXXXX") || exit 1
 	trap 'rm -rf "$logs"' EXIT
-	one() { # one NAME: runs it, keeps its log, and its verdict line in $logs/NAME.line
+	one() { # one NAME: runs it, prints its verdict line when it ends (its log too if not caught)
 		local start=$SECONDS
 		if "$here/run.sh" "$1" >"$logs/$1.log" 2>&1; then
 			printf 'caught      %-26s (%ds)\n' "$1" $((SECONDS - start)) >"$logs/$1.line"
@@ -61,7 +64,11 @@ case $1 in
 			printf 'NOT CAUGHT  %-26s (%ds); its log:\n' "$1" $((SECONDS - start)) >"$logs/$1.line"
 			sed 's/^/    /' "$logs/$1.log" >>"$logs/$1.line"
 		fi
+		cat "$logs/$1.line"
 	}
+	all=$(names | wc -l)
+	echo "$all exercises, $jobs at a time: each one copies the project, builds the bug"
+	echo "and runs the cases that must catch it (10 s to a minute each); a line as each ends."
 	running=0
 	for n in $(names); do
 		if [ "$running" -ge "$jobs" ]; then
@@ -72,12 +79,16 @@ case $1 in
 		running=$((running + 1))
 	done
 	wait
-	failed=0
+	missed=()
 	for n in $(names); do
-		cat "$logs/$n.line"
-		grep -q '^caught' "$logs/$n.line" || failed=1
+		grep -q '^caught' "$logs/$n.line" || missed+=("$n")
 	done
-	exit "$failed"
+	if [ ${#missed[@]} -eq 0 ]; then
+		echo "all $all caught"
+		exit 0
+	fi
+	echo "${#missed[@]} of $all NOT caught: ${missed[*]}"
+	exit 1
 	;;
 -*) usage ;;
 esac
@@ -114,13 +125,15 @@ echo "=== 1. a scratch copy of the project in $scratch (your tree is not touched
 [ -z "$sanitize" ] || rm -rf "$scratch/build" "$scratch/bin"
 
 echo "=== 2. the bug: patch -p1 < docs/exercises/$name.patch"
-if ! (cd "$scratch" && patch -p1 --no-backup-if-mismatch -s <"$patch_file"); then
+# -b: each file's original is kept beside it (FILE.orig), for SOLUTION=1
+if ! (cd "$scratch" && patch -p1 -b -s <"$patch_file"); then
 	echo "exercise: $name.patch no longer applies (the code it breaks has changed)" >&2
 	exit 1
 fi
 (cd "$scratch" && sed -n '/^--- /,$p' "$patch_file")
 
-echo "=== 3. build: make${sanitize:+ SANITIZE=$sanitize}"
+echo "=== 3. build: make${sanitize:+ SANITIZE=$sanitize} ($(if [ -n "$sanitize" ]; then
+	echo "everything, under the sanitizer: a minute or more"; else echo "only what the patch changed: seconds"; fi))"
 if ! (cd "$scratch" && make -s -j2 ${sanitize:+SANITIZE=$sanitize} all >build.log 2>&1); then
 	cat "$scratch/build.log"
 	echo "exercise: the patched tree does not build" >&2
@@ -128,13 +141,45 @@ if ! (cd "$scratch" && make -s -j2 ${sanitize:+SANITIZE=$sanitize} all >build.lo
 fi
 
 echo "=== 4. the tests that must catch it: ECHOLAB_MODELS=$model tests/run.sh -v -f '$test_filter' ${test_files[*]}"
+echo "    (the results print when the suite ends; a case the bug makes hang gives up at its"
+echo "    deadline, up to 30 s, so this can take a minute)"
 (cd "$scratch" && ECHOLAB_MODELS=$model tests/run.sh -v -f "$test_filter" "${test_files[@]}")
 status=$?
 echo
+if [ "$status" -ne 0 ] && [ -z "${SOLUTION:-}" ]; then
+	echo "=== CAUGHT: the suite fails on this bug (the 'not ok' lines above say which case and why)."
+	echo "    Now read docs/exercises/$name.md: predict, then fix (SOLUTION=1 shows the fix)."
+	exit 0
+fi
 if [ "$status" -ne 0 ]; then
 	echo "=== CAUGHT: the suite fails on this bug (the 'not ok' lines above say which case and why)."
-	echo "    Now read docs/exercises/$name.md: predict, then fix."
-	exit 0
+	solution=$here/$name.solution.patch
+	echo
+	if [ -f "$solution" ]; then
+		echo "=== 5. the fix: patch -p1 < docs/exercises/$name.solution.patch"
+		cat "$solution"
+		fix() { patch -p1 -s --no-backup-if-mismatch <"$solution"; }
+	else
+		echo "=== 5. the fix: the bug's patch undone (patch -R -p1 < docs/exercises/$name.patch):"
+		files=$(sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$patch_file")
+		for f in $files; do
+			(cd "$scratch" && diff -u --label "a/$f" --label "b/$f" "$f" "$f.orig")
+		done
+		# touched: the original is older than the objects built from the bug
+		fix() { local f; for f in $files; do mv "$f.orig" "$f" && touch "$f"; done; }
+	fi
+	if ! (cd "$scratch" && fix && make -s -j2 ${sanitize:+SANITIZE=$sanitize} all >build.log 2>&1); then
+		cat "$scratch/build.log"
+		echo "exercise: the fix does not apply or build" >&2
+		exit 1
+	fi
+	echo "=== 6. the same cases with the fix:"
+	if (cd "$scratch" && ECHOLAB_MODELS=$model tests/run.sh -f "$test_filter" "${test_files[@]}"); then
+		echo "=== SOLVED: every case that caught the bug passes with the fix."
+		exit 0
+	fi
+	echo "=== NOT SOLVED: a case still fails with the fix in place."
+	exit 1
 fi
 echo "=== NOT CAUGHT: every selected test passed with the bug in place."
 echo "    Either the suite has a hole or the patch no longer breaks what it should."

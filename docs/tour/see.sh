@@ -84,7 +84,7 @@ see_server() {
 	local out=$tmp/$name.out
 	setsid "bin/echo-$m" --host 127.0.0.1 --port 0 "$@" </dev/null >"$out" 2>"$tmp/$name.err" &
 	SEE_PID[$name]=$!
-	if ! see_wait_for 10 grep -q '^listening on ' "$out"; then
+	if ! see_wait_for 10 grep -qs '^listening on ' "$out"; then
 		echo "see: echo-$m did not start:" >&2
 		cat "$tmp/$name.err" >&2
 		exit 1

@@ -67,9 +67,9 @@ static void note(const struct server *srv, bool always, const struct sockaddr_st
 		return;
 	peer_format(&p, (const struct sockaddr *)from, len);
 	if (always)
-		log_error("%s: %s", p.text, what);
+		log_error("%s: %s", peer_text(&p), what);
 	else
-		log_msg("datagram %s: %s", p.text, what);
+		log_msg("datagram %s: %s", peer_text(&p), what);
 }
 
 static void reply(struct server *srv, int fd, const void *data, size_t len,

@@ -20,7 +20,8 @@ def cmd_roundtrip(args):
         data = f.read()
     sock = open_connection(args.host, args.port, args.timeout)
     errors = []
-    got = exchange(sock, data, args, errors)
+    got = exchange(sock, data, args, errors,
+                   len(expected_echo(data, args.max_line)) if args.verify else None)
     with open(args.output, "wb") as f:
         f.write(got)
     if not errors and args.verify:
@@ -39,7 +40,7 @@ def cmd_roundtrip(args):
     return 0
 
 
-def exchange(sock, data, args, errors):
+def exchange(sock, data, args, errors, expected=None):
     """Sends data (in chunks if asked) from a thread, half-closes, and
     returns all that comes back until EOF; problems go to errors."""
     import threading  # only roundtrip pays for it
@@ -54,7 +55,7 @@ def exchange(sock, data, args, errors):
     t = threading.Thread(target=sender, daemon=True)
     t.start()
     try:
-        got = recv_until_eof(sock, args.timeout)
+        got = recv_until_eof(sock, args.timeout, expected=expected)
     except ProbeError as e:
         errors.append("receiving: %s" % e)
         got = b""

@@ -106,13 +106,19 @@ def recv_exact(sock, n, timeout):
     return bytes(got)
 
 
-def recv_until_eof(sock, timeout, limit=None):
+def recv_until_eof(sock, timeout, limit=None, expected=None):
+    """Everything until EOF. EXPECTED (a byte count), if given, is what a
+    failure says was due, against the count that came."""
     got = bytearray()
     deadline = time.monotonic() + timeout
     while True:
         try:
             chunk = recv_some(sock, deadline, "EOF")
         except ProbeError as e:
+            if expected is not None:
+                raise ProbeError("%s: expected %d bytes back, then EOF; received %d (%d missing), "
+                                 "the last ones %s" % (e, expected, len(got), expected - len(got),
+                                                       show(got[-24:])))
             raise ProbeError("%s; got so far %s" % (e, show(got)))
         if not chunk:
             return bytes(got)

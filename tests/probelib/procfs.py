@@ -95,17 +95,27 @@ def cpus_busy_seconds(cpus=None):
     return busy / CLK_TCK, steal / CLK_TCK
 
 
-def status_kb(pid, key):
-    """A KiB figure of /proc/PID/status ("VmRSS", "VmHWM"...), or None if the
-    process is gone or has no such line."""
+def _kb_line(path, key):
+    """The number after "KEY:" in a /proc file of such lines, or None."""
     try:
-        with open("/proc/%d/status" % pid) as f:
+        with open(path) as f:
             for line in f:
                 if line.startswith(key + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return None
+
+
+def status_kb(pid, key):
+    """A KiB figure of /proc/PID/status ("VmRSS", "VmHWM"...), or None if the
+    process is gone or has no such line."""
+    return _kb_line("/proc/%d/status" % pid, key)
+
+
+def meminfo_kb(key):
+    """A KiB figure of /proc/meminfo ("MemAvailable", "Slab"...), or None."""
+    return _kb_line("/proc/meminfo", key)
 
 
 def rss_kb(pid):

@@ -44,7 +44,9 @@ class CrowdSteps:
                 break
             refusals += 1
             if time.monotonic() > limit:
-                raise ProbeError("still refused after %d tries" % refusals)
+                raise ProbeError("expected a free slot for a new client within %.0f s; it was refused "
+                                 "(ERR server busy) %d times in a row instead"
+                                 % (float(timeout or self.timeout), refusals))
             time.sleep(0.02)
         self.adopt(name, sock)
         print("%s served after %d refusals" % (name, refusals), flush=True)
@@ -79,7 +81,7 @@ class CrowdSteps:
 
         def receive(i, s):
             self.expect_echo(i, s, b"client %d says hello\n" % i,
-                             lambda s, n: recv_until_eof(s, self.timeout))
+                             lambda s, n: recv_until_eof(s, self.timeout, expected=n))
 
         self.each_client(count, send, receive)
         print("%d clients each got their own echo" % count, flush=True)

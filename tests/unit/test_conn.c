@@ -36,7 +36,7 @@ struct rig {
 static void rig_open(struct rig *r, size_t max_line)
 {
 	int sv[2];
-	struct peer peer = {"test"};
+	struct peer peer = { .family = 0 };
 
 	small_socketpair(sv);
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);

@@ -29,7 +29,7 @@ struct rig {
 static void *run(void *arg)
 {
 	struct rig *r = arg;
-	struct peer peer = {"test"};
+	struct peer peer = { .family = 0 };
 
 	echo_blocking(&r->server, r->srv, &peer);
 	close(r->srv); /* as the models do: the client sees EOF */

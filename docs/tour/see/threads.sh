@@ -12,8 +12,9 @@ see_demo() {
 	see_status "$PID_t" Threads VmRSS VmSize
 	look "Threads: one per connection plus main. VmRSS (memory in use) grows by
          tens of KiB per thread: its stack pages, its buffer. VmSize (address space
-         reserved) by far more: a 64 KiB stack + guard page each, and glibc's
-         per-thread malloc arenas of 64 MiB of address space each."
+         reserved) by more: a 64 KiB stack + guard page each, and glibc's malloc
+         arenas, 64 MiB of address space each but at most 8 per CPU ($(nproc) CPUs
+         here: up to $((8 * $(nproc)))), shared by the threads beyond that."
 	see_wait load
 	see_stop t
 	say "The same clients against epoll: one thread holds them all."
