@@ -196,6 +196,25 @@ load conformance
 	assert_success
 }
 
+@test "${MODEL}: over-long: after the error and EOF the server reads on until the client closes: later input draws no reset" {
+	start_server "$MODEL" --max-line 16
+	# held: the server has read what we sent and still holds its side open;
+	# one that shut both directions would close on reading it, and the next
+	# input would draw a reset
+	run probe script <<-'EOF'
+		connect a
+		send a b"x" * 17
+		expect a b"ERR line too long\n"
+		expect_eof a
+		send a b"after the error\n" * 100
+		held a
+		send a b"and more\n"
+		held a
+		close a
+	EOF
+	assert_success
+}
+
 @test "${MODEL}: half-close: the trailing partial message comes back without LF" {
 	start_server "$MODEL"
 	run probe script <<-'EOF'

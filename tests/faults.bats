@@ -76,6 +76,22 @@ closed_because() {
 		fail "no connection closed with ($1): $(cat "$SERVER_ERR")"
 }
 
+# sent_then_closed DATA: a client sends DATA (a Python bytes expression) and
+# the server closes the connection without a byte of echo (EOF or reset)
+sent_then_closed() {
+	run "$PYTHON" - "$PORT" "$1" <<-'EOF'
+		import socket, sys
+		s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+		try:
+		    s.sendall(eval(sys.argv[2], {"__builtins__": {}}))
+		    got = s.recv(100)
+		except (ConnectionResetError, BrokenPipeError):
+		    got = b""
+		assert got == b"", "expected the server to close, got %r" % got
+	EOF
+	assert_success
+}
+
 # ----------------------------------------------------------------- epoll_ctl
 
 @test "${MODEL}: epoll_ctl ADD fails for one client: it alone is closed, with the reason" {
@@ -144,21 +160,22 @@ closed_because() {
 # ----------------------------------------------------------------- malloc
 
 @test "${MODEL}: malloc fails for one connection's buffer: it alone is closed (out of memory)" {
-	# --max-line 4 MiB: a blocking model asks for max-line + 64 KiB when the
-	# client connects; an event model grows the buffer of an unfinished line
-	# past 1 MiB as the client sends it. Nothing else asks for 1 MiB at once.
+	# --max-line 4 MiB: the connection core (every model's) grows the buffer
+	# of an unfinished line past 1 MiB as the client sends it. Nothing else
+	# asks for 1 MiB at once.
 	start_faulty malloc:min=1048576 --max-line 4194304
-	run "$PYTHON" - "$PORT" <<-'EOF'
-		import socket, sys
-		s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
-		try:
-		    s.sendall(b"x" * 3000000) # unfinished: no LF
-		    got = s.recv(100)
-		except (ConnectionResetError, BrokenPipeError):
-		    got = b""
-		assert got == b"", "expected the server to close, got %r" % got
-	EOF
-	assert_success
+	sent_then_closed 'b"x" * 3000000' # unfinished: no LF
+	closed_because "out of memory"
+	back_to_rest
+}
+
+@test "${MODEL}: malloc fails for a blocking loop's read buffer: that client alone is closed (out of memory)" {
+	uses echo_blocking || skip "n/a: $MODEL runs no blocking loop (no read buffer per client)"
+	# A blocking loop takes its 64 KiB read buffer as its client connects:
+	# the first request of that size; nothing before it asks for as much.
+	start_faulty malloc:min=65536
+	sent_then_closed 'b"never echoed\n"'
+	file_has '^fault: malloc call 1 fails' "$SERVER_ERR"
 	closed_because "out of memory"
 	back_to_rest
 }

@@ -46,6 +46,9 @@ expression such as b"ab\\n" + b"x" * 10)
                              and MAX the EOF must come that many seconds after the
                              connection's last activity (connect, send, expect)
   quiet NAME SECS            nothing (not even EOF) may arrive for SECS
+  held NAME                  wait until the server has read all NAME sent (its
+                             side has no unread input, /proc/net/tcp*); that side
+                             must still be open, held by the server
   shutdown NAME              half-close (SHUT_WR)
   close NAME                 close normally
   reset NAME                 close with SO_LINGER 0: the peer gets RST

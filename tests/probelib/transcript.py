@@ -144,6 +144,26 @@ class Script(FlowSteps, CrowdSteps):
             raise ProbeError("expected silence for %s s, received %s"
                              % (seconds, "EOF" if not got else show(got)))
 
+    def step_held(self, name):
+        """The server has read all NAME sent and still holds its side open."""
+        from probelib.procfs import tcp_sockets
+        port = self.conn(name).sock.getsockname()[1]
+        deadline = time.monotonic() + self.timeout
+        while True:
+            # the server's side: its port local, ours remote (a socket no
+            # process holds any more has inode 0)
+            side = [s for s in tcp_sockets() if s[0] == self.port and s[1] == port]
+            if not side:
+                raise ProbeError("the server's side of the connection is gone (reset)")
+            if side[0][4] == "0":
+                raise ProbeError("the server closed the connection (no process holds it)")
+            if side[0][3] == 0:
+                return
+            if time.monotonic() > deadline:
+                raise ProbeError("the server left %d bytes unread for %.0f s"
+                                 % (side[0][3], self.timeout))
+            time.sleep(0.01)
+
     def step_shutdown(self, name):
         c = self.conn(name)
         c.sock.shutdown(SHUT_WR)
