@@ -176,52 +176,6 @@ static void begin_close(struct uring_loop *ul, struct uconn *u, const char *why)
 	free_if_done(ul, u);
 }
 
-/* ---------------------------------------------------------------- input */
-
-/* n bytes in buffer bid (n == 0: the EOF) to the core, and the buffer back
- * to the ring. False when the core ran out of memory (it marked itself). */
-static bool hand_over(struct uring_loop *ul, struct uconn *u, int bid, size_t n)
-{
-	bool ok = conn_received(&u->c, n > 0 ? bufring_data(&ul->bufs, bid) : NULL, n);
-
-	if (n > 0)
-		bufring_give_back(&ul->bufs, bid);
-	return ok;
-}
-
-/* Received bytes (n == 0: the EOF): handed over if the core can take them
- * now, else parked behind any parked before them. */
-static bool take_or_park(struct uring_loop *ul, struct uconn *u, int bid, size_t n)
-{
-	struct bufring_parked *p = &u->parked;
-
-	if (p->count == 0 && (n == 0 || conn_has_room(&u->c, n)))
-		return hand_over(ul, u, bid, n);
-	if (n == 0)
-		p->eof = true;
-	else
-		bufring_park(&ul->bufs, p, bid, n);
-	return true;
-}
-
-/* Hands over what was parked, oldest first, while the core has room. */
-static bool take_parked(struct uring_loop *ul, struct uconn *u)
-{
-	struct bufring_parked *p = &u->parked;
-
-	while (p->count > 0 && conn_has_room(&u->c, bufring_parked_len(&ul->bufs, p))) {
-		size_t len = bufring_parked_len(&ul->bufs, p);
-
-		if (!hand_over(ul, u, bufring_unpark(&ul->bufs, p), len))
-			return false;
-	}
-	if (p->count == 0 && p->eof) {
-		p->eof = false;
-		return hand_over(ul, u, -1, 0);
-	}
-	return true;
-}
-
 /* After any event: take parked input, then send, read or close as the
  * connection wants. The recv runs only while nothing waits parked. */
 static void progress(struct uring_loop *ul, struct uconn *u)
@@ -229,7 +183,7 @@ static void progress(struct uring_loop *ul, struct uconn *u)
 	enum conn_want want;
 	bool reading;
 
-	if (!take_parked(ul, u)) {
+	if (!bufring_take_parked(&ul->bufs, &u->c, &u->parked)) {
 		begin_close(ul, u, NULL); /* out of memory: the core marked it */
 		return;
 	}
@@ -319,7 +273,7 @@ static void on_recv(struct uring_loop *ul, struct uconn *u, int res, unsigned fl
 		/* Bytes, or (0) the client's EOF: taken now or parked. */
 		if (res > 0)
 			loop_touch(&ul->loop, &u->c);
-		if (take_or_park(ul, u, bid, (size_t)res))
+		if (bufring_take_or_park(&ul->bufs, &u->c, &u->parked, bid, (size_t)res))
 			progress(ul, u);
 		else
 			begin_close(ul, u, NULL); /* out of memory: the core marked it */

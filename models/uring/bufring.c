@@ -1,5 +1,7 @@
 #include "bufring.h"
 
+#include "conn.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -109,4 +111,42 @@ void bufring_drop_parked(struct bufring *b, struct bufring_parked *p)
 	while (p->count > 0)
 		give_back(b, bufring_unpark(b, p));
 	p->eof = false;
+}
+
+/* n bytes in buffer bid (n == 0: the EOF) to the core, and the buffer back
+ * to the ring. False when the core ran out of memory (it marked itself). */
+static bool hand_over(struct bufring *b, struct conn *c, int bid, size_t n)
+{
+	bool ok = conn_received(c, n > 0 ? bufring_data(b, bid) : NULL, n);
+
+	if (n > 0)
+		give_back(b, bid);
+	return ok;
+}
+
+bool bufring_take_or_park(struct bufring *b, struct conn *c, struct bufring_parked *p, int bid,
+                          size_t n)
+{
+	if (p->count == 0 && (n == 0 || conn_has_room(c, n)))
+		return hand_over(b, c, bid, n);
+	if (n == 0)
+		p->eof = true;
+	else
+		bufring_park(b, p, bid, n);
+	return true;
+}
+
+bool bufring_take_parked(struct bufring *b, struct conn *c, struct bufring_parked *p)
+{
+	while (p->count > 0 && conn_has_room(c, bufring_parked_len(b, p))) {
+		size_t len = bufring_parked_len(b, p);
+
+		if (!hand_over(b, c, bufring_unpark(b, p), len))
+			return false;
+	}
+	if (p->count == 0 && p->eof) {
+		p->eof = false;
+		return hand_over(b, c, -1, 0);
+	}
+	return true;
 }

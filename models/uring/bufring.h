@@ -65,6 +65,15 @@ void bufring_park(struct bufring *b, struct bufring_parked *p, int bid, size_t l
 size_t bufring_parked_len(const struct bufring *b, const struct bufring_parked *p);
 /* Takes the oldest parked buffer off the queue: its id. */
 int bufring_unpark(struct bufring *b, struct bufring_parked *p);
+/* Received bytes (n == 0: the EOF) for connection c: handed to the core
+ * (and the buffer given back) if it can take them now, else parked behind
+ * any parked before them. False when the core ran out of memory. */
+struct conn;
+bool bufring_take_or_park(struct bufring *b, struct conn *c, struct bufring_parked *p, int bid,
+                          size_t n);
+/* Hands over what was parked, oldest first, while the core has room; the
+ * EOF last. False when the core ran out of memory. */
+bool bufring_take_parked(struct bufring *b, struct conn *c, struct bufring_parked *p);
 /* Gives every parked buffer back unread (the connection is closing). */
 void bufring_drop_parked(struct bufring *b, struct bufring_parked *p);
 
