@@ -71,10 +71,18 @@ def resolved(cell):
 def server_pids(pid):
     """The server and its child processes: from /proc/PID/task/*/children
     where the kernel has it (CONFIG_PROC_CHILDREN: a few reads, where a scan
-    of /proc takes long enough on a busy machine to miss a window)."""
+    of /proc takes long enough on a busy machine to miss a window). A process
+    of more than PER_THREAD_MAX threads is a thread-per-connection server
+    (threads) whose connection threads fork nothing: only its main thread's
+    children are read. Reading every thread's would cost a file per held
+    connection: at 10,000 a third of a second, on a busy machine enough to
+    push the sample past the client's window."""
     kids = []
     try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
+        tids = os.listdir(f"/proc/{pid}/task")
+        if len(tids) > PER_THREAD_MAX:
+            tids = [str(pid)]
+        for tid in tids:
             with open(f"/proc/{pid}/task/{tid}/children") as f:
                 kids += [int(x) for x in f.read().split()]
     except OSError:
@@ -250,7 +258,10 @@ def one_run(srv, cell, duration, warmup, cpu, tmp):
     held = wait_hold_line(err, thread, hold)
     a = b = None
     if held is not None and not (held and held["echoed"] < hold):
-        sleep_until(time.monotonic() + warmup + WINDOW_FROM * duration)
+        # the client's window ends no sooner than this: it starts its
+        # warm-up after the --hold line
+        window_end = time.monotonic() + warmup + duration
+        sleep_until(window_end - (1 - WINDOW_FROM) * duration)
         pids = server_pids(srv.pid)
         a = sample(pids)
         sleep_until(a["t"] + WINDOW_SPAN * duration)
@@ -259,6 +270,7 @@ def one_run(srv, cell, duration, warmup, cpu, tmp):
         pids = server_pids(srv.pid)
         b = sample(pids)
         b["client_alive"] = thread.is_alive()
+        b["in_window"] = b["t"] <= window_end
         # memory after the CPU: a forking server's PSS takes a while to read
         b["tasks"] = task_count(pids)
         b["rss_kb"] = memory_kb(pids)
@@ -281,10 +293,11 @@ def figures(r, hold, held, a, b, before):
     if held is None or a is None:
         r["failure"] = "the client's --hold line did not come"
         return r
-    if not b["client_alive"]:
-        # not the server's fault: this run has no CPU figure, the others do
-        r["sample_missed"] = "the client ended before the sampled stretch did: a busy " \
-                             "machine delayed the sampler"
+    if not b["client_alive"] or not b["in_window"]:
+        # not the server's fault: this run has no CPU figure, the others do;
+        # past the window the CPU would be the client's drain and close's
+        r["sample_missed"] = "the client's window ended before the sampled stretch did: a " \
+                             "busy machine delayed the sampler"
         return r
     if min(len(b["cpu_ns"]), b["tasks"]) < 0.9 * len(a["cpu_ns"]):
         # a forking server's children went with their connections: the
