@@ -1,38 +1,65 @@
 # make see MODEL=epoll: one thread, so one core at most; reuseport's workers beside it.
 SEE_TITLE="one thread serves everyone: one core is the ceiling"
 
-# busy PID: per thread, the nanoseconds on a CPU and waiting for one
-# (/proc/PID/task/TID/schedstat), then the process's CPU ticks: "TID RUN WAIT"
-# lines and a last "cpu TICKS" line
-busy() {
-	local f
-	for f in /proc/"$1"/task/*/schedstat; do
-		read -r run wait _ <"$f" && echo "${f//[^0-9]/ } $run $wait"
-	done | awk '{ print $2, $3, $4 }'
-	awk '{ sub(/^.*\) /, ""); print "cpu", $12 + $13 }' "/proc/$1/stat"
+# The client gets the last CPU to itself (taskset), as in make bench: the
+# server's core is then not the client's too.
+CLIENT_CPU=$(($(nproc) - 1))
+
+# tasks PID: a line per thread of PID, "TID RUN WAIT SLEEPS": nanoseconds on a
+# CPU and ready but waiting for one (/proc/PID/task/TID/schedstat), and how
+# many times it went to sleep of its own accord (voluntary_ctxt_switches: for
+# an epoll loop, an epoll_wait that found nothing ready)
+tasks() {
+	local t run wait
+	for t in /proc/"$1"/task/*; do
+		read -r run wait _ <"$t/schedstat" &&
+			echo "${t##*/} $run $wait $(awk '/^voluntary_ctxt_switches/ { print $2 }' "$t/status")"
+	done
+}
+
+# clock VAR: sets VAR to "NS BUSY CHILD": the time, the ticks every CPU spent
+# busy so far (/proc/stat, anyone's work), and the CPU seconds of this
+# shell's finished children (the client, once it has run): bash's times, run
+# in this shell, not in a $( ) subshell, which has children of its own
+clock() {
+	times >"$tmp/times"
+	printf -v "$1" '%s %s %s' "$(date +%s%N)" \
+		"$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat)" \
+		"$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } print s }' "$tmp/times")"
 }
 
 # saturate NAME PID PORT: a closed-loop load as fast as the server answers;
-# then, from /proc, the server's CPU over it, and how much of the time each
-# of its threads was busy (running, or ready to run and waiting for a CPU)
-# rather than asleep waiting for work
+# then, from /proc, over the client's run: the server's CPU, what each of its
+# threads did with the time (ran, waited for a CPU, slept for lack of work),
+# the client's CPU and everyone else's
 saturate() {
 	local name=$1 pid=$2 port=$3 t0 t1 before after
-	before=$(busy "$pid")
-	t0=$(date +%s%N)
-	see_run bin/echo-client --host 127.0.0.1 --port "$port" --load --threads 2 \
-		--connections 100 --depth 8 --warmup 0 --duration "$(pick 3 1)"
-	t1=$(date +%s%N)
-	after=$(busy "$pid")
-	awk -v ns="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$name" '
-		NR == FNR { before[$1] = $1 == "cpu" ? $2 : $2 + $3; next }
-		$1 == "cpu" { cpu = $2 - before["cpu"]; next }
-		$1 in before { busy[$1] = ($2 + $3 - before[$1]) / ns }
+	before=$(tasks "$pid")
+	clock t0
+	see_run taskset -c "$CLIENT_CPU" bin/echo-client --host 127.0.0.1 --port "$port" --load \
+		--connections 100 --depth 64 --warmup 0 --duration "$(pick 3 1)"
+	clock t1
+	after=$(tasks "$pid")
+	awk -v name="$name" -v cpu_n="$CLIENT_CPU" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" '
+		NR == FNR { run[$1] = $2; wait[$1] = $3; sleeps[$1] = $4; next }
+		$1 in run { tid[++n] = $1; r[n] = ($2 - run[$1]) / 1e9; w[n] = ($3 - wait[$1]) / 1e9; s[n] = $4 - sleeps[$1] }
+		function pct(x) { return sprintf("%.0f%%", 100 * x) }
 		END {
-			printf "\n%s, over the %.1f s of the run, from /proc:\n", n, ns / 1e9
-			printf "  CPU used: %.0f%% of one core (user + sys, /proc/PID/stat)\n", 100 * cpu / hz / (ns / 1e9)
-			for (t in busy) if (busy[t] > 0.05)
-				printf "  thread %s: busy %.0f%% of the time: on a CPU, or ready and waiting for one (schedstat)\n", t, 100 * busy[t]
+			split(t0, a); split(t1, b)
+			secs = (b[1] - a[1]) / 1e9
+			for (i = 1; i <= n; i++) { got += r[i]; wanted += r[i] + w[i] }
+			client = b[3] - a[3]
+			others = (b[2] - a[2]) / hz - got - client
+			printf "\n%s, over the %.1f s of the run, from /proc:\n", name, secs
+			printf "  the server wanted %s of one core and got %s (its threads: schedstat)\n", pct(wanted / secs), pct(got / secs)
+			for (i = 1; i <= n; i++) {
+				if (r[i] + w[i] < 0.05 * secs)
+					continue # a thread that only waits for the stop
+				asleep = 1 - (r[i] + w[i]) / secs
+				printf "    thread %s: on a CPU %s + ready, waiting for one %s = %s; asleep %s:\n", tid[i], pct(r[i] / secs), pct(w[i] / secs), pct((r[i] + w[i]) / secs), pct(asleep < 0 ? 0 : asleep)
+				printf "      it fell asleep in epoll_wait (nothing ready) %d times\n", s[i]
+			}
+			printf "  the client got %s of one core (on CPU %s), other processes %s (/proc/stat)\n", pct(client / secs), cpu_n, pct(others < 0 ? 0 : others / secs)
 		}' <(echo "$before") <(echo "$after")
 }
 
@@ -45,28 +72,32 @@ see_demo() {
 		--connections 100 --rate 5000 --warmup 0.5 --duration "$(pick 2 0.5)"
 	see_status "$PID_e" Threads
 
-	say "Now as fast as it goes: 100 connections, each keeping 8 messages in flight
-and sending the next as soon as an echo returns (two client threads). From
-/proc, before and after: the server's CPU, and how much of the time its thread
-was busy (running, or ready and waiting for a CPU) rather than asleep in
-epoll_wait with nothing to do. About $(pick 6 3) s:"
+	say "Now as fast as it goes: 100 connections, each keeping 64 messages in flight
+and sending the next as soon as an echo returns. The client runs on CPU
+$CLIENT_CPU alone (taskset), so it does not take the server's core. From /proc,
+before and after: the CPU the server used, and what its thread did with the
+time: ran, waited for a CPU that someone else had, or slept in epoll_wait
+because nothing was ready. About $(pick 4 2) s:"
 	saturate epoll "$PID_e" "$PORT_e"
 	see_stop e
-	say "The same load against reuseport, the same epoll loop in 2 worker threads,
-each with its own listening socket on the port:"
+	say "The same load against reuseport: the same epoll loop in 2 worker threads,
+each with its own listening socket on the port, free to run on any CPU:"
 	see_server r reuseport --max-clients 20000 --workers 2
 	saturate "reuseport --workers 2" "$PID_r" "$PORT_r"
-	see_status "$PID_r" Threads
 	see_stop r
 	look "Threads: 1. $n + 100 connections, one thread: the wait is cheap (O(ready)),
-         but every echo runs on the same core. Then the two 'busy' and 'CPU used'
-         lines: a thread busy close to 100% of the time is saturated: it never
-         waits for work, so a faster client cannot get more from it. epoll has one
-         such thread: its 'CPU used' can never pass 100% of one core, however many
-         cores the machine has, and its msg/s is what one core does. reuseport
-         runs the same loop in 2 threads, so it can use 2 cores: going past one
-         core needs one loop per core (SO_REUSEPORT), not a faster wait. Here the
-         client needs CPU too, and on a busy machine (see 'busy' well above 'CPU
-         used': waiting for a CPU) the cores the server gets are what others leave
-         it; compare the two runs, not the numbers with another machine's."
+         but every echo runs on the same core. Then epoll under the full load:
+         its thread wanted a CPU about 100% of the time (on one, or ready and
+         waiting for one) and was asleep close to 0%: every epoll_wait found
+         work, a few sleeps in millions of echoes. It is saturated, and what it
+         wants is one core: never more, however many the machine has. Whether
+         it gets all of it ('got') is up to the others: the client and other
+         processes had the CPUs while it waited (their line). With no one else
+         on the machine it gets its core whole, and its msg/s is what one core
+         does. reuseport's two threads want up to two cores: one loop per core
+         is how a server gets past one. Here the machine has $(nproc) CPU(s) and
+         the client needs one: what the second worker gets, it takes from the
+         client and the others, so the msg/s does not rise with it. One loop
+         per core pays where there are cores to spare, for the server and for
+         a client that can keep them busy."
 }
