@@ -17,15 +17,17 @@ tasks() {
 	done
 }
 
-# clock VAR: sets VAR to "NS BUSY CHILD": the time, the ticks every CPU spent
-# busy so far (/proc/stat, anyone's work), and the CPU seconds of this
-# shell's finished children (the client, once it has run): bash's times, run
-# in this shell, not in a $( ) subshell, which has children of its own
+# clock VAR: sets VAR to "NS BUSY": the time, and the ticks every CPU spent
+# busy so far (/proc/stat, anyone's work)
 clock() {
-	times >"$tmp/times"
-	printf -v "$1" '%s %s %s' "$(date +%s%N)" \
-		"$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat)" \
-		"$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } print s }' "$tmp/times")"
+	printf -v "$1" '%s %s' "$(date +%s%N)" "$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat)"
+}
+
+# children_cpu FILE: the CPU seconds of this shell's finished children (the
+# client, once it has run), from bash's times saved in FILE; times itself
+# must run in this shell, not in a $( ) subshell, which has children of its own
+children_cpu() {
+	awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } print s }' "$1"
 }
 
 # saturate NAME PID PORT: a closed-loop load as fast as the server answers;
@@ -34,13 +36,17 @@ clock() {
 # the client's CPU and everyone else's
 saturate() {
 	local name=$1 pid=$2 port=$3 t0 t1 before after
-	before=$(tasks "$pid")
+	# the clock outside the threads' readings, so that their times fall
+	# within it
 	clock t0
+	before=$(tasks "$pid")
+	times >"$tmp/times0"
 	see_run taskset -c "$CLIENT_CPU" bin/echo-client --host 127.0.0.1 --port "$port" --load \
 		--connections 100 --depth 64 --warmup 0 --duration "$(pick 3 1)"
-	clock t1
+	times >"$tmp/times1"
 	after=$(tasks "$pid")
-	awk -v name="$name" -v cpu_n="$CLIENT_CPU" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" '
+	clock t1
+	awk -v name="$name" -v cpu_n="$CLIENT_CPU" -v t0="$t0" -v t1="$t1" -v c0="$(children_cpu "$tmp/times0")" -v c1="$(children_cpu "$tmp/times1")" -v hz="$(getconf CLK_TCK)" '
 		NR == FNR { run[$1] = $2; wait[$1] = $3; sleeps[$1] = $4; next }
 		$1 in run { tid[++n] = $1; r[n] = ($2 - run[$1]) / 1e9; w[n] = ($3 - wait[$1]) / 1e9; s[n] = $4 - sleeps[$1] }
 		function pct(x) { return sprintf("%.0f%%", 100 * x) }
@@ -48,7 +54,7 @@ saturate() {
 			split(t0, a); split(t1, b)
 			secs = (b[1] - a[1]) / 1e9
 			for (i = 1; i <= n; i++) { got += r[i]; wanted += r[i] + w[i] }
-			client = b[3] - a[3]
+			client = c1 - c0
 			others = (b[2] - a[2]) / hz - got - client
 			printf "\n%s, over the %.1f s of the run, from /proc:\n", name, secs
 			printf "  the server wanted %s of one core and got %s (its threads: schedstat)\n", pct(wanted / secs), pct(got / secs)
@@ -73,11 +79,12 @@ see_demo() {
 	see_status "$PID_e" Threads
 
 	say "Now as fast as it goes: 100 connections, each keeping 64 messages in flight
-and sending the next as soon as an echo returns. The client runs on CPU
-$CLIENT_CPU alone (taskset), so it does not take the server's core. From /proc,
-before and after: the CPU the server used, and what its thread did with the
-time: ran, waited for a CPU that someone else had, or slept in epoll_wait
-because nothing was ready. About $(pick 4 2) s:"
+and sending the next as soon as an echo returns. The client runs alone on
+CPU $CLIENT_CPU (taskset), so it does not take the server's core. From /proc,
+before and after, what each server thread did with the time: ran on a CPU,
+was ready but waiting for one (someone else had it), or slept in epoll_wait
+because nothing was ready. 'Wanted' is the first two, 'got' the first.
+About $(pick 4 2) s:"
 	saturate epoll "$PID_e" "$PORT_e"
 	see_stop e
 	say "The same load against reuseport: the same epoll loop in 2 worker threads,
@@ -88,9 +95,9 @@ each with its own listening socket on the port, free to run on any CPU:"
 	look "Threads: 1. $n + 100 connections, one thread: the wait is cheap (O(ready)),
          but every echo runs on the same core. Then epoll under the full load:
          its thread wanted a CPU about 100% of the time (on one, or ready and
-         waiting for one) and was asleep close to 0%: every epoll_wait found
-         work, a few sleeps in millions of echoes. It is saturated, and what it
-         wants is one core: never more, however many the machine has. Whether
+         waiting for one) and was asleep close to 0%: it almost never waited
+         for work. It is saturated, and what it wants is one core: never
+         more, however many the machine has. Whether
          it gets all of it ('got') is up to the others: the client and other
          processes had the CPUs while it waited (their line). With no one else
          on the machine it gets its core whole, and its msg/s is what one core
