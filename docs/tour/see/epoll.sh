@@ -17,56 +17,71 @@ tasks() {
 	done
 }
 
-# clock VAR: sets VAR to "NS BUSY": the time, and the ticks every CPU spent
-# busy so far (/proc/stat, anyone's work)
-clock() {
-	printf -v "$1" '%s %s' "$(date +%s%N)" "$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat)"
+# sample SERVER CLIENT: "NS BUSY", the time and the ticks every CPU has spent
+# busy so far (/proc/stat: anyone's work), then the tasks of both
+sample() {
+	echo "$(date +%s%N) $(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat)"
+	tasks "$1" | sed 's/^/server /'
+	tasks "$2" | sed 's/^/client /'
 }
 
-# children_cpu FILE: the CPU seconds of this shell's finished children (the
-# client, once it has run), from bash's times saved in FILE; times itself
-# must run in this shell, not in a $( ) subshell, which has children of its own
-children_cpu() {
-	awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } print s }' "$1"
-}
-
-# saturate NAME PID PORT: a closed-loop load as fast as the server answers;
-# then, from /proc, over the client's run: the server's CPU, what each of its
-# threads did with the time (ran, waited for a CPU, slept for lack of work),
-# the client's CPU and everyone else's
-saturate() {
-	local name=$1 pid=$2 port=$3 t0 t1 before after
-	# the clock outside the threads' readings, so that their times fall
-	# within it
-	clock t0
-	before=$(tasks "$pid")
-	times >"$tmp/times0"
-	see_run taskset -c "$CLIENT_CPU" bin/echo-client --host 127.0.0.1 --port "$port" --load \
-		--connections 100 --depth 64 --warmup 0 --duration "$(pick 3 1)"
-	times >"$tmp/times1"
-	after=$(tasks "$pid")
-	clock t1
-	awk -v name="$name" -v cpu_n="$CLIENT_CPU" -v t0="$t0" -v t1="$t1" -v c0="$(children_cpu "$tmp/times0")" -v c1="$(children_cpu "$tmp/times1")" -v hz="$(getconf CLK_TCK)" '
-		NR == FNR { run[$1] = $2; wait[$1] = $3; sleeps[$1] = $4; next }
-		$1 in run { tid[++n] = $1; r[n] = ($2 - run[$1]) / 1e9; w[n] = ($3 - wait[$1]) / 1e9; s[n] = $4 - sleeps[$1] }
-		function pct(x) { return sprintf("%.0f%%", 100 * x) }
+# report NAME BEFORE AFTER: what the server's threads did with the time
+# between the two samples, the client's CPU and everyone else's
+report() {
+	awk -v name="$1" -v cpu_n="$CLIENT_CPU" -v hz="$(getconf CLK_TCK)" '
+		FNR == 1 { t[NR == 1] = $1; busy[NR == 1] = $2; next }
+		NR == FNR { run[$1, $2] = $3; wait[$1, $2] = $4; sleeps[$1, $2] = $5; next }
+		!(($1, $2) in run) { next }
+		$1 == "client" { client += ($3 - run[$1, $2]) / 1e9; next }
+		{ tid[++n] = $2; r[n] = ($3 - run[$1, $2]) / 1e9; w[n] = ($4 - wait[$1, $2]) / 1e9; s[n] = $5 - sleeps[$1, $2] }
+		# a thread cannot want more than all of the time: the readings of
+		# the clock and of schedstat are a few ms apart, so round to it
+		function cap(i) { if (r[i] + w[i] > secs) { w[i] = secs - r[i]; if (w[i] < 0) { r[i] = secs; w[i] = 0 } } }
+		function pct(x) { return sprintf("%.0f%%", 100 * (x < 0 ? 0 : x)) }
 		END {
-			split(t0, a); split(t1, b)
-			secs = (b[1] - a[1]) / 1e9
-			for (i = 1; i <= n; i++) { got += r[i]; wanted += r[i] + w[i] }
-			client = c1 - c0
-			others = (b[2] - a[2]) / hz - got - client
-			printf "\n%s, over the %.1f s of the run, from /proc:\n", name, secs
+			secs = (t[0] - t[1]) / 1e9
+			for (i = 1; i <= n; i++) { cap(i); got += r[i]; wanted += r[i] + w[i] }
+			others = (busy[0] - busy[1]) / hz - got - client
+			printf "\n%s, over %.1f s of the measured run, from /proc:\n", name, secs
 			printf "  the server wanted %s of one core and got %s (its threads: schedstat)\n", pct(wanted / secs), pct(got / secs)
 			for (i = 1; i <= n; i++) {
 				if (r[i] + w[i] < 0.05 * secs)
 					continue # a thread that only waits for the stop
-				asleep = 1 - (r[i] + w[i]) / secs
-				printf "    thread %s: on a CPU %s + ready, waiting for one %s = %s; asleep %s:\n", tid[i], pct(r[i] / secs), pct(w[i] / secs), pct((r[i] + w[i]) / secs), pct(asleep < 0 ? 0 : asleep)
+				printf "    thread %s: on a CPU %s + ready, waiting for one %s = %s; asleep %s:\n", tid[i], pct(r[i] / secs), pct(w[i] / secs), pct((r[i] + w[i]) / secs), pct(1 - (r[i] + w[i]) / secs)
 				printf "      it fell asleep in epoll_wait (nothing ready) %d times\n", s[i]
 			}
-			printf "  the client got %s of one core (on CPU %s), other processes %s (/proc/stat)\n", pct(client / secs), cpu_n, pct(others < 0 ? 0 : others / secs)
-		}' <(echo "$before") <(echo "$after")
+			printf "  the client got %s of one core (on CPU %s), other processes %s (/proc/stat)\n", pct(client / secs), cpu_n, pct(others / secs)
+		}' <(echo "$2") <(echo "$3")
+}
+
+# connected PORT N: at least N connections to PORT established
+# (/proc/net/tcp: state 01, the local port in hex; the server's side only)
+connected() {
+	[ "$(awk -v port="$(printf ':%04X' "$1")" '$4 == "01" && substr($2, length($2) - 4) == port' /proc/net/tcp | wc -l)" -ge "$2" ]
+}
+
+# saturate NAME PID PORT: a closed-loop load as fast as the server answers,
+# and two samples of /proc inside its measured window: once every
+# connection is open and the warm-up is over, and SPAN seconds later, well
+# before the client stops (its start and end, when the server has less to
+# do, are left out). A client that ends first, on a machine too busy for the
+# samples to keep time, is said so, not reported.
+saturate() {
+	local name=$1 pid=$2 port=$3 warmup span before after
+	warmup=$(pick 1 0.5) span=$(pick 3 1)
+	see_bg load taskset -c "$CLIENT_CPU" bin/echo-client --host 127.0.0.1 --port "$port" --load \
+		--connections 100 --depth 64 --warmup "$warmup" --duration "$((span + $(pick 2 1)))"
+	see_wait_for 10 connected "$port" 100 || return 1
+	sleep "$warmup"
+	before=$(sample "$pid" "${BG_PID[load]}")
+	sleep "$span"
+	after=$(sample "$pid" "${BG_PID[load]}")
+	see_wait load
+	if [ "$(echo "$after" | grep -c '^client ')" -eq 0 ]; then
+		say "(the client ended before the second sample: the machine is too busy to measure now)"
+		return 0
+	fi
+	report "$name" "$before" "$after"
 }
 
 see_demo() {
@@ -80,31 +95,31 @@ see_demo() {
 
 	say "Now as fast as it goes: 100 connections, each keeping 64 messages in flight
 and sending the next as soon as an echo returns. The client runs alone on
-CPU $CLIENT_CPU (taskset), so it does not take the server's core. From /proc,
-before and after, what each server thread did with the time: ran on a CPU,
-was ready but waiting for one (someone else had it), or slept in epoll_wait
-because nothing was ready. 'Wanted' is the first two, 'got' the first.
-About $(pick 4 2) s:"
-	saturate epoll "$PID_e" "$PORT_e"
+CPU $CLIENT_CPU (taskset), so it does not take the server's core. Two samples of
+/proc, after the client's warm-up and $(pick 3 1) s later, say what each server
+thread did with the time between: ran on a CPU, was ready but waiting for one
+(someone else had it), or slept in epoll_wait because nothing was ready.
+'Wanted' is the first two, 'got' the first. About $(pick 6 3) s:"
+	saturate epoll "$PID_e" "$PORT_e" || return 1
 	see_stop e
 	say "The same load against reuseport: the same epoll loop in 2 worker threads,
 each with its own listening socket on the port, free to run on any CPU:"
 	see_server r reuseport --max-clients 20000 --workers 2
-	saturate "reuseport --workers 2" "$PID_r" "$PORT_r"
+	saturate "reuseport --workers 2" "$PID_r" "$PORT_r" || return 1
 	see_stop r
 	look "Threads: 1. $n + 100 connections, one thread: the wait is cheap (O(ready)),
          but every echo runs on the same core. Then epoll under the full load:
          its thread wanted a CPU about 100% of the time (on one, or ready and
          waiting for one) and was asleep close to 0%: it almost never waited
-         for work. It is saturated, and what it wants is one core: never
-         more, however many the machine has. Whether
-         it gets all of it ('got') is up to the others: the client and other
-         processes had the CPUs while it waited (their line). With no one else
-         on the machine it gets its core whole, and its msg/s is what one core
-         does. reuseport's two threads want up to two cores: one loop per core
-         is how a server gets past one. Here the machine has $(nproc) CPU(s) and
-         the client needs one: what the second worker gets, it takes from the
-         client and the others, so the msg/s does not rise with it. One loop
-         per core pays where there are cores to spare, for the server and for
-         a client that can keep them busy."
+         for work. It is saturated, and what it wants is one core, never more,
+         however many the machine has. Whether it gets all of it ('got') is up
+         to the others: while it waited, the client and other processes had
+         the CPUs (the last line). With no one else on the machine it gets
+         its core whole, and its msg/s is what one core does. reuseport's two
+         threads want up to two cores: one loop per core is how a server gets
+         past one. Here the machine has $(nproc) CPU(s) and the client needs
+         one: what the second worker gets, it takes from the client and the
+         others, so the msg/s does not rise with it. One loop per core pays
+         where there are cores to spare, for the server and for a client that
+         can keep them busy."
 }
