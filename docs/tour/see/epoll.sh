@@ -109,17 +109,19 @@ each with its own listening socket on the port, free to run on any CPU:"
 	see_stop r
 	look "Threads: 1. $n + 100 connections, one thread: the wait is cheap (O(ready)),
          but every echo runs on the same core. Then epoll under the full load:
-         its thread wanted a CPU about 100% of the time (on one, or ready and
-         waiting for one) and was asleep close to 0%: it almost never waited
-         for work. It is saturated, and what it wants is one core, never more,
-         however many the machine has. Whether it gets all of it ('got') is up
-         to the others: while it waited, the client and other processes had
-         the CPUs (the last line). With no one else on the machine it gets
-         its core whole, and its msg/s is what one core does. reuseport's two
-         threads want up to two cores: one loop per core is how a server gets
-         past one. Here the machine has $(nproc) CPU(s) and the client needs
-         one: what the second worker gets, it takes from the client and the
-         others, so the msg/s does not rise with it. One loop per core pays
-         where there are cores to spare, for the server and for a client that
-         can keep them busy."
+         'wanted' is the time its thread had work (on a CPU, or ready and
+         waiting for one), 'asleep' the time epoll_wait found none. Asleep
+         near 0%: the thread is saturated, and what it wants is one core, never
+         more, however many the machine has; what it got of that core is what
+         the client and the other processes (the last line) left it. Asleep
+         well above 0%: the client did not keep up. On loopback the client pays
+         about as much CPU per message as the server (each side's send carries
+         the other's receive path), so with a CPU each and nothing else running
+         the two are about even, and the server waits for the client part of
+         the time. reuseport's two threads can want two cores: one loop per core
+         is how a server gets past one. With $(nproc) CPU(s) and the client on one,
+         what the second worker gets it takes from the client and the others,
+         so the msg/s does not rise with it. One loop per core pays where there
+         are cores to spare, for the server and for a client that can keep
+         them busy."
 }
