@@ -1,9 +1,17 @@
 # make see MODEL=epoll: one thread, so one core at most; reuseport's workers beside it.
 SEE_TITLE="one thread serves everyone: one core is the ceiling"
 
-# The client gets the last CPU to itself (taskset), as in make bench: the
-# server's core is then not the client's too.
-CLIENT_CPU=$(($(nproc) - 1))
+# The client gets CPUs of its own (taskset), as in make bench, so that the
+# server's core is not the client's too: the last one, or the last two with a
+# thread on each where there are 3 CPUs or more. It pays about what the
+# server pays per message, so one client core only just keeps one server
+# core busy.
+CPUS=$(nproc)
+if [ "$CPUS" -ge 3 ]; then
+	CLIENT_CPUS=$((CPUS - 2))-$((CPUS - 1)) CLIENT_THREADS=2
+else
+	CLIENT_CPUS=$((CPUS - 1)) CLIENT_THREADS=1
+fi
 
 # tasks PID: a line per thread of PID, "TID RUN WAIT SLEEPS": nanoseconds on a
 # CPU and ready but waiting for one (/proc/PID/task/TID/schedstat), and how
@@ -28,7 +36,7 @@ sample() {
 # report NAME BEFORE AFTER: what the server's threads did with the time
 # between the two samples, the client's CPU and everyone else's
 report() {
-	awk -v name="$1" -v cpu_n="$CLIENT_CPU" -v hz="$(getconf CLK_TCK)" '
+	awk -v name="$1" -v cpus="$CLIENT_CPUS" -v hz="$(getconf CLK_TCK)" '
 		FNR == 1 { t[NR == 1] = $1; busy[NR == 1] = $2; next }
 		NR == FNR { run[$1, $2] = $3; wait[$1, $2] = $4; sleeps[$1, $2] = $5; next }
 		!(($1, $2) in run) { next }
@@ -50,7 +58,7 @@ report() {
 				printf "    thread %s: on a CPU %s + ready, waiting for one %s = %s; asleep %s:\n", tid[i], pct(r[i] / secs), pct(w[i] / secs), pct((r[i] + w[i]) / secs), pct(1 - (r[i] + w[i]) / secs)
 				printf "      it fell asleep in epoll_wait (nothing ready) %d times\n", s[i]
 			}
-			printf "  the client got %s of one core (on CPU %s), other processes %s (/proc/stat)\n", pct(client / secs), cpu_n, pct(others / secs)
+			printf "  the client got %s of one core (on CPU %s), other processes %s (/proc/stat)\n", pct(client / secs), cpus, pct(others / secs)
 		}' <(echo "$2") <(echo "$3")
 }
 
@@ -69,8 +77,8 @@ connected() {
 saturate() {
 	local name=$1 pid=$2 port=$3 warmup span before after
 	warmup=$(pick 1 0.5) span=$(pick 3 1)
-	see_bg load taskset -c "$CLIENT_CPU" bin/echo-client --host 127.0.0.1 --port "$port" --load \
-		--connections 100 --depth 64 --warmup "$warmup" --duration "$((span + $(pick 2 1)))"
+	see_bg load taskset -c "$CLIENT_CPUS" bin/echo-client --host 127.0.0.1 --port "$port" --load \
+		--threads "$CLIENT_THREADS" --connections 100 --depth 64 --warmup "$warmup" --duration "$((span + $(pick 2 1)))"
 	see_wait_for 10 connected "$port" 100 || return 1
 	sleep "$warmup"
 	before=$(sample "$pid" "${BG_PID[load]}")
@@ -95,7 +103,7 @@ see_demo() {
 
 	say "Now as fast as it goes: 100 connections, each keeping 64 messages in flight
 and sending the next as soon as an echo returns. The client runs alone on
-CPU $CLIENT_CPU (taskset), so it does not take the server's core. Two samples of
+CPU $CLIENT_CPUS (taskset), so it does not take the server's core. Two samples of
 /proc, after the client's warm-up and $(pick 3 1) s later, say what each server
 thread did with the time between: ran on a CPU, was ready but waiting for one
 (someone else had it), or slept in epoll_wait because nothing was ready.
@@ -107,6 +115,15 @@ each with its own listening socket on the port, free to run on any CPU:"
 	see_server r reuseport --max-clients 20000 --workers 2
 	saturate "reuseport --workers 2" "$PID_r" "$PORT_r" || return 1
 	see_stop r
+	local spare=$((CPUS - CLIENT_THREADS)) second
+	if [ "$spare" -ge 2 ]; then
+		second="Here $spare CPUs are not the client's: each worker can have one, and
+         the msg/s can pass epoll's as far as the client keeps up."
+	else
+		second="Here, with $CPUS CPU(s) and the client on $CLIENT_THREADS, what the second
+         worker gets it takes from the client and the others, so the msg/s
+         does not rise with it."
+	fi
 	look "Threads: 1. $n + 100 connections, one thread: the wait is cheap (O(ready)),
          but every echo runs on the same core. Then epoll under the full load:
          'wanted' is the time its thread had work (on a CPU, or ready and
@@ -116,12 +133,11 @@ each with its own listening socket on the port, free to run on any CPU:"
          the client and the other processes (the last line) left it. Asleep
          well above 0%: the client did not keep up. On loopback the client pays
          about as much CPU per message as the server (each side's send carries
-         the other's receive path), so with a CPU each and nothing else running
-         the two are about even, and the server waits for the client part of
-         the time. reuseport's two threads can want two cores: one loop per core
-         is how a server gets past one. With $(nproc) CPU(s) and the client on one,
-         what the second worker gets it takes from the client and the others,
-         so the msg/s does not rise with it. One loop per core pays where there
-         are cores to spare, for the server and for a client that can keep
-         them busy."
+         the other's receive path), so a client core only just keeps a server
+         core busy, and the server may wait for it part of the time.
+         reuseport's two threads can want two cores: one loop per core is how
+         a server gets past one.
+         $second
+         One loop per core pays where there are cores to spare, for the server
+         and for a client that can keep them busy."
 }
