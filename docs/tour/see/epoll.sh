@@ -37,7 +37,8 @@ sample() {
 # between the two samples, the client's CPU and everyone else's
 report() {
 	awk -v name="$1" -v cpus="$CLIENT_CPUS" -v hz="$(getconf CLK_TCK)" '
-		FNR == 1 { t[NR == 1] = $1; busy[NR == 1] = $2; next }
+		FNR == 1 && NR == 1 { t0 = $1; busy0 = $2; next }
+		FNR == 1 { t1 = $1; busy1 = $2; next }
 		NR == FNR { run[$1, $2] = $3; wait[$1, $2] = $4; sleeps[$1, $2] = $5; next }
 		!(($1, $2) in run) { next }
 		$1 == "client" { client += ($3 - run[$1, $2]) / 1e9; next }
@@ -47,9 +48,9 @@ report() {
 		function cap(i) { if (r[i] + w[i] > secs) { w[i] = secs - r[i]; if (w[i] < 0) { r[i] = secs; w[i] = 0 } } }
 		function pct(x) { return sprintf("%.0f%%", 100 * (x < 0 ? 0 : x)) }
 		END {
-			secs = (t[0] - t[1]) / 1e9
+			secs = (t1 - t0) / 1e9
 			for (i = 1; i <= n; i++) { cap(i); got += r[i]; wanted += r[i] + w[i] }
-			others = (busy[0] - busy[1]) / hz - got - client
+			others = (busy1 - busy0) / hz - got - client
 			printf "\n%s, over %.1f s of the measured run, from /proc:\n", name, secs
 			printf "  the server wanted %s of one core and got %s (its threads: schedstat)\n", pct(wanted / secs), pct(got / secs)
 			for (i = 1; i <= n; i++) {
