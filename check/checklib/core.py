@@ -13,6 +13,7 @@ from probelib.scale_push import cmd_push
 from probelib.transcript import Script
 
 from checklib.cases import Broken, case, converse, mismatch, recv_for
+from checklib.promises import beyond_promise
 
 MIB = 1 << 20
 NO_LIMIT = 1 << 40   # what expected_echo needs for a server without --max-line
@@ -111,6 +112,7 @@ def half_close(ctx):
       hint="the server serves one client at a time (it waits in recv() on the idle one): a "
       "thread or goroutine per connection, or an event loop, serves them all")
 def idle_client(ctx):
+    beyond_promise(ctx, 3)
     with ctx.connect() as a, ctx.connect() as b:
         send_all(a, b"A is slow ", ctx.timeout)
         with ctx.connect() as c:
@@ -176,6 +178,7 @@ def never_reads(ctx):
       "(raise RLIMIT_NOFILE)",
       needs=("127.0.0.1",))
 def clients_1000(ctx):
+    beyond_promise(ctx, 1000)
     swarm(ctx, 1000, messages=3, partial=0, window=256)
 
 
@@ -187,6 +190,7 @@ def clients_1000(ctx):
       "wait in SYN_RECV), or it runs out of descriptors (raise RLIMIT_NOFILE to its hard limit)",
       needs=("127.0.0.1",))
 def clients_10000(ctx):
+    beyond_promise(ctx, 10000)
     room = ["--max-clients", "20000"]
     if ctx.profile == "full" and ctx.can_restart():
         # echolab's command line is part of this profile: room for 10,000
