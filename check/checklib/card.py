@@ -152,8 +152,9 @@ def render_stop(stop):
     return lines + ([""] if lines else [])
 
 
-def as_json(what, profile, declared, results, crash, stop, holds, status):
+def as_json(what, profile, declared, results, crash, stop, holds, broken, status):
     return dict(checker="echo-check", server=what, profile=profile, declared=declared,
-                verdict="holds" if holds else "does not hold", exit=status, cases=results,
+                verdict="holds" if holds else "does not hold", exit=status,
+                broken=[r["id"] for r in broken], cases=results,
                 crash=crash, stop=None if not stop else {k: v for k, v in stop.items()
                                                           if k != "stderr"})
