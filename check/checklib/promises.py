@@ -19,7 +19,7 @@ import contextlib
 import re
 
 from probelib.harness import ProbeError, recv_exact, send_all, show
-from probelib.scale_driver import (Driver, Fail, classify, message, outcome, undecided,
+from probelib.scale_driver import (Driver, Fail, Skip, classify, message, outcome, undecided,
                                    want_descriptors)
 
 from checklib.cases import Broken, NotOffered, converse
@@ -100,6 +100,7 @@ def takes_turns(ctx, n):
                 "(declared %s)" % (n, ctx.promises.serves))
     hint = ("the server serves fewer clients at once than --serves declares, or a client "
             "that waits its turn is dropped rather than served when a place frees")
+    want_descriptors(n + 64)
     with contextlib.ExitStack() as held:
         first = None
         for i in range(n):
@@ -134,6 +135,8 @@ def refuses_beyond(ctx, clients, cap):
                 "(declared --max-clients %d)" % (cap, cap))
     hint = ("the server refuses before the cap it declares, or refuses without the busy "
             "line (a reset, a silent close)")
+    if ctx.host != "127.0.0.1":
+        raise Skip("this load is driven at 127.0.0.1 only")
     want_descriptors(clients + 64)
     d = Driver(ctx.port, ctx.timeout)
     d.on_data = classify
@@ -154,7 +157,8 @@ def refuses_beyond(ctx, clients, cap):
     finally:
         for c in conns:
             d.close(c)
+    refused = clients - len(served)
     if len(served) < cap:
-        raise Broken("%d served at once, the other %d refused" % (len(served), clients - len(served)),
+        raise Broken("%d served at once, the other %d refused" % (len(served), refused),
                      sent, expected, hint)
-    return len(served), clients - len(served)
+    return len(served), refused
