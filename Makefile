@@ -261,10 +261,14 @@ bench: all $(BASELINE) gbench $(EXAMPLES)
 	@python3 docs/tour/record.py compare || true
 
 # The report card (docs/TEACHING.md): SERVER='COMMAND ... {port}' or ADDR=HOST:PORT.
+# SERVES=serial|concurrent|pool:N and MAX_CLIENTS=N declare what the server
+# promises; one of the models (bin/echo-NAME) declares its own (models.sh).
 check: all $(EXAMPLES)
-	@bin/echo-check $(if $(SERVER),--server "$$SERVER",$(if $(ADDR),--addr "$$ADDR",\
+	@declared=$$(. models/models.sh && $(if $(SERVER),model_promises $$SERVER)) || exit 2; \
+	bin/echo-check $(if $(SERVER),--server "$$SERVER",$(if $(ADDR),--addr "$$ADDR",\
 	  $(error make check: say SERVER='COMMAND ... {port}' or ADDR=HOST:PORT))) \
-	  --profile $(or $(PROFILE),core) $(if $(JSON),--json "$$JSON") $(if $(CASES),--cases "$$CASES")
+	  --profile $(or $(PROFILE),core) $(if $(JSON),--json "$$JSON") $(if $(CASES),--cases "$$CASES") \
+	  $$declared $(if $(SERVES),--serves "$$SERVES") $(if $(MAX_CLIENTS),--max-clients "$$MAX_CLIENTS")
 
 gbench: build/bench/gbench | bench-deps
 	@mkdir -p bench/results

@@ -2,9 +2,11 @@
 # check.bats: the report card (bin/echo-check, make check) against real
 # servers: one of the project's own models on the full profile, the shipped
 # examples of docs/examples/ (the naive one must be caught, with its reason),
-# a server that crashes mid-card, a running server by address, and every kind
-# of bad input (exit 2 with a message naming it, nothing left running, no port
-# left bound); then make install and its man pages.
+# a server's declared promises (--serves, --max-clients, and what make check
+# declares for each model), a server that crashes mid-card, a running server
+# by address, and every kind of bad input (exit 2 with a message naming it,
+# nothing left running, no port left bound); then make install and its man
+# pages.
 #
 # Only the model's card is run whole; the other cards run the cases that tell
 # them apart (--cases), to keep the suite short. The full card of every stream
@@ -103,6 +105,54 @@ nothing_left() {
 	[[ $output == *"drops the unfinished line when the client half-closes"* ]]
 }
 
+@test "--serves: serial makes idle-client and busy 'not offered' as declared once its own promise is checked; over-declared it is ✗" {
+	card --server "bin/echo-iterative --port {port}" --serves serial --profile full \
+		--cases echo,idle-client,busy --json "$T/serial.json"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"PROFILE=full, declared: --serves serial"* ]]
+	[[ $output == *"· idle-client"*"not offered:  declared serial: one client at a time"*"checked: one more client waited and was served once the first left"* ]]
+	[[ $output == *"· busy "*"not offered:  declared serial"* ]]
+	[[ $output == *"PROFILE=full holds: 1 of 1 guarantees ✓, 2 not offered as declared"* ]]
+	[ "$(json_of "$T/serial.json" declared)" = "--serves serial" ]
+	grep -q '"declared": true' "$T/serial.json"
+
+	# a pool of 2 declared for a server of one at a time: the promise is not kept
+	card --server "bin/echo-iterative --port {port}" --serves pool:2 --cases idle-client --timeout 1
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"✗ idle-client"*"came back:    client 2 of 2: nothing more for 1 s"* ]]
+	[[ $output == *"expected:     every echo of the 2 at once"*"(declared pool:2)"* ]]
+}
+
+@test "--max-clients: a declared cap is checked (busy answers beyond it, none lost) in place of 1,000 served; a lower one is ✗" {
+	card --server "bin/echo-epoll --port {port} --max-clients 50" --max-clients 50 --cases 1000-clients \
+		--json "$T/cap.json"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"· 1000-clients"*"not offered:  declared --max-clients 50"* ]]
+	grep -F "declared --max-clients 50: checked: of 1,000 clients 50 served at once, the other 950 answered 'ERR server busy' then EOF, none lost" "$T/cap.json"
+
+	card --server "bin/echo-epoll --port {port} --max-clients 20" --max-clients 50 --cases 1000-clients
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"✗ 1000-clients"*"came back:    20 served at once, the other 980 refused"* ]]
+}
+
+@test "make check declares what each model promises: serial, a pool of its --workers, select's fd_set cap; other commands nothing" {
+	promises() { (. models/models.sh && model_promises "$@"); }
+	[ "$(promises bin/echo-iterative --port 1)" = "--serves serial" ]
+	[ "$(promises bin/echo-prefork --port 1)" = "--serves pool:16" ]
+	[ "$(promises bin/echo-prethreaded --workers 4 --port 1)" = "--serves pool:4" ]
+	[ "$(promises bin/echo-select --port 1)" = "--max-clients 1000" ]
+	[ -z "$(promises bin/echo-epoll --port 1)" ]
+	[ -z "$(promises python3 docs/examples/echo_asyncio.py 1)" ]
+	run make --no-print-directory check SERVER='bin/echo-iterative --port {port}' CASES=echo,idle-client
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"declared: --serves serial"* && $output == *"· idle-client"* ]]
+}
+
 @test "a server that crashes mid-card: that case ✗ with the signal and its stderr, every later one not run" {
 	card --server "python3 tests/tools/crashing_echo.py {port}" --cases echo,binary,half-close \
 		--json "$T/crash.json"
@@ -189,6 +239,15 @@ nothing_left() {
 	card --addr 127.0.0.1:1 --cases echo,nosuch
 	[ "$status" -eq 2 ]
 	[[ $output == *"--cases: no case nosuch"* ]]
+	card --addr 127.0.0.1:1 --serves parallel
+	[ "$status" -eq 2 ]
+	[[ $output == *"--serves: 'parallel' is none of serial, concurrent, pool:N"* ]]
+	card --addr 127.0.0.1:1 --serves pool
+	[ "$status" -eq 2 ]
+	[[ $output == *"--serves: 'pool': a pool needs its size, pool:N"* ]]
+	card --addr 127.0.0.1:1 --max-clients 12x
+	[ "$status" -eq 2 ]
+	[[ $output == *"--max-clients: '12x' is not a number of clients from 1 to 1000000"* ]]
 }
 
 @test "check/grade.sh: a card and a JSON per submission, and the summary table" {

@@ -68,13 +68,17 @@ def counted(r, profile):
 
 
 def verdict(results, profile, crash):
-    """(holds, the cases that break it)."""
-    broken = [r for r in results if counted(r, profile) and r["status"] in ("fail", "not offered")]
+    """(holds, the cases that break it). A guarantee the server declares it
+    does not give (promises.py) breaks nothing: what it does promise instead
+    was checked in its place."""
+    broken = [r for r in results if counted(r, profile) and (
+        r["status"] == "fail" or r["status"] == "not offered" and not r.get("declared"))]
     return not broken and not crash, broken
 
 
-def render(what, profile, results, crash, stop, holds, broken, width=100):
-    out = ["echo-check: %s, PROFILE=%s" % (what, profile), ""]
+def render(what, profile, declared, results, crash, stop, holds, broken, width=100):
+    out = ["echo-check: %s, PROFILE=%s%s" % (what, profile,
+                                            ", declared: " + declared if declared else ""), ""]
     for section in ("core", "extra"):
         head = SECTION[section]
         if section == "extra" and profile == "core":
@@ -90,15 +94,22 @@ def render(what, profile, results, crash, stop, holds, broken, width=100):
             out.append("    stderr: %s" % line)
     if stop:
         out.extend(render_stop(stop))
-    ran = [r for r in results if counted(r, profile) and r["status"] != "not run"]
+    ran = [r for r in results if counted(r, profile) and r["status"] != "not run"
+           and not r.get("declared")]
     if holds:
-        out.append("PROFILE=%s holds: %d of %d guarantees \u2713%s" % (
-            profile, len(ran), len(ran), not_run_note(results, profile)))
+        out.append("PROFILE=%s holds: %d of %d guarantees \u2713%s%s" % (
+            profile, len(ran), len(ran), declared_note(results, profile),
+            not_run_note(results, profile)))
     else:
         out.append("PROFILE=%s does not hold: %s" % (profile, ", ".join(
             "%s %s" % (r["id"], "\u2717" if r["status"] == "fail" else "not offered")
             for r in broken) or "the server crashed"))
     return "\n".join(out) + "\n"
+
+
+def declared_note(results, profile):
+    n = sum(1 for r in results if counted(r, profile) and r.get("declared"))
+    return ", %d not offered as declared" % n if n else ""
 
 
 def not_run_note(results, profile):
@@ -141,8 +152,9 @@ def render_stop(stop):
     return lines + ([""] if lines else [])
 
 
-def as_json(what, profile, results, crash, stop, holds, status):
-    return dict(checker="echo-check", server=what, profile=profile,
-                verdict="holds" if holds else "does not hold", exit=status, cases=results,
+def as_json(what, profile, declared, results, crash, stop, holds, broken, status):
+    return dict(checker="echo-check", server=what, profile=profile, declared=declared,
+                verdict="holds" if holds else "does not hold", exit=status,
+                broken=[r["id"] for r in broken], cases=results,
                 crash=crash, stop=None if not stop else {k: v for k, v in stop.items()
                                                           if k != "stderr"})

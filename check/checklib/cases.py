@@ -30,7 +30,7 @@ class Broken(Exception):
 
 
 class NotOffered(Exception):
-    pass
+    declared = False   # True: the server said so itself (promises.py); the profile holds
 
 
 class Case:
@@ -48,11 +48,12 @@ def case(id, title, sent, expected, hint, profile="core", needs=()):
 
 class Context:
     """What a case talks to: host, port, the server (target: its process
-    group when the checker started it), the per-step timeout."""
+    group when the checker started it), the per-step timeout, the profile and
+    what the server declares (promises.Promises)."""
 
-    def __init__(self, target, host, port, timeout, profile="core"):
+    def __init__(self, target, host, port, timeout, profile, promises):
         self.target, self.host, self.port, self.timeout = target, host, port, timeout
-        self.profile = profile
+        self.profile, self.promises = profile, promises
 
     @property
     def pgid(self):
@@ -73,7 +74,8 @@ class Context:
                 other.start(extra)
             except CannotRun as e:
                 raise NotOffered("it does not start with %s: %s" % (" ".join(extra), e))
-            yield Context(other, self.host, other.port, self.timeout, self.profile)
+            yield Context(other, self.host, other.port, self.timeout, self.profile,
+                          self.promises)
         finally:
             other.cleanup()
 
@@ -123,6 +125,8 @@ def run_case(c, ctx):
                  got=e.got, hint=e.hint or c.hint)
     except NotOffered as e:
         r.update(status="not offered", reason=str(e))
+        if e.declared:
+            r["declared"] = True
     except Skip as e:
         r.update(status="not run", reason="this machine cannot: %s" % e)
     except (ProbeError, Fail, OSError) as e:

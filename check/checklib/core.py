@@ -13,6 +13,7 @@ from probelib.scale_push import cmd_push
 from probelib.transcript import Script
 
 from checklib.cases import Broken, case, converse, mismatch, recv_for
+from checklib.promises import beyond_promise
 
 MIB = 1 << 20
 NO_LIMIT = 1 << 40   # what expected_echo needs for a server without --max-line
@@ -109,8 +110,10 @@ def half_close(ctx):
       "client C sends a line",
       expected="C's echo at once, while A and B stay open; then A's line when it ends",
       hint="the server serves one client at a time (it waits in recv() on the idle one): a "
-      "thread or goroutine per connection, or an event loop, serves them all")
+      "thread or goroutine per connection, or an event loop, serves them all (or, if that is "
+      "its design, it declares it: --serves serial)")
 def idle_client(ctx):
+    beyond_promise(ctx, 3)
     with ctx.connect() as a, ctx.connect() as b:
         send_all(a, b"A is slow ", ctx.timeout)
         with ctx.connect() as c:
@@ -172,10 +175,11 @@ def never_reads(ctx):
       "sent to all before the second halves",
       expected="every echo on its own connection, all 1,000 open at once",
       hint="the server limits how many clients it serves at once (a pool, a fixed table, "
-      "select()'s FD_SETSIZE), its listen() backlog is short, or it runs out of descriptors "
-      "(raise RLIMIT_NOFILE)",
+      "select()'s FD_SETSIZE; a limit by design is declared: --serves pool:N, --max-clients "
+      "N), its listen() backlog is short, or it runs out of descriptors (raise RLIMIT_NOFILE)",
       needs=("127.0.0.1",))
 def clients_1000(ctx):
+    beyond_promise(ctx, 1000)
     swarm(ctx, 1000, messages=3, partial=0, window=256)
 
 
@@ -183,10 +187,12 @@ def clients_1000(ctx):
       sent="10,000 connections held open, each sends 100 bytes of a line, then the rest",
       expected="every echo on its own connection, all 10,000 open at once",
       hint="the server limits how many clients it serves at once (select()'s FD_SETSIZE, "
-      "a thread each and too little memory), its listen() backlog is short (connections "
+      "a thread each and too little memory; a limit by design is declared: --serves pool:N, "
+      "--max-clients N), its listen() backlog is short (connections "
       "wait in SYN_RECV), or it runs out of descriptors (raise RLIMIT_NOFILE to its hard limit)",
       needs=("127.0.0.1",))
 def clients_10000(ctx):
+    beyond_promise(ctx, 10000)
     room = ["--max-clients", "20000"]
     if ctx.profile == "full" and ctx.can_restart():
         # echolab's command line is part of this profile: room for 10,000

@@ -13,6 +13,7 @@ from probelib.summary import SUMMARY_RE
 from probelib.transcript import Script
 
 from checklib.cases import Broken, NotOffered, case, converse, recv_for
+from checklib.promises import beyond_promise
 
 MAX_LINE = 4096   # echolab's default --max-line
 
@@ -53,6 +54,7 @@ def max_line(ctx):
       "send the busy line, half-close and close (docs/PROTOCOL.md section 5)",
       profile="extra", needs=("restart",))
 def busy(ctx):
+    beyond_promise(ctx, 2)   # a serial server never refuses: the others wait
     with ctx.fresh(["--max-clients", "2"]) as srv:
         # "served" retries a refused connection: the checker's own probe
         # that saw the server accept may still hold a place for a moment
