@@ -8,12 +8,16 @@
  *
  * The parent must reap every child, or each finished one stays a zombie and
  * keeps its place under --max-clients (accept_admit took it; reaping gives
- * it back). It reaps on every pass of its accept loop, so the count is true
- * at every accept however busy the listener is, and SIGCHLD arrives through
- * the signalfd in accept's wait (signals.h), so an idle parent reaps at once
- * too. No SIGCHLD handler: one would run only where the signal is
- * unblocked, and a wait that never sleeps (a listener always ready under a
- * connection storm) never unblocks it.
+ * it back). SIGCHLD arrives through the signalfd that accept's wait watches
+ * beside the listener (signals.h), and that wait looks at it before every
+ * accept, so the parent reaps whenever a child has exited and the count is
+ * true at every accept, however busy the listener. It reaps only then:
+ * waitpid scans every child, so calling it on every accept would make 10,000
+ * clients cost 10,000 scans of up to 10,000 children each, and the listen
+ * backlog would overflow while the parent scans. No SIGCHLD handler: one
+ * would run only where the signal is unblocked, and a wait that never
+ * sleeps (a listener always ready under a connection storm) never unblocks
+ * it.
  */
 #include <errno.h>
 #include <signal.h>
@@ -26,8 +30,8 @@
 #include "server.h"
 #include "signals.h"
 
-/* Every pass of the accept loop: the count of clients served is then true at
- * every accept, however busy the listener. Each child served one client. */
+/* Whenever SIGCHLD was seen: each child served one client, and its place is
+ * free again once it is reaped. */
 static void reap(struct server *srv, struct children *ch)
 {
 	while (children_reap(ch, NULL) >= 0)
@@ -75,9 +79,10 @@ int main(int argc, char **argv)
 	children_init(&ch, srv.opts.max_clients);
 
 	while ((fd = accept_or_signal(&srv.listener, &srv.signals, &peer)) != ACCEPT_STOP) {
-		reap(&srv, &ch); /* every pass: the count is true at every accept */
-		if (fd == ACCEPT_CHILD)
+		if (fd == ACCEPT_CHILD) { /* seen before the next accept */
+			reap(&srv, &ch);
 			continue;
+		}
 		/* A slot per place: once admitted, a free slot is certain. */
 		if (accept_admit(&srv.listener, fd, srv.opts.max_clients, ACCEPT_ANY_FD))
 			start_child(&srv, &ch, fd, &peer);

@@ -84,7 +84,7 @@ fails as soon as nothing moves for --timeout seconds. The probe raises its
 own soft RLIMIT_NOFILE to the hard limit. --pid PID names the server, whose
 whole process group, fork children included, is measured. --port is required.
 
-  swarm N [--messages K] [--window W] [--max-rss-kb KB]
+  swarm N [--messages K] [--window W] [--wave W] [--max-rss-kb KB]
       Open N connections and keep all of them open. Every connection then
       sends K distinct messages, each in two halves (--whole: in one piece): the first half goes out
       on every connection, then the second half on every connection, then
@@ -97,8 +97,10 @@ whole process group, fork children included, is measured. --port is required.
       socket on the port has unread input, from /proc/net/tcp*) the server's
       VmRSS is read with N unfinished lines held ("partial_rss_kb"), and must
       stay below --max-rss-kb too; with --pid, also before any byte is sent,
-      once the server holds all N ("idle_rss_kb"). Then all close. Prints "swarm clients=N
-      messages=M bytes=B ...".
+      once the server holds all N ("idle_rss_kb"). With --wave W the N open W
+      at a time, each wave served (one whole line echoed on each) before the
+      next opens: a slow accepter is not drowned by a burst of connects.
+      Then all close. Prints "swarm clients=N messages=M bytes=B ...".
 
   pipeline N [--rounds R] [--depth D] [--max-size S]
       Open N connections and keep all of them open. In each of R rounds
@@ -243,7 +245,8 @@ PID = {"--pid": (int, REQUIRED)}
 SCALE = {
     "swarm": Command("probelib.scale_load:cmd_swarm", CLIENTS, {
         "--messages": (int, 3), "--window": (int, 256), "--whole": (FLAG, False),
-        "--partial": (int, 0), "--pid": (int, 0), "--max-rss-kb": (int, 0)}),
+        "--partial": (int, 0), "--pid": (int, 0), "--max-rss-kb": (int, 0),
+        "--wave": (int, 0)}),
     "pipeline": Command("probelib.scale_load:cmd_pipeline", CLIENTS, {
         "--rounds": (int, 2), "--depth": (int, 4), "--max-size": (int, 6000),
         "--window": (int, 256)}),

@@ -101,14 +101,15 @@ class Driver:
         self.ep.register(c.fd, select.EPOLLOUT)
         return c
 
-    def connect_many(self, n, window):
-        """Opens n connections, at most `window` handshakes at a time."""
+    def connect_many(self, n, window, first=0):
+        """Opens n connections (numbered from `first`), at most `window`
+        handshakes at a time."""
         conns = []
         pending = 0
         last = time.monotonic()
         while len(conns) < n or pending:
             while len(conns) < n and pending < window:
-                conns.append(self.start_connect(len(conns)))
+                conns.append(self.start_connect(first + len(conns)))
                 pending += 1
             before = pending
             pending -= self.poll_once(0.05)

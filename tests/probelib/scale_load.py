@@ -83,7 +83,7 @@ def cmd_swarm(a):
     d.on_data = check_echo
     base_fds = server_fds(a.pid) if a.partial and a.pid else 0
     t0 = time.monotonic()
-    conns = d.connect_many(a.clients, a.window)
+    conns = connect_in_waves(d, a) if a.wave else d.connect_many(a.clients, a.window)
     t_conn = time.monotonic() - t0
     idle_rss = None
     if a.partial and a.pid:
@@ -107,6 +107,24 @@ def cmd_swarm(a):
         raise Fail("server VmRSS with %d connections each holding a %d-byte unfinished line"
                    " is %d KiB, not under %d KiB"
                    % (len(conns), a.partial, partial_rss, a.max_rss_kb))
+
+
+def connect_in_waves(d, a):
+    """--wave W: the connections open W at a time, and each wave is served
+    (one whole line echoed on each) before the next opens. A handshake
+    completes in the kernel whether or not the server accepts; a server that
+    accepts more slowly than a burst of connects (a fork per client) would
+    see its listen backlog overflow and the surplus dropped, which says how
+    fast it accepts, not how many clients it holds. The waves hold it to the
+    second."""
+    conns = []
+    while len(conns) < a.clients:
+        wave = d.connect_many(min(a.wave, a.clients - len(conns)), a.window, first=len(conns))
+        for c in wave:
+            d.send(c, b"c%05d here\n" % c.i)
+        d.echoed_all(wave)
+        conns += wave
+    return conns
 
 
 def swarm_messages(d, conns, a):
