@@ -60,6 +60,12 @@ model_libs = $(filter-out -,$(subst $(comma), ,$(patsubst $(1)=%,%,$(filter $(1)
 # (a model's own files include them by a path relative to themselves, e.g.
 # #include "uring/ring.h" from models/uring.c: no -I per model).
 model_objs = $(patsubst %.c,build/%.o,$(wildcard models/$(1)/*.c))
+# model_peers NAME: the objects of the other models whose header (models/X.h)
+# models/NAME.c includes: a model that runs another's loop links its object
+# (reuseport and acceptor include epoll.h for epoll_serve; epoll.c's main()
+# is weak, so theirs wins).
+model_peers = $(foreach h,$(filter-out $(1),$(basename $(notdir $(wildcard models/*.h)))),\
+  $(if $(shell grep -qs '^\#include "$(h).h"' models/$(1).c && echo y),build/models/$(h).o))
 comma := ,
 
 ifneq ($(SANITIZE),)
@@ -130,17 +136,13 @@ build/libechocommon.a: $(COMMON_OBJ)
 	$(AR) rcs $@ $^
 
 # Every model the same way: models/NAME.c, the modules of models/NAME/, the
-# common archive (last, after every object that calls into it), and the
+# objects of the models whose loop it runs (model_peers), the common archive (last, after every object that calls into it), and the
 # libraries of its models.list line.
 .SECONDEXPANSION:
-bin/echo-%: build/models/%.o $$(call model_objs,$$*) build/libechocommon.a
+bin/echo-%: build/models/%.o $$(call model_objs,$$*) $$(call model_peers,$$*) build/libechocommon.a
 	@mkdir -p bin
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(ECHO_LDLIBS) \
 	  $(call model_libs,$*)
-
-# reuseport runs the epoll model's loop in every thread: it links
-# models/epoll.c's one object too, whose main() is weak (reuseport's wins).
-bin/echo-reuseport: build/models/epoll.o
 
 bin/echo-client: $(CLIENT_OBJ) build/libechocommon.a
 	@mkdir -p bin

@@ -85,7 +85,7 @@ def run(model, lock, args):
         err.seek(0)
         text = err.read()
     os.unlink(err_path)
-    counts = [int(n) for n in re.findall(r"^worker \d+: connections=(\d+)$", text, re.M)]
+    counts = [int(n) for n in re.findall(r"^worker \d+: connections=(\d+) messages=\d+$", text, re.M)]
     summary = re.search(r"^summary: .*$", text, re.M).group(0)
     field = dict(kv.split("=", 1) for kv in summary.split()[1:])
     cpu = float(field["user"].rstrip("s")) + float(field["sys"].rstrip("s"))

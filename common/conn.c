@@ -234,6 +234,7 @@ static void count_sent(struct conn *c, size_t n, struct echo_stats *st)
 	stats_add(&st->bytes, echoed);
 	if (c->echo_owed == 0 && c->owed_messages > 0) {
 		stats_add(&st->messages, c->owed_messages);
+		c->messages += c->owed_messages;
 		c->owed_messages = 0;
 	}
 }

@@ -141,6 +141,7 @@ struct conn {
 	size_t lent;          /* owed bytes offered by conn_to_send, not yet reported */
 	char *retired;        /* an old buffer a send in flight still reads */
 	struct idle_link idle; /* position in the loop's idle list */
+	unsigned long long messages; /* echoed in full so far: its worker's count */
 	const char *close_reason; /* for the --verbose log */
 };
 

@@ -36,7 +36,7 @@ static void send_owed(struct conn *c, struct echo_stats *st)
 		conn_fail(c, CONN_WHY_WRITE);
 }
 
-void echo_blocking(const struct server *s, int fd, const struct peer *peer)
+unsigned long long echo_blocking(const struct server *s, int fd, const struct peer *peer)
 {
 	char *rbuf = malloc(PROTOCOL_READ_CHUNK);
 	struct conn c;
@@ -68,4 +68,5 @@ void echo_blocking(const struct server *s, int fd, const struct peer *peer)
 	}
 	conn_end(&c, s->opts.verbose); /* the caller closes fd */
 	free(rbuf);
+	return c.messages;
 }

@@ -15,7 +15,9 @@
 #include "peer.h"
 #include "server.h"
 
-void echo_blocking(const struct server *s, int fd, const struct peer *peer);
+/* Returns the messages it echoed, for a pool's per-worker count
+ * (stats_worker_echoed). */
+unsigned long long echo_blocking(const struct server *s, int fd, const struct peer *peer);
 
 /* The stack a thread that runs echo_blocking needs. The loop keeps its read
  * buffer on the heap and its frames are small, so a thread needs little. glibc's

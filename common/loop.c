@@ -27,11 +27,24 @@ void loop_init_worker(struct loop *l, struct server *srv, struct listener *liste
 {
 	l->srv = srv;
 	l->listener = listener;
+	l->intake = NULL;
 	l->worker = worker;
 	l->rbuf = NULL;
 	idle_init(&l->idle, srv->opts.idle_timeout);
 	l->heap_dirty = false;
 	loop_tick(l);
+}
+
+void loop_init_handed(struct loop *l, struct server *srv, struct loop_intake *in,
+                      unsigned worker)
+{
+	loop_init_worker(l, srv, &srv->listener, worker);
+	l->intake = in;
+}
+
+int loop_intake_fd(const struct loop *l)
+{
+	return l->intake != NULL ? l->intake->fd : l->listener->fd;
 }
 
 void loop_barrier_wait(pthread_barrier_t *b)
@@ -89,17 +102,25 @@ int loop_timeout_ms(const struct loop *l)
 	return ms;
 }
 
-struct conn *loop_open_conn(struct loop *l, int fd, const struct peer *peer, size_t size,
-                            int fd_limit)
+/* A client that holds a place under --max-clients is gone: the place goes
+ * back, and an intake hears that its loop holds one fewer. */
+static void let_go(struct loop *l)
+{
+	accept_release(l->listener);
+	if (l->intake != NULL)
+		l->intake->closed(l->intake);
+}
+
+/* An admitted client (it holds a place) as a new connection. */
+static struct conn *adopt_conn(struct loop *l, int fd, const struct peer *peer, size_t size)
 {
 	struct echo_stats *st = l->srv->stats;
 	struct conn *c;
 
 	mark_heap_dirty(l);
-	if (!accept_admit(l->listener, fd, l->srv->opts.max_clients, fd_limit))
-		return NULL;
 	if ((c = malloc(size)) == NULL) {
-		accept_withdraw(l->listener, fd);
+		let_go(l);
+		accept_refuse(l->listener, fd);
 		return NULL;
 	}
 	conn_init(c, fd, l->srv->opts.max_line, peer);
@@ -110,11 +131,30 @@ struct conn *loop_open_conn(struct loop *l, int fd, const struct peer *peer, siz
 	return c;
 }
 
+struct conn *loop_open_conn(struct loop *l, int fd, const struct peer *peer, size_t size,
+                            int fd_limit)
+{
+	mark_heap_dirty(l);
+	if (!accept_admit(l->listener, fd, l->srv->opts.max_clients, fd_limit))
+		return NULL;
+	return adopt_conn(l, fd, peer, size);
+}
+
 struct conn *loop_accept(struct loop *l, size_t size, int fd_limit)
 {
 	struct peer peer;
 	int fd;
 
+	/* Handed over: already admitted by the thread that accepted it. */
+	if (l->intake != NULL) {
+		while ((fd = l->intake->take(l->intake, &peer)) >= 0) {
+			struct conn *c = adopt_conn(l, fd, &peer, size);
+
+			if (c != NULL)
+				return c;
+		}
+		return NULL;
+	}
 	while ((fd = accept_nonblocking(l->listener, &peer)) >= 0) {
 		struct conn *c = loop_open_conn(l, fd, &peer, size, fd_limit);
 
@@ -156,8 +196,9 @@ void loop_close(struct loop *l, struct conn *c)
 {
 	mark_heap_dirty(l);
 	idle_remove(&c->idle);
+	stats_worker_echoed(l->srv->stats, l->worker, c->messages);
 	conn_close(c, l->srv->opts.verbose);
-	accept_release(l->listener);
+	let_go(l);
 	free(c);
 }
 

@@ -25,9 +25,25 @@
  * frees it through the conn. */
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
+/* Where a loop is handed its clients when it does not accept them itself:
+ * another thread accepts, admits them under --max-clients (accept_admit) and
+ * hands each to one loop (models/acceptor.c). `fd` is what the loop watches
+ * for "clients handed over" (an eventfd); take() returns the next such
+ * client's descriptor (with its peer), or -1 when none is left; closed() is
+ * told each time one of them is gone, for the hander's count of what each
+ * loop holds. The model embeds this in its own struct (container_of). */
+struct loop_intake {
+	int fd;
+	int (*take)(struct loop_intake *in, struct peer *peer);
+	void (*closed)(struct loop_intake *in);
+};
+
 struct loop {
 	struct server *srv;
-	struct listener *listener; /* where loop_accept takes clients from */
+	/* where loop_accept takes clients from: the listener, or the intake when
+	 * there is one (the listener then only counts and refuses) */
+	struct listener *listener;
+	struct loop_intake *intake;
 	struct idle_list idle;
 	unsigned worker; /* counted as this worker in the stats (stats_worker_served) */
 	int64_t now_ms;  /* the time of the last wake-up: one clock read per wake */
@@ -48,6 +64,13 @@ void loop_init(struct loop *l, struct server *srv);
  * together (accept_admit). */
 void loop_init_worker(struct loop *l, struct server *srv, struct listener *listener,
                       unsigned worker);
+/* Worker `worker`'s loop, handed its clients through `in` instead of
+ * accepting them (see struct loop_intake). */
+void loop_init_handed(struct loop *l, struct server *srv, struct loop_intake *in,
+                      unsigned worker);
+/* The descriptor that is readable when clients wait for loop_accept: the
+ * intake's, or the listener's. */
+int loop_intake_fd(const struct loop *l);
 /* pthread_barrier_wait, dying on an error: a model that runs loops in
  * threads (reuseport) has each wait once its wait set is open, and the
  * thread that started them too, before it announces "listening on", so that
@@ -63,7 +86,7 @@ void loop_tick(struct loop *l);
  * -1 for ever. */
 int loop_timeout_ms(const struct loop *l);
 
-/* Accepts the next waiting client and returns it as a new connection of
+/* Accepts (or takes from the intake) the next waiting client and returns it as a new connection of
  * `size` bytes (at least sizeof(struct conn): a model may wrap struct conn,
  * as its first member, in a struct of its own; see container_of). Clients it cannot take are told
  * "ERR server busy" and closed on the way: over --max-clients, or on a

@@ -31,8 +31,10 @@ struct echo_stats *stats_create(bool shared_with_children)
 
 void stats_destroy(struct echo_stats *st)
 {
-	if (st->workers > 0)
+	if (st->workers > 0) {
 		munmap(st->served_by, st->workers * sizeof *st->served_by);
+		munmap(st->echoed_by, st->workers * sizeof *st->echoed_by);
+	}
 	munmap(st, sizeof *st);
 }
 
@@ -41,6 +43,7 @@ void stats_track_workers(struct echo_stats *st, unsigned workers)
 	if (st->workers > 0 || workers == 0)
 		return;
 	st->served_by = counter_pages(workers * sizeof *st->served_by, st->shared);
+	st->echoed_by = counter_pages(workers * sizeof *st->echoed_by, st->shared);
 	st->workers = workers;
 }
 
@@ -50,11 +53,18 @@ void stats_worker_served(struct echo_stats *st, unsigned worker)
 		stats_add(&st->served_by[worker], 1);
 }
 
+void stats_worker_echoed(struct echo_stats *st, unsigned worker, unsigned long long n)
+{
+	if (worker < st->workers)
+		stats_add(&st->echoed_by[worker], n);
+}
+
 void stats_log_workers(const struct echo_stats *st)
 {
 	for (unsigned i = 0; i < st->workers; i++)
-		log_msg("worker %u: connections=%llu", i,
-		        (unsigned long long)atomic_load(&st->served_by[i]));
+		log_msg("worker %u: connections=%llu messages=%llu", i,
+		        (unsigned long long)atomic_load(&st->served_by[i]),
+		        (unsigned long long)atomic_load(&st->echoed_by[i]));
 }
 
 /* " spread=MIN/MAX" over the tracked workers, or "" without any. */

@@ -9,11 +9,14 @@
  *
  *     stats_track_workers(srv.stats, srv.opts.workers);  // once, before fork
  *     stats_worker_served(srv.stats, i);                 // worker i took one
+ *     stats_worker_echoed(srv.stats, i, n);              // ... and echoed n messages
  *
  * Then the summary line ends in " spread=MIN/MAX" (the fewest and the most
  * connections any one worker served: how evenly the kernel, a lock or a queue
  * shared the work out) and stats_log_workers prints one line per worker,
- * "worker I: connections=N", which server_finish does under --verbose.
+ * "worker I: connections=N messages=M", which server_finish does under
+ * --verbose: connections say how the clients were dealt, messages how the
+ * work was (a few busy clients can load one worker with most of it).
  */
 #ifndef ECHOLAB_STATS_H
 #define ECHOLAB_STATS_H
@@ -31,6 +34,7 @@ struct echo_stats {
 	bool shared;               /* MAP_SHARED: forked children count here too */
 	unsigned workers;          /* 0 unless stats_track_workers was called */
 	atomic_ullong *served_by;  /* [workers]: connections each worker served */
+	atomic_ullong *echoed_by;  /* [workers]: messages each worker echoed */
 };
 
 struct echo_stats *stats_create(bool shared_with_children);
@@ -41,7 +45,9 @@ void stats_add(atomic_ullong *counter, unsigned long long n);
 void stats_track_workers(struct echo_stats *st, unsigned workers);
 /* Worker `worker` (0-based, below the tracked count) served one more connection. */
 void stats_worker_served(struct echo_stats *st, unsigned worker);
-/* One line per tracked worker on stderr: "worker I: connections=N". */
+/* Worker `worker` echoed n more messages (a connection's, when it closes). */
+void stats_worker_echoed(struct echo_stats *st, unsigned worker, unsigned long long n);
+/* One line per tracked worker on stderr: "worker I: connections=N messages=M". */
 void stats_log_workers(const struct echo_stats *st);
 /* Takes one of `max` places for a new connection, or returns false when all are
  * taken. Exact even when several loops admit at once (reuseport's workers):

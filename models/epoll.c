@@ -45,7 +45,8 @@ struct client {
 };
 
 /* The kernel holds the registrations; data.ptr is the client, or the
- * address of one of the two marks for the listening socket and the signals
+ * address of one of the two marks for the listening socket (or the intake a
+ * loop is handed its clients through: loop_intake_fd) and the signals
  * (signals.h): those are never used as clients, only compared. */
 struct wait_set {
 	int epfd;
@@ -127,7 +128,8 @@ static void serve(struct loop *loop, struct wait_set *ws, struct client *cl, uin
 /* The whole loop, over the loop's listening socket, until a stop is
  * requested; every connection is closed on the way out. main() below runs it
  * once; models/reuseport.c runs this same function in each of its threads,
- * each over a listening socket of its own (hence a parameter, not main),
+ * each over a listening socket of its own (hence a parameter, not main), as
+ * models/acceptor.c does over the intake each thread is handed clients by,
  * and passes `ready`, a barrier to wait at once the epoll instance is open
  * (main passes NULL). */
 void epoll_serve(struct loop *loop, pthread_barrier_t *ready)
@@ -140,7 +142,7 @@ void epoll_serve(struct loop *loop, pthread_barrier_t *ready)
 	ws.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ws.epfd < 0)
 		die("epoll_create1: %s", error_text(errno));
-	if (!watch(&ws, loop->listener->fd, &ws.listener_mark, CONN_WANT_READ) ||
+	if (!watch(&ws, loop_intake_fd(loop), &ws.listener_mark, CONN_WANT_READ) ||
 	    !watch(&ws, signals->fd, &ws.signals_mark, CONN_WANT_READ))
 		die("cannot watch the listening socket and the signals");
 	if (ready != NULL)

@@ -6,8 +6,10 @@
 
 #include "loop.h"
 
-/* Serves loop->listener with one epoll instance, which also watches the
- * server's signalfd, until a stop is requested; closes every connection of
+/* Serves the loop's clients with one epoll instance, which also watches the
+ * server's signalfd, until a stop is requested: those it accepts from
+ * loop->listener (epoll, reuseport), or those it is handed through
+ * loop->intake (acceptor); closes every connection of
  * the loop before returning. With `ready` not NULL, waits at that barrier
  * once the epoll instance is open, before the first wait. */
 void epoll_serve(struct loop *loop, pthread_barrier_t *ready);

@@ -144,7 +144,7 @@ _Noreturn static void worker(struct pool *p, unsigned id)
 		if (!take_seat(p, id, fd))
 			continue; /* refused: every place is taken */
 		stats_worker_served(srv->stats, id);
-		echo_blocking(srv, fd, &peer);
+		stats_worker_echoed(srv->stats, id, echo_blocking(srv, fd, &peer));
 		close(fd);
 		leave_seat(p, id);
 	}

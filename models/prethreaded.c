@@ -106,7 +106,7 @@ static void *worker_main(void *arg)
 
 	while (pool_take(w->pool, w->id, &q)) {
 		stats_worker_served(w->srv->stats, w->id);
-		echo_blocking(w->srv, q.fd, &q.peer);
+		stats_worker_echoed(w->srv->stats, w->id, echo_blocking(w->srv, q.fd, &q.peer));
 		pool_done(w->pool, w->id);
 		accept_release(&w->srv->listener); /* after: the queue has room again */
 	}

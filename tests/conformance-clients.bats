@@ -260,9 +260,9 @@ busy_clients_script() {
 	assert_equal "$(summary_field connections)" $((busy + 1))
 	if [ "$KIND" = pool ]; then
 		# one worker served b0 and then n, the other b1
-		run grep -E '^worker [0-9]+: connections=[0-9]+$' "$SERVER_ERR"
+		run grep -E '^worker [0-9]+: connections=[0-9]+ messages=[0-9]+$' "$SERVER_ERR"
 		assert_equal "${#lines[@]}" 2
-		assert_equal "$(sed 's/.*=//' <<<"$output" | sort -n | paste -sd' ')" "1 2"
+		assert_equal "$(sed 's/.*connections=\([0-9]*\).*/\1/' <<<"$output" | sort -n | paste -sd' ')" "1 2"
 		assert_equal "$(summary_field spread)" 1/2
 	elif ! takes_workers; then
 		refute grep -q '^worker ' "$SERVER_ERR"

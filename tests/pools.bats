@@ -8,7 +8,7 @@ load helpers
 
 # worker_counts: N of each "worker I: connections=N" lines of the server's --verbose log
 worker_counts() {
-	sed -n 's/^worker [0-9]*: connections=\([0-9]*\)$/\1/p' "$SERVER_ERR"
+	sed -n 's/^worker [0-9]*: connections=\([0-9]*\) messages=[0-9]*$/\1/p' "$SERVER_ERR"
 }
 
 @test "prefork: an unknown ECHOLAB_ACCEPT_LOCK exits 2 naming it and the choices" {

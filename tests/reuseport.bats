@@ -22,7 +22,7 @@ listeners_on() {
 
 # worker_counts: the "worker I: connections=N" lines of --verbose, as "N N ...".
 worker_counts() {
-	sed -n 's/^worker [0-9]*: connections=\([0-9]*\)$/\1/p' "$SERVER_ERR" | tr '\n' ' '
+	sed -n 's/^worker [0-9]*: connections=\([0-9]*\) messages=[0-9]*$/\1/p' "$SERVER_ERR" | tr '\n' ' '
 }
 
 @test "reuseport: --workers 3 --port 0: three threads, three listeners on the one port the first got" {

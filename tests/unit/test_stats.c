@@ -54,6 +54,7 @@ int main(void)
 	if (pid == 0) {
 		for (int i = 0; i < 5; i++)
 			stats_worker_served(st, 2);
+		stats_worker_echoed(st, 2, 7);
 		_exit(0);
 	}
 	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && status == 0, "the child ran");
@@ -63,8 +64,8 @@ int main(void)
 	capture_stderr(summary, st, out, sizeof out);
 	CHECK(strstr(out, " spread=0/5\n") != NULL, "min 0 (worker 1), max 5: %s", out);
 	capture_stderr(stats_log_workers, st, out, sizeof out);
-	CHECK(strcmp(out, "worker 0: connections=1\nworker 1: connections=0\n"
-	                  "worker 2: connections=5\n") == 0,
+	CHECK(strcmp(out, "worker 0: connections=1 messages=0\nworker 1: connections=0 messages=0\n"
+	                  "worker 2: connections=5 messages=7\n") == 0,
 	      "one line per worker: %s", out);
 	stats_destroy(st);
 
