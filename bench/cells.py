@@ -43,6 +43,10 @@ CELLS = [
     # beside heavy senders on the same server.
     dict(id="noisy", label="noisy neighbours", conns=52, size=64, depth=1, neighbours=True,
          max_duration=0.5, max_warmup=0.2),
+    # How the work is shared among worker loops (bench/skew.py): a few heavy
+    # clients among many light ones, a fresh server per trial.
+    dict(id="skew", label="skewed 2w", conns=22, size=64, depth=1, skew=True,
+         max_duration=0.5, max_warmup=0.2),
 ] + [
     # The C10K curve (bench/idle.py): 10 connections in open loop at
     # IDLE_RATE beside N idle ones (echo-client --hold N). quick=False: not in
@@ -62,6 +66,11 @@ SCALE_MODELS = ["epoll", "uring", "libev", "reuseport"]
 # connections pipelining 64 KiB messages 16 deep as fast as the server goes.
 NEIGHBOURS = dict(light=dict(conns=50, size=64, depth=1, rate=2000),
                   heavy=dict(conns=2, size=65536, depth=16))
+# The skewed-load cell: 2 heavy clients pipelining 64-byte messages as fast
+# as the server echoes, then 20 light ones at 1,000 messages/s in total, on a
+# server of 2 worker loops; trials: fresh servers (deals) per model.
+SKEW = dict(workers=2, trials=5, trials_quick=2,
+            heavy=dict(conns=2, size=64, depth=16), light=dict(conns=20, size=64, depth=1, rate=1000))
 PLOT_CELLS = ["c1", "c10", "c100", "c1000"]   # 64-byte ping-pong against connections
 
 # Performance targets (issue 8), checked in the same run and shown in the
@@ -135,6 +144,9 @@ def is_datagram(model):
 def not_applicable(model, cell):
     """The reason a model (None: the baseline) cannot take a cell, or None."""
     conns = cell["conns"] + (cell.get("hold") or 0)
+    if cell.get("skew") and (model is None or model.get("serves") != "concurrent"
+                             or "--workers" not in model.get("args", ())):
+        return "no worker loops to share the work among"
     if model is None:
         return descriptors_short(conns)
     if is_datagram(model) and cell.get("churn"):
@@ -179,6 +191,9 @@ def warmup_of(mode, run, cell=None):
 
 
 def expected_run_s(cell, mode, run):
+    if cell.get("skew"):   # its trials, spread over the mode's runs
+        trials = SKEW["trials_quick" if mode.get("name") == "quick" else "trials"]
+        return trials * (warmup_of(mode, 0, cell) + duration_of(mode, cell) + 0.5) / mode["runs"]
     one = (warmup_of(mode, run, cell) + duration_of(mode, cell) + 0.05 + cell["conns"] * 0.0005
            + (cell.get("hold") or 0) * 0.0003)  # held: opened, answered, closed
     return 2 * one if cell.get("neighbours") else one  # alone, then beside

@@ -8,6 +8,8 @@ Checks, in RESULTS_DIR (default bench/results next to this script):
   - every cell is either "n/a" (with a reason) or "ok" and verified: each run's
     client exited 0 and reported errors == 0;
   - the 10,000-connection memory checks, if any, are ok;
+  - the skewed-load cell's entries that are ok have trials that all ran and
+    the max/min of messages per worker;
   - an idle-connection cell (bench/idle.py) that is ok has its CPU per
     message over the window and its RSS; a noisy entry says why;
   - results.csv (one row per cell), results.md, and the plots
@@ -103,6 +105,12 @@ def check_entry(e, problems):
         return
     if status != "ok":
         problems.append(f"{name}: {status}: {e.get('reason', '')}")
+        return
+    if e.get("trials") is not None:   # the skewed-load cell (skew.py): trials, not runs
+        if not e["trials"] or any("failure" in t for t in e["trials"]):
+            problems.append(f"{name}: ok but a trial failed or none ran")
+        if "msg_ratio_median" not in e:
+            problems.append(f"{name}: no messages-per-worker figure")
         return
     runs = e.get("runs") or []
     if not runs:

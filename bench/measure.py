@@ -18,6 +18,7 @@ import time
 import idle
 import neighbours
 import noise
+import skew
 from cells import (HOST, MAX_LINE_BIG, MEM_CELL, MEM_CONNS, MEM_RATE,
                    MEM_TARGET_KB, ROOT, descriptors_short, duration_of, expected_memory_s,
                    expected_run_s, is_datagram, not_applicable, pool_workers, warmup_of)
@@ -211,6 +212,10 @@ def run_matrix(servers, models_by_name, cells, mode, cpus, tmp, progress):
     for cell in cells:
         if idle.is_idle(cell):
             cell = idle.resolved(cell)
+        if skew.is_skew(cell):   # fresh servers per trial: a loop of its own
+            results.extend(skew.run_cell(servers, models_by_name, cell, mode, cpus, tmp,
+                                         progress))
+            continue
         results.extend(run_cell(servers, models_by_name, cell, mode, cpus, tmp, progress,
                                 earlier=results))
     return results

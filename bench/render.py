@@ -10,6 +10,7 @@ from cells import (BASELINE, CELLS, MEM_CONNS, MEM_RATE, MEM_TARGET_KB, PLOT_CEL
 from progress import log
 import idle_render
 import neighbours
+import skew
 import noise
 
 
@@ -58,7 +59,8 @@ def markdown(results, mem, servers, cells, meta):
     shown = shown_names(servers, meta)
     mode = meta["mode"]
     all_cells = cells
-    cells = [c for c in cells if not neighbours.is_neighbours(c) and not c.get("idle")]
+    cells = [c for c in cells
+             if not neighbours.is_neighbours(c) and not c.get("idle") and not skew.is_skew(c)]
     figure_table(out, by, servers, cells, "Throughput: messages/s (ratio to baseline)",
                  ("Median of the runs, client count over the measured window. "
                   "± is half the spread (max - min) / median of the runs." if mode["runs"] > 1 else
@@ -82,6 +84,7 @@ def markdown(results, mem, servers, cells, meta):
     targets_table(out, by, all_cells)
     churn_table(out, by, servers, cells, mode, shown)
     neighbours.table(out, by, servers, all_cells, shown)
+    skew.table(out, by, servers, all_cells, shown)
     failures(out, results)
     if mem:
         memory_table(out, mem, mode, shown_names([e["model"] for e in mem], meta))
@@ -328,7 +331,8 @@ CSV_FIELDS = ["model", "cell", "label", "conns", "size", "depth", "status", "rea
               "client_messages", "server_messages_echoed", "client_cpu_util", "server_cpu_util",
               "others_cpu_cores", "connections_per_sec", "cpu_us_per_conn",
               "alone_p50_us", "alone_p99_us", "heavy_msgs_per_sec", "hold", "cpu_spread",
-              "p99_spread", "noisy", "noisy_reason"]
+              "p99_spread", "noisy", "noisy_reason", "msg_ratio_median", "msg_ratio_worst",
+              "idle_trials"]
 
 
 def csv_value(v):
@@ -346,7 +350,7 @@ def write_csv(path, results):
         f.write(",".join(CSV_FIELDS) + "\n")
         for e in results:
             b = by.get((BASELINE, e["cell"]), {})
-            row = dict(e, runs=len(e["runs"]),
+            row = dict(e, runs=len(e.get("runs") or e.get("trials") or []),
                        ratio_msgs=ratio(e.get("msgs_per_sec"), b.get("msgs_per_sec")),
                        ratio_p99=ratio(e.get("p99_us"), b.get("p99_us")),
                        ratio_cpu=ratio(e.get("cpu_us_per_msg"), b.get("cpu_us_per_msg")),

@@ -43,15 +43,25 @@ def calls(x):
 
 # ------------------------------------------------------------------ lookups
 
+UNMEASURED = "not in the record yet"
+
+
 def entry(rec, model, cell):
+    """The record's entry of a model in a cell. A model or a cell the record
+    has never measured (it came after the record was made) gives a stand-in
+    that renders as UNMEASURED; a measured pair without an entry is Missing."""
     for e in rec["results"]:
         if e["model"] == model and e["cell"] == cell:
             return e
+    if model not in rec["servers"] or cell not in [c["id"] for c in rec["meta"]["cells"]]:
+        return dict(model=model, cell=cell, status="unmeasured")
     raise Missing("no %s entry in cell %s" % (model, cell))
 
 
 def value(e, key, fmt):
     """A figure of an entry, or what stands in for it."""
+    if e.get("status") == "unmeasured":
+        return UNMEASURED
     if e.get("status") == "n/a":
         return "n/a"
     if e.get("status") != "ok":
@@ -113,6 +123,7 @@ SPANS = {
     "spread-minmax": lambda rec, name: spread_variant(rec, name.replace("_", " "))["spread"],
     "conn-rate": lambda rec, m: value(entry(rec, m, "churn"), "connections_per_sec", k),
     "conn-cpu": lambda rec, m: value(entry(rec, m, "churn"), "cpu_us_per_conn", us),
+    "skew-median": lambda rec, m: value(entry(rec, m, "skew"), "msg_ratio_median", skew_ratio),
     "ratio": lambda rec, m, c, key, against="baseline": ratio(rec, m, c, key, against),
     "mem10k": lambda rec, m: memory(rec, m, lambda e: kib(e["maxrss_kb"])),
     "mem10k-per-conn": lambda rec, m: memory(rec, m, lambda e: "%.2f KiB" % (
@@ -161,7 +172,7 @@ def matrix(rec, fig, *cell_ids):
     baseline of the same cell, ± half the spread of messages/s."""
     key, fmt = FIGURES[fig]
     ids = cell_ids or [c["id"] for c in rec["meta"]["cells"]
-                       if not c.get("neighbours") and not c.get("churn")]
+                       if not c.get("neighbours") and not c.get("churn") and not c.get("skew")]
     out = ["| model | " + " | ".join(cell_label(rec, c) for c in ids) + " |",
            "|---|" + "---:|" * len(ids)]
     for name in rec["servers"]:
@@ -249,6 +260,26 @@ def neighbours(rec):
         out.append("| %s | %s | %s | %s | %s |" % (
             name, value(e, "heavy_msgs_per_sec", k), value(e, "alone_p99_us", us),
             value(e, "light_p99_us", us), grow))
+    return out
+
+
+def skew_ratio(r):
+    return "a worker idle" if r is None else "%.2f" % r
+
+
+def skew(rec, *models):
+    """The skewed-load cell (bench/skew.py): messages per worker, max/min."""
+    out = ["| model | trials | max/min, median | max/min, worst | messages per worker, each trial |",
+           "|---|--:|--:|--:|---|"]
+    for name in models:
+        e = entry(rec, name, "skew")
+        if e.get("status") != "ok":
+            out.append("| %s | %s | | | |" % (name, value(e, "msg_ratio_median", str)))
+            continue
+        out.append("| %s | %d | %s | %s | %s |" % (
+            name, len(e["trials"]), skew_ratio(e["msg_ratio_median"]),
+            skew_ratio(e["msg_ratio_worst"]),
+            "; ".join("/".join(str(m) for m in t["messages"]) for t in e["trials"])))
     return out
 
 
@@ -347,6 +378,7 @@ BLOCKS = {
     "spread": spread,
     "reuseport-hash": reuseport_hash,
     "neighbours": neighbours,
+    "skew": skew,
     "memory-10k": memory_10k,
     "models-syscalls": models_syscalls,
     "models-memory": models_memory,
