@@ -363,6 +363,9 @@ def scaling(rec):
 def see(rec, model):
     """The stored capture of `make see MODEL=model` (make docs CAPTURE=1)."""
     path = os.path.join(CAPTURES, model + ".txt")
+    if not os.path.exists(path) and model not in rec["servers"]:
+        return ["*%s: the capture of `make see MODEL=%s` is stored with the record "
+                "(make docs CAPTURE=1).*" % (UNMEASURED.capitalize(), model)]
     if not os.path.exists(path):
         raise Missing("no capture %s (make docs CAPTURE=1)" % os.path.relpath(path, ROOT))
     with open(path) as f:
