@@ -12,6 +12,7 @@
 #if defined(__GLIBC__) && !defined(ECHOLAB_SANITIZED_HEAP)
 #include <malloc.h>
 #endif
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -53,6 +54,16 @@ void loop_barrier_wait(pthread_barrier_t *b)
 
 	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
 		die("pthread_barrier_wait: %s", error_text(rc));
+}
+
+void loop_name_worker(pthread_t thread, unsigned i)
+{
+	char name[32]; /* "worker 4095" at most: the kernel keeps 15 characters */
+	int rc;
+
+	snprintf(name, sizeof name, "worker %u", i);
+	if ((rc = pthread_setname_np(thread, name)) != 0)
+		log_error("cannot name worker %u: %s", i, error_text(rc));
 }
 
 void loop_init(struct loop *l, struct server *srv)

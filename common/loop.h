@@ -76,6 +76,9 @@ int loop_intake_fd(const struct loop *l);
  * thread that started them too, before it announces "listening on", so that
  * every descriptor the server keeps is open by then. */
 void loop_barrier_wait(pthread_barrier_t *b);
+/* Names the thread that runs worker i's loop "worker I", for top -H, ps -L
+ * and /proc/PID/task/TID/comm; a failure is only logged (it is cosmetic). */
+void loop_name_worker(pthread_t thread, unsigned i);
 /* Reads the clock; call once after every wake-up. Once the loop has been
  * quiet for LOOP_TRIM_AFTER_MS after some activity, it also gives the heap's
  * free memory back to the system (malloc_trim), so a burst of clients does

@@ -41,7 +41,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -152,17 +151,6 @@ static void *run_worker(void *arg)
 	return NULL;
 }
 
-/* "worker 3" in top -H, ps -L and /proc/PID/task/TID/comm. */
-static void name_worker(pthread_t thread, unsigned i)
-{
-	char name[32]; /* "worker 4095" at most: the kernel keeps 15 characters */
-	int rc;
-
-	snprintf(name, sizeof name, "worker %u", i);
-	if ((rc = pthread_setname_np(thread, name)) != 0)
-		log_error("cannot name worker %u: %s", i, error_text(rc)); /* only cosmetic */
-}
-
 /* Its queue, its eventfd, its loop over them, and its thread. */
 static void start_worker(struct worker *w, struct server *srv, unsigned i,
                          pthread_barrier_t *ready)
@@ -184,7 +172,7 @@ static void start_worker(struct worker *w, struct server *srv, unsigned i,
 	w->ready = ready;
 	if ((rc = pthread_create(&w->thread, NULL, run_worker, w)) != 0)
 		die("cannot start worker %u: %s", i, error_text(rc));
-	name_worker(w->thread, i);
+	loop_name_worker(w->thread, i);
 }
 
 /* After the join: clients handed over but never taken are closed unserved. */

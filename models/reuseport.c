@@ -56,7 +56,6 @@
  * one summary.
  */
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,17 +77,6 @@ static void *run_worker(void *arg)
 
 	epoll_serve(&w->loop, w->ready);
 	return NULL;
-}
-
-/* "worker 3" in top -H, ps -L and /proc/PID/task/TID/comm. */
-static void name_worker(pthread_t thread, unsigned i)
-{
-	char name[32]; /* "worker 4095" at most: the kernel keeps 15 characters */
-	int rc;
-
-	snprintf(name, sizeof name, "worker %u", i);
-	if ((rc = pthread_setname_np(thread, name)) != 0)
-		log_error("cannot name worker %u: %s", i, error_text(rc)); /* only cosmetic */
 }
 
 static const struct model_info model = {
@@ -134,7 +122,7 @@ int main(int argc, char **argv)
 		rc = pthread_create(&w->thread, NULL, run_worker, w);
 		if (rc != 0)
 			die("cannot start worker %u: %s", i, error_text(rc));
-		name_worker(w->thread, i);
+		loop_name_worker(w->thread, i);
 	}
 	/* Announced once every worker has its epoll instance and is about to
 	 * wait (epoll_serve's barrier): the server's descriptors are all open by then, and
