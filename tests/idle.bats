@@ -66,11 +66,15 @@ cpu_ticks() {
 	run "$PYTHON" - "$PORT" <<-'EOF'
 		import socket, sys, time
 		size = 16 * 1000 * 1000
+		# built before connecting: on a busy machine building 16 MB can
+		# take longer than the timeout, which would then rightly close an
+		# idle connection
+		line = b"s" * (size - 1) + b"\n"
 		s = socket.socket()
 		s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
 		s.settimeout(20)
 		s.connect(("127.0.0.1", int(sys.argv[1])))
-		s.sendall(b"s" * (size - 1) + b"\n")
+		s.sendall(line)
 		got, start = 0, time.monotonic()
 		while got < size:
 		    allowed = 4e6 * (time.monotonic() - start) + 65536
