@@ -57,7 +57,7 @@ struct uconn {
 	bool recv_armed, send_busy, closing;
 	bool recv_stopping;           /* a backpressure cancel of the recv is on its way */
 	unsigned cancels;             /* cancel requests in flight */
-	struct bufring_parked parked; /* received, not yet taken (uring/bufring.h) */
+	struct bufring_held held;     /* buffers parked or lent to a send (uring/bufring.h) */
 };
 _Static_assert(alignof(struct uconn) > RING_TAG_MASK, "the tag must fit below the pointer");
 
@@ -126,7 +126,7 @@ static void start_send(struct uring_loop *ul, struct uconn *u)
 
 	if (u->send_busy)
 		return;
-	iov = conn_to_send(&u->c);
+	iov = bufring_to_send(&ul->bufs, &u->c, &u->held);
 	if (iov.iov_len == 0)
 		return;
 	sqe = ring_sqe(&ul->ring);
@@ -141,6 +141,7 @@ static void free_if_done(struct uring_loop *ul, struct uconn *u)
 {
 	if (!u->closing || u->recv_armed || u->send_busy || u->cancels > 0)
 		return;
+	bufring_end_loan(&ul->bufs, &u->held); /* no send reads it any more */
 	loop_close(&ul->loop, &u->c); /* closes the descriptor, frees u */
 }
 
@@ -168,7 +169,7 @@ static void begin_close(struct uring_loop *ul, struct uconn *u, const char *why)
 	if (why != NULL)
 		u->c.close_reason = why;
 	idle_remove(&u->c.idle);
-	bufring_drop_parked(&ul->bufs, &u->parked);
+	bufring_drop_parked(&ul->bufs, &u->held);
 	if (u->recv_armed)
 		cancel(ul, u, OP_RECV);
 	if (u->send_busy)
@@ -183,12 +184,12 @@ static void progress(struct uring_loop *ul, struct uconn *u)
 	enum conn_want want;
 	bool reading;
 
-	if (!bufring_take_parked(&ul->bufs, &u->c, &u->parked)) {
+	if (!bufring_take_parked(&ul->bufs, &u->c, &u->held)) {
 		begin_close(ul, u, NULL); /* out of memory: the core marked it */
 		return;
 	}
 	want = conn_wants(&u->c);
-	reading = (want & CONN_WANT_READ) && u->parked.count == 0 && !u->parked.eof;
+	reading = (want & CONN_WANT_READ) && u->held.count == 0 && !u->held.eof;
 	if (want == CONN_CLOSE && !u->send_busy) {
 		begin_close(ul, u, NULL);
 		return;
@@ -227,7 +228,7 @@ static void start_client(struct uring_loop *ul, int fd, struct peer *peer)
 	u = container_of(c, struct uconn, c);
 	u->recv_armed = u->recv_stopping = u->send_busy = u->closing = false;
 	u->cancels = 0;
-	u->parked = (struct bufring_parked){0};
+	u->held = (struct bufring_held){0};
 	arm_recv(ul, u);
 }
 
@@ -273,7 +274,7 @@ static void on_recv(struct uring_loop *ul, struct uconn *u, int res, unsigned fl
 		/* Bytes, or (0) the client's EOF: taken now or parked. */
 		if (res > 0)
 			loop_touch(&ul->loop, &u->c);
-		if (bufring_take_or_park(&ul->bufs, &u->c, &u->parked, bid, (size_t)res))
+		if (bufring_take_or_park(&ul->bufs, &u->c, &u->held, bid, (size_t)res))
 			progress(ul, u);
 		else
 			begin_close(ul, u, NULL); /* out of memory: the core marked it */
@@ -293,7 +294,7 @@ static void on_send(struct uring_loop *ul, struct uconn *u, int res)
 		return;
 	}
 	if (res < 0) {
-		conn_sent(&u->c, 0, ul->loop.srv->stats); /* ends the loan of the bytes */
+		bufring_sent(&ul->bufs, &u->c, &u->held, 0, ul->loop.srv->stats); /* ends the core's loan */
 		conn_fail(&u->c, res == -ECONNRESET || res == -EPIPE ? CONN_WHY_RESET : CONN_WHY_WRITE);
 		begin_close(ul, u, NULL);
 		return;
@@ -301,7 +302,7 @@ static void on_send(struct uring_loop *ul, struct uconn *u, int res)
 	loop_touch(&ul->loop, &u->c);
 	/* A short send leaves the rest owed: progress() sends it next. After
 	 * the error line, conn_sent sends the FIN itself. */
-	conn_sent(&u->c, (size_t)res, ul->loop.srv->stats);
+	bufring_sent(&ul->bufs, &u->c, &u->held, (size_t)res, ul->loop.srv->stats);
 	progress(ul, u);
 }
 
