@@ -81,7 +81,9 @@ def run_cell(cell, tree, models, extra, runs):
             "--out", out, "--external", " ".join(spec)]
     if runs:
         argv += ["--runs", str(runs)]
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    # a FAILED cell (fork's 1,000 processes on a loaded machine, say) fails
+    # the bench run; the others' figures are still worth reading
+    subprocess.run(argv, stdout=subprocess.DEVNULL)
     with open(os.path.join(out, "results.json")) as f:
         return json.load(f)["results"]
 
@@ -116,6 +118,9 @@ def report(cell, results, extra):
         label = name if other == f"old-{name}" else f"{name}/{other}"
         print(f"{label:14} {a['cpu_us_per_msg']:8.2f} {b['cpu_us_per_msg']:8.2f} {ratio:7.3f} "
               f"{user(a):9.2f} {user(b):9.2f}{flag}")
+    for e in results:
+        if e.get("status") == "FAILED":
+            print(f"{e['model']}: FAILED: {e.get('reason', '')}")
 
 
 def main():
