@@ -36,7 +36,7 @@ trap cleanup EXIT
 cc -O2 -std=c11 -Wall -Wextra -Werror -shared -fPIC -o "$tmp/count.so" bench/copies/count.c -ldl
 
 maxline=$(( size > 4096 ? size : 4096 ))
-printf '%-24s %10s %8s %8s %8s %8s %12s\n' server messages malloc free memcpy memmove "copied B"
+printf '%-32s %10s %8s %8s %8s %8s %12s\n' server messages malloc free memcpy memmove "copied B"
 for s in "$@"; do
 	bin=$s
 	[ -x "$bin" ] || bin=bin/echo-$s
@@ -62,5 +62,5 @@ for s in "$@"; do
 	[ "${msgs:-0}" -gt 0 ] || { echo "copies.sh: $s echoed no message" >&2; exit 1; }
 	awk -v s="$s" -v m="$msgs" -v a=$((malloc + calloc + realloc)) -v f="$free" \
 		-v c="$memcpy" -v mv="$memmove" -v b="$bytes" 'BEGIN {
-		printf "%-24s %10d %8.3f %8.3f %8.3f %8.3f %12.1f\n", s, m, a / m, f / m, c / m, mv / m, b / m }'
+		printf "%-32s %10d %8.3f %8.3f %8.3f %8.3f %12.1f\n", s, m, a / m, f / m, c / m, mv / m, b / m }'
 done
