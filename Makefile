@@ -293,7 +293,7 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon \
 FUZZERS      := framer conn
 # what fuzz_conn links: the connection core and what it calls, nothing that
 # needs liburing or a listening socket
-FUZZ_CONN_SRC := $(addprefix common/,conn.c framer.c protocol.c stats.c log.c signals.c)
+FUZZ_CONN_SRC := $(addprefix common/,conn.c framer.c protocol.c stats.c log.c peer.c signals.c)
 
 build/fuzz/fuzz_framer: tests/fuzz/fuzz_framer.c common/framer.c common/framer.h | fuzz-deps
 	@mkdir -p $(@D)

@@ -283,7 +283,10 @@ class External(Server):
     prints no listening line and no summary: it is ready once it accepts on
     the port put in place of {port} (127.0.0.1 in place of {host}), and its
     CPU time and peak memory (VmHWM) are read from /proc just before it stops
-    (its own process: children are not counted); it counts no messages."""
+    (its own process: children are not counted); it counts no messages.
+    Unless it prints an echolab summary line after all (another build of
+    echolab, to compare with): then that is its summary, messages and CPU
+    per message included, measured as the models' are."""
 
     def __init__(self, name, command_line, tmp, cpus):
         self.command_line = command_line
@@ -322,7 +325,7 @@ class External(Server):
         return super().stop()
 
     def read_summary(self):
-        return self.usage
+        return super().read_summary() or self.usage
 
 
 def launch(name, model, tmp, cpus, **how):

@@ -26,7 +26,7 @@ void conn_init(struct conn *c, int fd, size_t max_line, const struct peer *peer)
 
 size_t conn_owed(const struct conn *c)
 {
-	return c->owed_end - c->sent;
+	return c->in_place + c->owed_end - c->sent;
 }
 
 /* What may be owed before the connection stops reading: CONN_OWED_LIMIT, or
@@ -201,6 +201,29 @@ bool conn_received(struct conn *c, const char *data, size_t n)
 	return store(c, data, n, f.complete, f.too_long);
 }
 
+/* The completion driver's zero-copy case: the connection holds nothing (no
+ * owed bytes, no unfinished message), so the complete messages at the start
+ * of the chunk can go out from the chunk itself. Only the unfinished rest is
+ * copied. Anything else takes the conn_received path. */
+bool conn_received_in_place(struct conn *c, const char *data, size_t n, size_t *in_place)
+{
+	struct framed f;
+
+	*in_place = 0;
+	if (n == 0 || c->phase != CONN_ECHOING || conn_owed(c) > 0 || c->len > c->sent)
+		return conn_received(c, data, n);
+	f = framer_feed(&c->framer, data, n);
+	if (f.complete == 0 || f.too_long) {
+		owe_completed(c, &f);
+		return store(c, data, n, f.complete, f.too_long);
+	}
+	/* Owed echo like any other, counted the same way, but not stored. */
+	c->in_place = *in_place = f.complete;
+	c->echo_owed += f.complete;
+	c->owed_messages += f.messages;
+	return append(c, data + f.complete, n - f.complete);
+}
+
 bool conn_has_room(const struct conn *c, size_t n)
 {
 	if (c->phase != CONN_ECHOING)
@@ -216,7 +239,8 @@ struct iovec conn_to_send(struct conn *c)
 {
 	struct iovec iov = {NULL, 0};
 
-	if (c->lent == 0 && conn_owed(c) > 0) {
+	/* In-place bytes go first: the driver sends those from its own buffer. */
+	if (c->lent == 0 && c->in_place == 0 && conn_owed(c) > 0) {
 		iov.iov_base = c->buf + c->sent;
 		iov.iov_len = conn_owed(c);
 		c->lent = iov.iov_len;
@@ -241,10 +265,14 @@ static void count_sent(struct conn *c, size_t n, struct echo_stats *st)
 
 void conn_sent(struct conn *c, size_t n, struct echo_stats *st)
 {
-	c->lent = 0;
-	free(c->retired); /* the send that read it is over */
-	c->retired = NULL;
-	c->sent += n;
+	if (c->in_place > 0) {
+		c->in_place -= n; /* the send was of the driver's in-place bytes */
+	} else {
+		c->lent = 0;
+		free(c->retired); /* the send that read it is over */
+		c->retired = NULL;
+		c->sent += n;
+	}
 	count_sent(c, n, st);
 	if (conn_owed(c) > 0)
 		return;

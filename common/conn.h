@@ -73,13 +73,18 @@
  *
  * Using the core from a completion loop (io_uring):
  *   - keep a receive armed while conn_wants() has CONN_WANT_READ; when one
- *     completes with n >= 0 bytes at p: conn_received(c, p, n) (n == 0 is the
- *     client's EOF), then the provided buffer can go straight back to the
- *     kernel: the core has copied what it keeps. Bytes that arrive while
- *     conn_has_room() is false (backpressure, or no room beside a send in
- *     flight) are better kept in their buffer and handed over, in order,
- *     once it is true again; handed over anyway, the core takes them (by
- *     moving to a larger buffer) or, past ECHOING, discards them.
+ *     completes with n >= 0 bytes at p: conn_received_in_place(c, p, n,
+ *     &k) (n == 0 is the client's EOF). k > 0: the first k bytes at p are
+ *     complete messages owed as they are; send them from p itself, before
+ *     anything conn_to_send offers, and keep p's buffer until they are out
+ *     (this happens when the connection held nothing: the common case of
+ *     whole messages, with no copy and no allocation). The core has copied
+ *     whatever else it keeps, so with k == 0 the buffer can go straight
+ *     back to the kernel. Bytes that arrive while conn_has_room() is false
+ *     (backpressure, or no room beside a send in flight) are better kept in
+ *     their buffer and handed over, in order, once it is true again; handed
+ *     over anyway, the core takes them (by moving to a larger buffer) or,
+ *     past ECHOING, discards them.
  *   - with no send in flight, iov = conn_to_send(c): if iov.iov_len > 0, send
  *     exactly that (it is every complete message owed, in one piece); when it
  *     completes with n >= 0: conn_sent(c, n, stats) (a short send leaves the
@@ -139,6 +144,7 @@ struct conn {
 	size_t echo_owed;     /* owed bytes that are echo; the rest is the error line */
 	size_t owed_messages; /* complete messages in the owed echo */
 	size_t lent;          /* owed bytes offered by conn_to_send, not yet reported */
+	size_t in_place;      /* owed bytes the driver sends from its own buffer, before buf's */
 	char *retired;        /* an old buffer a send in flight still reads */
 	struct idle_link idle; /* position in the loop's idle list */
 	unsigned long long messages; /* echoed in full so far: its worker's count */
@@ -152,11 +158,20 @@ void conn_init(struct conn *c, int fd, size_t max_line, const struct peer *peer)
  * is the client's EOF. Copies what must be kept. Returns false only when out
  * of memory, with the connection FAILED (close it). */
 bool conn_received(struct conn *c, const char *data, size_t n);
-/* The next bytes to send: every owed byte, in one piece; iov_len 0 when none
- * are owed or a send of them is already in flight. */
+/* conn_received for a driver that can keep the buffer at data until a send
+ * from it completes (io_uring's provided buffers): *in_place is how many
+ * bytes at the start of data are owed as they are, to be sent from data
+ * itself before anything conn_to_send offers (and reported with conn_sent);
+ * 0 when the core took, or copied, everything. The rest is taken as by
+ * conn_received. */
+bool conn_received_in_place(struct conn *c, const char *data, size_t n, size_t *in_place);
+/* The next bytes to send: every owed byte in the connection's buffer, in
+ * one piece; iov_len 0 when none are owed, in-place bytes are still owed,
+ * or a send of them is already in flight. */
 struct iovec conn_to_send(struct conn *c);
-/* n bytes of the last conn_to_send went out (0..iov_len; 0 also for a send that
- * failed). Counts them in the stats; once everything owed is sent, counts the
+/* n bytes of the last send went out (0..iov_len; 0 also for a send that
+ * failed): of the in-place bytes while any are owed, else of the last
+ * conn_to_send. Counts them in the stats; once everything owed is sent, counts the
  * messages, ends a rejection with FIN (shutdown SHUT_WR) and frees or shrinks
  * the buffer. */
 void conn_sent(struct conn *c, size_t n, struct echo_stats *st);

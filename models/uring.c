@@ -19,9 +19,10 @@
  * The rules that make it correct (the pitfalls are in docs/models/uring.md):
  *   - user_data is the connection's address plus an operation tag in its low
  *     bits; nothing is indexed by descriptor.
- *   - a provided buffer is lent to us by the completion that names it; it goes
- *     back to the ring exactly once, right after conn_received has taken the
- *     bytes (the core copies what it keeps). A zero-byte recv is the EOF.
+ *   - a provided buffer is lent to us by the completion that names it and
+ *     goes back to the ring exactly once: once the core has taken the bytes,
+ *     or once a send of them from the buffer itself (whole messages: no copy,
+ *     models/uring/bufring.h) is done. A zero-byte recv is the EOF.
  *   - bytes the connection cannot take yet (it owes too much, or its send in
  *     flight leaves no room) stay in their buffer, parked in order, until it
  *     can: a pipelining client never makes its buffer move, and the recv is
@@ -54,10 +55,9 @@ enum op { OP_ACCEPT = 1, OP_LISTEN_POLL, OP_SIGNALS, OP_RECV, OP_SEND, OP_CANCEL
 
 struct uconn {
 	struct conn c; /* first: common/loop.c sees a struct conn */
-	bool recv_armed, send_busy, closing;
-	bool recv_stopping;           /* a backpressure cancel of the recv is on its way */
+	bool recv_armed, send_busy, closing, recv_stopping; /* stopping: a backpressure cancel */
 	unsigned cancels;             /* cancel requests in flight */
-	struct bufring_parked parked; /* received, not yet taken (uring/bufring.h) */
+	struct bufring_held held;     /* buffers parked or lent to a send (uring/bufring.h) */
 };
 _Static_assert(alignof(struct uconn) > RING_TAG_MASK, "the tag must fit below the pointer");
 
@@ -116,9 +116,8 @@ static void arm_recv(struct uring_loop *ul, struct uconn *u)
 	u->recv_armed = true;
 }
 
-/* One send in flight per connection, carrying every complete message owed
- * (and, after an over-long message, the error line) in one piece: the core
- * keeps those bytes where they are until conn_sent. */
+/* One send in flight per connection: the whole messages lent in place in a
+ * provided buffer, else every byte the core owes, in one piece. */
 static void start_send(struct uring_loop *ul, struct uconn *u)
 {
 	struct io_uring_sqe *sqe;
@@ -126,7 +125,7 @@ static void start_send(struct uring_loop *ul, struct uconn *u)
 
 	if (u->send_busy)
 		return;
-	iov = conn_to_send(&u->c);
+	iov = bufring_to_send(&ul->bufs, &u->c, &u->held);
 	if (iov.iov_len == 0)
 		return;
 	sqe = ring_sqe(&ul->ring);
@@ -141,12 +140,12 @@ static void free_if_done(struct uring_loop *ul, struct uconn *u)
 {
 	if (!u->closing || u->recv_armed || u->send_busy || u->cancels > 0)
 		return;
+	bufring_end_loan(&ul->bufs, &u->held); /* no send reads it any more */
 	loop_close(&ul->loop, &u->c); /* closes the descriptor, frees u */
 }
 
-/* Cancels the connection's request `op` by its exact user_data: the kernel
- * finds it in a hash. (A cancel by descriptor scans every request in flight:
- * 10,000 idle connections expiring together cost seconds of stall.) */
+/* Cancels the connection's request `op` by its exact user_data, which the
+ * kernel finds in a hash (a cancel by descriptor scans every request). */
 static void cancel(struct uring_loop *ul, struct uconn *u, enum op op)
 {
 	struct io_uring_sqe *sqe = ring_sqe(&ul->ring);
@@ -156,19 +155,16 @@ static void cancel(struct uring_loop *ul, struct uconn *u, enum op op)
 	u->cancels++;
 }
 
-/* Cancels whatever is in flight; the connection is freed once the last
- * completion (the cancel's own included) has come back. Until then the
- * descriptor stays open, so its number cannot be reused by a new client
- * while an old request still names it. */
-static void begin_close(struct uring_loop *ul, struct uconn *u, const char *why)
+/* Cancels whatever is in flight; the connection is freed, its descriptor
+ * closed (its number free for a new client), once the last completion (the
+ * cancel's own too) is in: no old request can name it any more. */
+static void begin_close(struct uring_loop *ul, struct uconn *u)
 {
 	if (u->closing)
 		return;
 	u->closing = true;
-	if (why != NULL)
-		u->c.close_reason = why;
 	idle_remove(&u->c.idle);
-	bufring_drop_parked(&ul->bufs, &u->parked);
+	bufring_drop_parked(&ul->bufs, &u->held);
 	if (u->recv_armed)
 		cancel(ul, u, OP_RECV);
 	if (u->send_busy)
@@ -183,14 +179,14 @@ static void progress(struct uring_loop *ul, struct uconn *u)
 	enum conn_want want;
 	bool reading;
 
-	if (!bufring_take_parked(&ul->bufs, &u->c, &u->parked)) {
-		begin_close(ul, u, NULL); /* out of memory: the core marked it */
+	if (!bufring_take_parked(&ul->bufs, &u->c, &u->held)) {
+		begin_close(ul, u); /* out of memory: the core marked it */
 		return;
 	}
 	want = conn_wants(&u->c);
-	reading = (want & CONN_WANT_READ) && u->parked.count == 0 && !u->parked.eof;
+	reading = (want & CONN_WANT_READ) && u->held.count == 0 && !u->held.eof;
 	if (want == CONN_CLOSE && !u->send_busy) {
-		begin_close(ul, u, NULL);
+		begin_close(ul, u);
 		return;
 	}
 	if (want & CONN_WANT_WRITE)
@@ -227,7 +223,7 @@ static void start_client(struct uring_loop *ul, int fd, struct peer *peer)
 	u = container_of(c, struct uconn, c);
 	u->recv_armed = u->recv_stopping = u->send_busy = u->closing = false;
 	u->cancels = 0;
-	u->parked = (struct bufring_parked){0};
+	u->held = (struct bufring_held){0};
 	arm_recv(ul, u);
 }
 
@@ -273,15 +269,15 @@ static void on_recv(struct uring_loop *ul, struct uconn *u, int res, unsigned fl
 		/* Bytes, or (0) the client's EOF: taken now or parked. */
 		if (res > 0)
 			loop_touch(&ul->loop, &u->c);
-		if (bufring_take_or_park(&ul->bufs, &u->c, &u->parked, bid, (size_t)res))
+		if (bufring_take_or_park(&ul->bufs, &u->c, &u->held, bid, (size_t)res))
 			progress(ul, u);
 		else
-			begin_close(ul, u, NULL); /* out of memory: the core marked it */
+			begin_close(ul, u); /* out of memory: the core marked it */
 	} else if (res == -ENOBUFS || res == -ECANCELED) {
 		progress(ul, u); /* the ring ran dry, or our cancel: re-armed if wanted */
 	} else {
 		conn_fail(&u->c, CONN_WHY_RESET);
-		begin_close(ul, u, NULL);
+		begin_close(ul, u);
 	}
 }
 
@@ -293,15 +289,15 @@ static void on_send(struct uring_loop *ul, struct uconn *u, int res)
 		return;
 	}
 	if (res < 0) {
-		conn_sent(&u->c, 0, ul->loop.srv->stats); /* ends the loan of the bytes */
+		bufring_sent(&ul->bufs, &u->c, &u->held, 0, ul->loop.srv->stats); /* ends the loan */
 		conn_fail(&u->c, res == -ECONNRESET || res == -EPIPE ? CONN_WHY_RESET : CONN_WHY_WRITE);
-		begin_close(ul, u, NULL);
+		begin_close(ul, u);
 		return;
 	}
 	loop_touch(&ul->loop, &u->c);
 	/* A short send leaves the rest owed: progress() sends it next. After
 	 * the error line, conn_sent sends the FIN itself. */
-	conn_sent(&u->c, (size_t)res, ul->loop.srv->stats);
+	bufring_sent(&ul->bufs, &u->c, &u->held, (size_t)res, ul->loop.srv->stats);
 	progress(ul, u);
 }
 
@@ -327,11 +323,9 @@ static void dispatch(struct uring_loop *ul, const struct io_uring_cqe *cqe)
 	case OP_SEND:
 		on_send(ul, u, cqe->res);
 		break;
-	case OP_CANCEL:
-		if (u != NULL) { /* NULL: the listener's, at shutdown */
-			u->cancels--;
+	case OP_CANCEL: /* u NULL: the listener's, at shutdown */
+		if (u != NULL && --u->cancels == 0)
 			free_if_done(ul, u);
-		}
 		break;
 	default:
 		die("io_uring: a completion with an unknown tag %llu", (unsigned long long)data);
@@ -385,7 +379,7 @@ int main(int argc, char **argv)
 			arm_accept(&ul);
 		wait_and_dispatch(&ul);
 		while ((c = loop_next_expired(&ul.loop)) != NULL)
-			begin_close(&ul, container_of(c, struct uconn, c), NULL);
+			begin_close(&ul, container_of(c, struct uconn, c));
 	}
 	/* Stop: cancel the accept and every connection's requests, and wait
 	 * for them all to come back. */
@@ -397,7 +391,7 @@ int main(int argc, char **argv)
 		ring_set_tag(sqe, NULL, OP_CANCEL);
 	}
 	while ((c = loop_next_to_stop(&ul.loop)) != NULL)
-		begin_close(&ul, container_of(c, struct uconn, c), NULL);
+		begin_close(&ul, container_of(c, struct uconn, c));
 	while (atomic_load(&srv.stats->open) > 0)
 		wait_and_dispatch(&ul);
 	ring_teardown(&ul.ring, &ul.bufs);

@@ -81,72 +81,113 @@ const char *bufring_data(const struct bufring *b, int bid)
 	return b->mem + (size_t)bid * BUFRING_SIZE;
 }
 
-void bufring_park(struct bufring *b, struct bufring_parked *p, int bid, size_t len)
+void bufring_park(struct bufring *b, struct bufring_held *h, int bid, size_t len)
 {
 	b->len[bid] = (unsigned short)len;
-	if (p->count == 0)
-		p->head = (unsigned short)bid;
+	if (h->count == 0)
+		h->head = (unsigned short)bid;
 	else
-		b->next[p->tail] = (unsigned short)bid;
-	p->tail = (unsigned short)bid;
-	p->count++;
+		b->next[h->tail] = (unsigned short)bid;
+	h->tail = (unsigned short)bid;
+	h->count++;
 }
 
-size_t bufring_parked_len(const struct bufring *b, const struct bufring_parked *p)
+size_t bufring_parked_len(const struct bufring *b, const struct bufring_held *h)
 {
-	return b->len[p->head];
+	return b->len[h->head];
 }
 
-int bufring_unpark(struct bufring *b, struct bufring_parked *p)
+int bufring_unpark(struct bufring *b, struct bufring_held *h)
 {
-	int bid = p->head;
+	int bid = h->head;
 
-	p->head = b->next[bid];
-	p->count--;
+	h->head = b->next[bid];
+	h->count--;
 	return bid;
 }
 
-void bufring_drop_parked(struct bufring *b, struct bufring_parked *p)
+void bufring_drop_parked(struct bufring *b, struct bufring_held *h)
 {
-	while (p->count > 0)
-		give_back(b, bufring_unpark(b, p));
-	p->eof = false;
+	while (h->count > 0)
+		give_back(b, bufring_unpark(b, h));
+	h->eof = false;
 }
 
-/* n bytes in buffer bid (n == 0: the EOF) to the core, and the buffer back
- * to the ring. False when the core ran out of memory (it marked itself). */
-static bool hand_over(struct bufring *b, struct conn *c, int bid, size_t n)
+/* n bytes in buffer bid (n == 0: the EOF) to the core; the buffer back to
+ * the ring, or kept as the loan if the core owes bytes of it in place. False
+ * when the core ran out of memory (it marked itself). */
+static bool hand_over(struct bufring *b, struct conn *c, struct bufring_held *h, int bid,
+                      size_t n)
 {
-	bool ok = conn_received(c, n > 0 ? bufring_data(b, bid) : NULL, n);
+	size_t in_place;
+	bool ok;
 
-	if (n > 0)
+	if (n == 0)
+		return conn_received(c, NULL, 0);
+	ok = conn_received_in_place(c, bufring_data(b, bid), n, &in_place);
+	if (in_place > 0) {
+		/* the core owes nothing else, so no loan is running */
+		h->lending = true;
+		h->loan_bid = (unsigned short)bid;
+		h->loan_off = 0;
+		h->loan_len = (unsigned short)in_place;
+	} else {
 		give_back(b, bid);
+	}
 	return ok;
 }
 
-bool bufring_take_or_park(struct bufring *b, struct conn *c, struct bufring_parked *p, int bid,
+bool bufring_take_or_park(struct bufring *b, struct conn *c, struct bufring_held *h, int bid,
                           size_t n)
 {
-	if (p->count == 0 && (n == 0 || conn_has_room(c, n)))
-		return hand_over(b, c, bid, n);
+	if (h->count == 0 && (n == 0 || conn_has_room(c, n)))
+		return hand_over(b, c, h, bid, n);
 	if (n == 0)
-		p->eof = true;
+		h->eof = true;
 	else
-		bufring_park(b, p, bid, n);
+		bufring_park(b, h, bid, n);
 	return true;
 }
 
-bool bufring_take_parked(struct bufring *b, struct conn *c, struct bufring_parked *p)
+bool bufring_take_parked(struct bufring *b, struct conn *c, struct bufring_held *h)
 {
-	while (p->count > 0 && conn_has_room(c, bufring_parked_len(b, p))) {
-		size_t len = bufring_parked_len(b, p);
+	while (h->count > 0 && conn_has_room(c, bufring_parked_len(b, h))) {
+		size_t len = bufring_parked_len(b, h);
 
-		if (!hand_over(b, c, bufring_unpark(b, p), len))
+		if (!hand_over(b, c, h, bufring_unpark(b, h), len))
 			return false;
 	}
-	if (p->count == 0 && p->eof) {
-		p->eof = false;
-		return hand_over(b, c, -1, 0);
+	if (h->count == 0 && h->eof) {
+		h->eof = false;
+		return hand_over(b, c, h, -1, 0);
 	}
 	return true;
+}
+
+struct iovec bufring_to_send(const struct bufring *b, struct conn *c,
+                             const struct bufring_held *h)
+{
+	if (h->lending)
+		return (struct iovec){(char *)bufring_data(b, h->loan_bid) + h->loan_off,
+		                      h->loan_len};
+	return conn_to_send(c);
+}
+
+void bufring_sent(struct bufring *b, struct conn *c, struct bufring_held *h, size_t n,
+                  struct echo_stats *st)
+{
+	conn_sent(c, n, st);
+	if (!h->lending)
+		return;
+	h->loan_off = (unsigned short)(h->loan_off + n);
+	h->loan_len = (unsigned short)(h->loan_len - n);
+	if (h->loan_len == 0)
+		bufring_end_loan(b, h);
+}
+
+void bufring_end_loan(struct bufring *b, struct bufring_held *h)
+{
+	if (h->lending)
+		give_back(b, h->loan_bid);
+	h->lending = false;
 }

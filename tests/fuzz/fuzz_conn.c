@@ -18,7 +18,11 @@
  *              short-write point), sometimes hands over more input between
  *              conn_to_send and conn_sent (the offered bytes must stay valid,
  *              as an io_uring send in flight needs), and receives that come
- *              after the want went away (as a completion loop may).
+ *              after the want went away (as a completion loop may). With
+ *              flags bit 3 it receives as io_uring's loop does, through
+ *              conn_received_in_place: the bytes it owes in place are sent
+ *              from the received piece itself, before anything conn_to_send
+ *              offers (which must offer nothing meanwhile).
  *
  * The stream ends (flags bits 1-2) with a half-close, or with a reset at a
  * fuzzed point (the client closes with unread data: RST; core: conn_fail).
@@ -218,8 +222,48 @@ static void run_readiness(struct run *r, struct conn *c, struct echo_stats *st, 
 
 /* ---- core: bytes in, bytes out, no socket I/O ---------------------------- */
 
-static void run_core(struct run *r, struct conn *c, struct echo_stats *st)
+/* The bytes the core owes in place: a piece of the stream, sent from there. */
+struct in_place {
+	bool on; /* receive through conn_received_in_place */
+	const char *at;
+	size_t len;
+};
+
+static void receive(struct run *r, struct conn *c, struct in_place *ip)
 {
+	const char *p = (const char *)r->stream + r->pos;
+	size_t n = piece(r), k = 0;
+	bool ok = ip->on ? conn_received_in_place(c, p, n, &k) : conn_received(c, p, n);
+
+	if (!ok)
+		fail("conn_received: out of memory", n, 0);
+	if (k > 0 && ip->len > 0)
+		fail("bytes owed in place twice at once (new, old)", k, ip->len);
+	if (k > n)
+		fail("more bytes owed in place than received (k, n)", k, n);
+	if (k > 0) {
+		ip->at = p;
+		ip->len = k;
+	}
+	r->pos += n;
+}
+
+/* What to send next: the in-place bytes first, else what the core offers. */
+static struct iovec to_send(struct conn *c, const struct in_place *ip)
+{
+	struct iovec iov = conn_to_send(c);
+
+	if (ip->len == 0)
+		return iov;
+	if (iov.iov_len > 0)
+		fail("conn_to_send offers bytes while some are owed in place (offered, in place)",
+		     iov.iov_len, ip->len);
+	return (struct iovec){(char *)ip->at, ip->len};
+}
+
+static void run_core(struct run *r, struct conn *c, struct echo_stats *st, unsigned flags)
+{
+	struct in_place ip = {(flags & 8) != 0, NULL, 0};
 	int sv[2];
 
 	/* a real socket for the FIN after an error line; never read here */
@@ -241,10 +285,7 @@ static void run_core(struct run *r, struct conn *c, struct echo_stats *st)
 			if (!reading)
 				late_receive_done = true;
 			if (r->pos < end) {
-				size_t n = piece(r);
-				if (!conn_received(c, (const char *)r->stream + r->pos, n))
-					fail("conn_received: out of memory", n, 0);
-				r->pos += n;
+				receive(r, c, &ip);
 			} else if (r->reset) {
 				r->ended = true;
 				conn_fail(c, CONN_WHY_RESET);
@@ -254,22 +295,22 @@ static void run_core(struct run *r, struct conn *c, struct echo_stats *st)
 				conn_received(c, "", 0); /* EOF */
 			}
 		}
-		struct iovec iov = conn_to_send(c);
+		struct iovec iov = to_send(c, &ip);
 		if (iov.iov_len == 0)
 			continue;
 		/* more input while the send is in flight: the offered bytes must not move */
-		if ((op & 8) && !r->ended && r->pos < end && (conn_wants(c) & CONN_WANT_READ)) {
-			size_t n = piece(r);
-			if (!conn_received(c, (const char *)r->stream + r->pos, n))
-				fail("conn_received: out of memory", n, 0);
-			r->pos += n;
-		}
+		if ((op & 8) && !r->ended && r->pos < end && (conn_wants(c) & CONN_WANT_READ))
+			receive(r, c, &ip);
 		/* a short send at any point; a send of 0 at most now and then */
 		size_t k = ((size_t)(op >> 4) * iov.iov_len) / 15;
 		if (k == 0 && (round & 3))
 			k = 1;
 		take(r, iov.iov_base, k);
 		conn_sent(c, k, st);
+		if (ip.len > 0) {
+			ip.at += k;
+			ip.len -= k;
+		}
 	}
 	conn_close(c, false);
 	close(sv[1]);
@@ -304,7 +345,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&peer, 0, sizeof peer);
 	conn_init(&c, -1, max_line, &peer); /* the runs set the socket */
 	if (flags & 1)
-		run_core(&r, &c, &st);
+		run_core(&r, &c, &st, flags);
 	else
 		run_readiness(&r, &c, &st, flags);
 

@@ -409,6 +409,50 @@ static void test_completion_core(void)
 	rig_close(&r);
 }
 
+/* The completion side's zero copy: whole messages in a connection that
+ * holds nothing are owed in place (sent from the received buffer, first),
+ * with no allocation; the unfinished rest is copied; a message that spans
+ * buffers, input while echo is owed and an over-long line take the copying
+ * path. The counts are those of the copying path. */
+static void test_in_place(void)
+{
+	struct rig r;
+	struct iovec iov;
+	size_t k;
+
+	rig_open(&r, 8);
+	CHECK(conn_received_in_place(&r.c, "ab\ncd\n", 6, &k) && k == 6, "whole: %zu in place", k);
+	CHECK(r.c.buf == NULL && conn_owed(&r.c) == 6, "nothing allocated, 6 owed");
+	CHECK(conn_to_send(&r.c).iov_len == 0, "the core offers nothing before them");
+	CHECK(conn_received_in_place(&r.c, "ef\n", 3, &k) && k == 0, "owing: copied");
+	conn_sent(&r.c, 4, r.st); /* short: 2 in place left */
+	CHECK(conn_owed(&r.c) == 5 && conn_to_send(&r.c).iov_len == 0, "2 in place, then 3");
+	conn_sent(&r.c, 2, r.st);
+	iov = conn_to_send(&r.c);
+	CHECK(iov.iov_len == 3 && memcmp(iov.iov_base, "ef\n", 3) == 0, "then the copied one");
+	conn_sent(&r.c, 3, r.st);
+	CHECK(messages(&r) == 3 && bytes(&r) == 9 && r.c.buf == NULL, "counted, nothing kept");
+
+	CHECK(conn_received_in_place(&r.c, "gh\nij", 5, &k) && k == 3, "the unfinished rest");
+	CHECK(r.c.len - r.c.sent == 2, "only it is copied");
+	conn_sent(&r.c, 3, r.st);
+	CHECK(conn_received_in_place(&r.c, "k\nl\n", 4, &k) && k == 0, "a message spanning buffers");
+	iov = conn_to_send(&r.c);
+	CHECK(iov.iov_len == 6 && memcmp(iov.iov_base, "ijk\nl\n", 6) == 0, "copied whole");
+	conn_sent(&r.c, iov.iov_len, r.st);
+	CHECK(conn_received_in_place(&r.c, "m\n0123456789", 12, &k) && k == 0, "over-long: copied");
+	CHECK(r.c.phase == CONN_REJECTING, "and rejected");
+	rig_close(&r);
+
+	rig_open(&r, 8);
+	CHECK(conn_received_in_place(&r.c, "ab\n", 3, &k) && k == 3, "in place");
+	CHECK(conn_received_in_place(&r.c, NULL, 0, &k) && k == 0, "EOF");
+	CHECK(conn_wants(&r.c) == W, "finishing: the in-place bytes still owed");
+	conn_sent(&r.c, 3, r.st);
+	CHECK(conn_wants(&r.c) == CONN_CLOSE && messages(&r) == 1, "then closed");
+	rig_close(&r);
+}
+
 /* The read budget and the "drained" answer an edge-triggered loop lives by:
  * no more reads than the budget, drained only once a read found the socket
  * empty, and not drained when backpressure stopped the reads early. */
@@ -467,6 +511,7 @@ int main(void)
 	test_too_long_then_drain();
 	test_reset_mid_write();
 	test_completion_core();
+	test_in_place();
 	test_read_budget();
 	printf("test_conn: %d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
