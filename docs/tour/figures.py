@@ -7,7 +7,9 @@ A block, `<!-- figures:NAME ARGS -->` ... `<!-- /figures -->`, gets the lines
 BLOCKS[NAME](record, *ARGS) returns; a span, `<!-- figure:NAME ARGS -->` ...
 `<!-- /figure -->` on one line, gets the text SPANS[NAME](record, *ARGS).
 A figure the record marks noisy, or that its run could not measure, renders
-as a word that says so, never as a number."""
+as a word that says so, never as a number; so does a figure of a model the
+record does not have yet (a model added since: the next `make record`
+measures it)."""
 import json
 import os
 import re
@@ -25,6 +27,14 @@ PING_PONG = ["c1", "c10", "c100", "c1000"]   # the tour's cells: 64 bytes, 1 to 
 
 class Missing(Exception):
     """The record has no such figure: the marker names something it lacks."""
+
+
+UNRECORDED = "not in the record yet"
+
+
+def unrecorded(rec, model):
+    """A model the record's run did not have (added since)."""
+    return model not in rec["servers"]
 
 
 # ------------------------------------------------------------------ formats
@@ -47,11 +57,15 @@ def entry(rec, model, cell):
     for e in rec["results"]:
         if e["model"] == model and e["cell"] == cell:
             return e
+    if unrecorded(rec, model):
+        return dict(model=model, cell=cell, status="unrecorded")
     raise Missing("no %s entry in cell %s" % (model, cell))
 
 
 def value(e, key, fmt):
     """A figure of an entry, or what stands in for it."""
+    if e.get("status") == "unrecorded":
+        return UNRECORDED
     if e.get("status") == "n/a":
         return "n/a"
     if e.get("status") != "ok":
@@ -67,12 +81,16 @@ def memory_entry(rec, model):
     for e in rec.get("memory_10k", []):
         if e["model"] == model:
             return e
+    if unrecorded(rec, model):
+        return dict(model=model, status="unrecorded")
     raise Missing("no 10,000-connection check of %s" % model)
 
 
 def memory(rec, model, fmt):
     """A figure of a model's 10,000-connection check, or what stands in for it."""
     e = memory_entry(rec, model)
+    if e.get("status") == "unrecorded":
+        return UNRECORDED
     if e.get("status") != "ok":
         return "failed"
     if e.get("noisy"):
@@ -85,6 +103,15 @@ def table_row(rec, model):
     if row is None:
         raise Missing("make models-table has no row for %s" % model)
     return row
+
+
+def cpu_beyond(rec, model, against, cell):
+    """What a message costs model beyond against, CPU µs, in one cell."""
+    a, b = entry(rec, model, cell), entry(rec, against, cell)
+    for e in (a, b):
+        if e.get("status") != "ok" or e.get("noisy"):
+            return value(e, "cpu_us_per_msg", str)
+    return cpu(a["cpu_us_per_msg"] - b["cpu_us_per_msg"])
 
 
 def cell_label(rec, cell):
@@ -114,6 +141,7 @@ SPANS = {
     "conn-rate": lambda rec, m: value(entry(rec, m, "churn"), "connections_per_sec", k),
     "conn-cpu": lambda rec, m: value(entry(rec, m, "churn"), "cpu_us_per_conn", us),
     "ratio": lambda rec, m, c, key, against="baseline": ratio(rec, m, c, key, against),
+    "cpu-beyond": lambda rec, m, against, c: cpu_beyond(rec, m, against, c),
     "mem10k": lambda rec, m: memory(rec, m, lambda e: kib(e["maxrss_kb"])),
     "mem10k-per-conn": lambda rec, m: memory(rec, m, lambda e: "%.2f KiB" % (
         (e["maxrss_kb"] - e.get("rss_before_kb", 0)) / e["connections_seen"])),
@@ -332,6 +360,8 @@ def scaling(rec):
 def see(rec, model):
     """The stored capture of `make see MODEL=model` (make docs CAPTURE=1)."""
     path = os.path.join(CAPTURES, model + ".txt")
+    if not os.path.exists(path) and unrecorded(rec, model):
+        return ["*(%s: `make docs CAPTURE=1 MODEL=%s` stores this capture)*" % (UNRECORDED, model)]
     if not os.path.exists(path):
         raise Missing("no capture %s (make docs CAPTURE=1)" % os.path.relpath(path, ROOT))
     with open(path) as f:
