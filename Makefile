@@ -27,7 +27,7 @@
 #                        and your figures beside the record's (compare.md)
 #                        (SERVER="NAME='COMMAND {port}' ...": other servers beside them)
 #   make bench SCALE=max as many idle connections as one process may open, and
-#                        what each costs (epoll, uring, libev, reuseport)
+#                        what each costs (epoll, uring, libev, reuseport, coro)
 #   make check SERVER='COMMAND ... {port}' | ADDR=HOST:PORT  [PROFILE=core|full]
 #                        [JSON=FILE] [CASES=a,b]  the report card of any echo server
 #   make install [PREFIX=/usr/local]  the servers, echo-client, echo-check, man pages
@@ -92,7 +92,7 @@ BASELINE   := build/bench/echo-baseline
 BARE       := bin/bare-server bin/bare-client bin/bare-select
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats build/tests/test_mapped \
-              build/tests/test_conn build/tests/test_echo_blocking
+              build/tests/test_conn build/tests/test_echo_blocking build/tests/test_coro
 TEST_TOOLS := build/tests/without-io-uring build/tests/fault.so
 # The checker (check/): a Python program, linked into bin/ beside the servers.
 CHECKER    := bin/echo-check
@@ -153,11 +153,13 @@ bin/bare-%: build/docs/tour/bare-%.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
 
 build/tests/%: build/tests/unit/%.o build/libechocommon.a
-	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS)
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(ECHO_LDLIBS)
 
 build/tests/test_load_histogram: build/client/histogram.o build/client/payload.o
 build/tests/test_mapped: build/models/libev/mapped.o
 build/tests/unit/test_mapped.o: ECHO_CFLAGS += -Imodels/libev
+build/tests/test_coro: build/models/coro/coro.o
+build/tests/unit/test_coro.o: ECHO_CFLAGS += -Imodels/coro
 
 build/tests/without-io-uring: build/tests/tools/without_io_uring.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^

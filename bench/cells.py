@@ -60,7 +60,7 @@ CELLS = [
 # is the hard descriptor limit less IDLE_SPARE_FDS), for these models.
 SCALE_CELL = dict(id="idlemax", label="10c +max idle", conns=10, size=64, depth=1, hold=None,
                   rate=IDLE_RATE, idle=True, scale=True)
-SCALE_MODELS = ["epoll", "uring", "libev", "reuseport"]
+SCALE_MODELS = ["epoll", "uring", "libev", "reuseport", "coro"]
 # The noisy-neighbours cell: 50 light clients in open loop at 2,000 messages/s
 # in total (a light load any model carries), then the same beside 2
 # connections pipelining 64 KiB messages 16 deep as fast as the server goes.
@@ -91,6 +91,8 @@ TARGETS = [
          what="uring messages/s at least 0.9 of epoll's"),
     dict(model="uring", against="epoll", fig="light_p99_us", at_most=1.5, cells=["noisy"],
          what="uring light clients' p99 beside heavy ones at most 1.5 of epoll's"),
+    dict(model="coro", against="epoll", fig="cpu_us_per_msg", at_most=1.25, cells=["c100"],
+         what="coro CPU per message at most 1.25 of epoll's"),
 ]
 
 # The 10,000-connection memory check: open loop at a low total rate, so every
@@ -98,8 +100,8 @@ TARGETS = [
 # nowhere near busy; the figure is the summary's maxrss_kb.
 MEM_CONNS = 10000
 MEM_RATE = 10000
-MEM_SERVERS_DEFAULT = [BASELINE, "epoll", "libev", "poll", "threads", "reuseport", "uring"]
-MEM_SERVERS_QUICK = [BASELINE, "epoll", "libev", "reuseport", "uring"]
+MEM_SERVERS_DEFAULT = [BASELINE, "epoll", "libev", "poll", "threads", "coro", "reuseport", "uring"]
+MEM_SERVERS_QUICK = [BASELINE, "epoll", "libev", "reuseport", "uring", "coro"]
 MEM_TARGET_KB = 16 * 1024
 MEM_CELL = dict(id="mem10k", label=f"{MEM_CONNS // 1000}k conns @{MEM_RATE}/s",
                 conns=MEM_CONNS, size=64, depth=1)

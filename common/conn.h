@@ -18,7 +18,9 @@
  *                            reuseport), level- or edge-triggered: a read
  *                            budget per wake-up and a "drained" answer;
  *                 blocking   echo_blocking.c: the same calls on a blocking
- *                            socket, one thread per connection;
+ *                            socket, one thread per connection (or, with
+ *                            echo_waiting, one coroutine per connection on
+ *                            a non-blocking one);
  *                 completion the core itself, called from io_uring
  *                            completions (below).
  *

@@ -71,10 +71,7 @@ void loop_init(struct loop *l, struct server *srv)
 	loop_init_worker(l, srv, &srv->listener, 0);
 }
 
-/* Something was allocated or freed: the heap is worth trimming once the
- * loop has been quiet for LOOP_TRIM_AFTER_MS (loop_tick). Called on every
- * opening, serving and closing. */
-static void mark_heap_dirty(struct loop *l)
+void loop_mark_busy(struct loop *l)
 {
 	l->last_busy_ms = l->now_ms;
 	l->heap_dirty = true;
@@ -128,7 +125,7 @@ static struct conn *adopt_conn(struct loop *l, int fd, const struct peer *peer, 
 	struct echo_stats *st = l->srv->stats;
 	struct conn *c;
 
-	mark_heap_dirty(l);
+	loop_mark_busy(l);
 	if ((c = malloc(size)) == NULL) {
 		let_go(l);
 		accept_refuse(l->listener, fd);
@@ -145,7 +142,7 @@ static struct conn *adopt_conn(struct loop *l, int fd, const struct peer *peer, 
 struct conn *loop_open_conn(struct loop *l, int fd, const struct peer *peer, size_t size,
                             int fd_limit)
 {
-	mark_heap_dirty(l);
+	loop_mark_busy(l);
 	if (!accept_admit(l->listener, fd, l->srv->opts.max_clients, fd_limit))
 		return NULL;
 	return adopt_conn(l, fd, peer, size);
@@ -178,7 +175,7 @@ struct conn *loop_accept(struct loop *l, size_t size, int fd_limit)
 void loop_touch(struct loop *l, struct conn *c)
 {
 	idle_touch(&l->idle, &c->idle, l->now_ms);
-	mark_heap_dirty(l);
+	loop_mark_busy(l);
 }
 
 enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable,
@@ -205,7 +202,7 @@ enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool wr
 
 void loop_close(struct loop *l, struct conn *c)
 {
-	mark_heap_dirty(l);
+	loop_mark_busy(l);
 	idle_remove(&c->idle);
 	stats_worker_echoed(l->srv->stats, l->worker, c->messages);
 	conn_close(c, l->srv->opts.verbose);

@@ -85,6 +85,12 @@ void loop_name_worker(pthread_t thread, unsigned i);
  * not leave the server's RSS at its peak for ever. */
 void loop_tick(struct loop *l);
 #define LOOP_TRIM_AFTER_MS 1000
+/* Something was allocated or freed: the heap is worth trimming once the
+ * loop has been quiet for LOOP_TRIM_AFTER_MS (loop_tick). loop_open_conn,
+ * loop_touch and loop_close call it; a loop that keeps its connections its
+ * own way (coro: coroutines) calls it on every opening, serving and
+ * closing. */
+void loop_mark_busy(struct loop *l);
 /* How long the wait may last: until the next idle expiry or the heap trim;
  * -1 for ever. */
 int loop_timeout_ms(const struct loop *l);

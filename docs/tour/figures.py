@@ -7,7 +7,9 @@ A block, `<!-- figures:NAME ARGS -->` ... `<!-- /figures -->`, gets the lines
 BLOCKS[NAME](record, *ARGS) returns; a span, `<!-- figure:NAME ARGS -->` ...
 `<!-- /figure -->` on one line, gets the text SPANS[NAME](record, *ARGS).
 A figure the record marks noisy, or that its run could not measure, renders
-as a word that says so, never as a number."""
+as a word that says so, never as a number; so does a figure of a model the
+record does not have yet (a model added since: the next `make record`
+measures it)."""
 import json
 import os
 import re
@@ -77,12 +79,16 @@ def memory_entry(rec, model):
     for e in rec.get("memory_10k", []):
         if e["model"] == model:
             return e
+    if model not in rec["servers"]:
+        return dict(model=model, status="unmeasured")
     raise Missing("no 10,000-connection check of %s" % model)
 
 
 def memory(rec, model, fmt):
     """A figure of a model's 10,000-connection check, or what stands in for it."""
     e = memory_entry(rec, model)
+    if e.get("status") == "unmeasured":
+        return UNMEASURED
     if e.get("status") != "ok":
         return "failed"
     if e.get("noisy"):
@@ -95,6 +101,15 @@ def table_row(rec, model):
     if row is None:
         raise Missing("make models-table has no row for %s" % model)
     return row
+
+
+def cpu_beyond(rec, model, against, cell):
+    """What a message costs model beyond against, CPU µs, in one cell."""
+    a, b = entry(rec, model, cell), entry(rec, against, cell)
+    for e in (a, b):
+        if e.get("status") != "ok" or e.get("noisy"):
+            return value(e, "cpu_us_per_msg", str)
+    return cpu(a["cpu_us_per_msg"] - b["cpu_us_per_msg"])
 
 
 def cell_label(rec, cell):
@@ -125,6 +140,7 @@ SPANS = {
     "conn-cpu": lambda rec, m: value(entry(rec, m, "churn"), "cpu_us_per_conn", us),
     "skew-median": lambda rec, m: value(entry(rec, m, "skew"), "msg_ratio_median", skew_ratio),
     "ratio": lambda rec, m, c, key, against="baseline": ratio(rec, m, c, key, against),
+    "cpu-beyond": lambda rec, m, against, c: cpu_beyond(rec, m, against, c),
     "mem10k": lambda rec, m: memory(rec, m, lambda e: kib(e["maxrss_kb"])),
     "mem10k-per-conn": lambda rec, m: memory(rec, m, lambda e: "%.2f KiB" % (
         (e["maxrss_kb"] - e.get("rss_before_kb", 0)) / e["connections_seen"])),
