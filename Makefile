@@ -154,8 +154,6 @@ build/tests/%: build/tests/unit/%.o build/libechocommon.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(ECHO_LDLIBS)
 
 build/tests/test_load_histogram: build/client/histogram.o build/client/payload.o
-build/tests/test_mapped: build/models/libev/mapped.o
-build/tests/unit/test_mapped.o: ECHO_CFLAGS += -Imodels/libev
 
 build/tests/without-io-uring: build/tests/tools/without_io_uring.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
