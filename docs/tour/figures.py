@@ -27,6 +27,20 @@ class Missing(Exception):
     """The record has no such figure: the marker names something it lacks."""
 
 
+class Unmeasured(Missing):
+    """The record has no run of the model at all: a model added since the
+    record was made. Its figures render as UNMEASURED until `make record`."""
+
+
+UNMEASURED = "not in the record yet"
+
+
+def measured(rec, model):
+    """Raises Unmeasured if the record never ran the model."""
+    if not any(e["model"] == model for e in rec["results"]):
+        raise Unmeasured("no run of %s" % model)
+
+
 # ------------------------------------------------------------------ formats
 
 def kib(x):
@@ -47,6 +61,7 @@ def entry(rec, model, cell):
     for e in rec["results"]:
         if e["model"] == model and e["cell"] == cell:
             return e
+    measured(rec, model)
     raise Missing("no %s entry in cell %s" % (model, cell))
 
 
@@ -67,6 +82,7 @@ def memory_entry(rec, model):
     for e in rec.get("memory_10k", []):
         if e["model"] == model:
             return e
+    measured(rec, model)
     raise Missing("no 10,000-connection check of %s" % model)
 
 
@@ -83,6 +99,7 @@ def memory(rec, model, fmt):
 def table_row(rec, model):
     row = rec["models_table"]["models"].get(model)
     if row is None:
+        measured(rec, model)
         raise Missing("make models-table has no row for %s" % model)
     return row
 
@@ -333,6 +350,7 @@ def see(rec, model):
     """The stored capture of `make see MODEL=model` (make docs CAPTURE=1)."""
     path = os.path.join(CAPTURES, model + ".txt")
     if not os.path.exists(path):
+        measured(rec, model)
         raise Missing("no capture %s (make docs CAPTURE=1)" % os.path.relpath(path, ROOT))
     with open(path) as f:
         return ["```"] + f.read().rstrip("\n").split("\n") + ["```"]
