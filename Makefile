@@ -27,7 +27,7 @@
 #                        and your figures beside the record's (compare.md)
 #                        (SERVER="NAME='COMMAND {port}' ...": other servers beside them)
 #   make bench SCALE=max as many idle connections as one process may open, and
-#                        what each costs (epoll, uring, libev, reuseport)
+#                        what each costs (epoll, uring, libev, libevent, reuseport)
 #   make check SERVER='COMMAND ... {port}' | ADDR=HOST:PORT  [PROFILE=core|full]
 #                        [JSON=FILE] [CASES=a,b]  the report card of any echo server
 #   make install [PREFIX=/usr/local]  the servers, echo-client, echo-check, man pages
