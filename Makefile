@@ -27,7 +27,7 @@
 #                        and your figures beside the record's (compare.md)
 #                        (SERVER="NAME='COMMAND {port}' ...": other servers beside them)
 #   make bench SCALE=max as many idle connections as one process may open, and
-#                        what each costs (epoll, uring, libev, reuseport, coro)
+#                        what each costs (epoll, uring, libev, libevent, reuseport, coro)
 #   make check SERVER='COMMAND ... {port}' | ADDR=HOST:PORT  [PROFILE=core|full]
 #                        [JSON=FILE] [CASES=a,b]  the report card of any echo server
 #   make install [PREFIX=/usr/local]  the servers, echo-client, echo-check, man pages
@@ -156,8 +156,6 @@ build/tests/%: build/tests/unit/%.o build/libechocommon.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(ECHO_LDLIBS)
 
 build/tests/test_load_histogram: build/client/histogram.o build/client/payload.o
-build/tests/test_mapped: build/models/libev/mapped.o
-build/tests/unit/test_mapped.o: ECHO_CFLAGS += -Imodels/libev
 build/tests/test_coro: build/models/coro/coro.o
 build/tests/unit/test_coro.o: ECHO_CFLAGS += -Imodels/coro
 

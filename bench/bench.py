@@ -40,7 +40,7 @@ connections in open loop at 2,000 messages/s beside N idle ones, and
 measure the server's CPU per message over a window inside the client's
 (idle.py). --scale max (make bench SCALE=max) runs only the scale cell:
 as many idle connections as the descriptor limit allows, against
-epoll, uring, libev, reuseport and coro, one run each.
+epoll, uring, libev, libevent, reuseport and coro, one run each.
 
 A figure whose runs spread by more than +-10 %, or whose cell ran while
 other processes used more than 0.2 cores of our CPUs, is marked noisy (~)

@@ -5,7 +5,7 @@ scale mode (make bench SCALE=max).
 the same client (echo-client --hold N: each opened, echoed once, then silent).
 A server that asks the kernel about every connection it watches on every
 wake-up (select, poll) pays for the idle ones on each message; one that
-registers them once (epoll, io_uring, libev) does not.
+registers them once (epoll, io_uring, libev, libevent) does not.
 
 The server's CPU per message is measured over a window inside the client's
 measured one, not over the server's whole life: opening, serving once and

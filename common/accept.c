@@ -77,6 +77,45 @@ static bool refuse_without_descriptors(struct listener *l)
 	return fd >= 0;
 }
 
+bool accept_recover(struct listener *l, int err)
+{
+	switch (err) {
+	case EINTR:
+		errno = err;
+		return !stop_requested;
+	case ECONNABORTED: /* the client left while queued: take the next */
+	case EPROTO:
+		return true;
+	case EMFILE:
+	case ENFILE:
+		if (refuse_without_descriptors(l))
+			return true; /* one fewer waiting: look at the next */
+		{
+			/* Not even the spare could be had back. Nothing frees a
+			 * descriptor sooner than a short pause; retrying now
+			 * would only spin. */
+			struct timespec pause = {0, 50 * 1000 * 1000};
+			nanosleep(&pause, NULL);
+		}
+		errno = EAGAIN;
+		return false;
+	case EAGAIN: /* nothing (more) waiting */
+	case EBADF:
+	case ENOTSOCK:
+		/* EBADF, ENOTSOCK: the descriptor is no longer our listener;
+		 * a signal handler closed it (a prefork worker whose master
+		 * died). The caller hears it from errno, not the log. */
+		errno = err;
+		return false;
+	default:
+		/* ENOBUFS, ENOMEM, EPERM (firewall): this client is lost but the
+		 * next one may not be; say so and carry on. */
+		log_error("accept: %s", error_text(err));
+		errno = EAGAIN;
+		return false;
+	}
+}
+
 /* Accepts once: what the event loops call directly, and the step that
  * accept_or_signal (after its poll) and accept_sleeping repeat. Returns the
  * descriptor; -1 with errno EAGAIN when there is nothing (more) to take now.
@@ -94,41 +133,8 @@ int accept_nonblocking(struct listener *l, struct peer *peer)
 			peer_format(peer, (struct sockaddr *)&ss, len);
 			return fd;
 		}
-		switch (errno) {
-		case EINTR:
-			if (stop_requested)
-				return -1;
-			continue;
-		case ECONNABORTED: /* the client left while queued: take the next */
-		case EPROTO:
-			continue;
-		case EMFILE:
-		case ENFILE:
-			if (refuse_without_descriptors(l))
-				continue; /* one fewer waiting: look at the next */
-			{
-				/* Not even the spare could be had back. Nothing frees a
-				 * descriptor sooner than a short pause; retrying now
-				 * would only spin. */
-				struct timespec pause = {0, 50 * 1000 * 1000};
-				nanosleep(&pause, NULL);
-			}
-			errno = EAGAIN;
+		if (!accept_recover(l, errno))
 			return -1;
-		case EAGAIN: /* nothing (more) waiting */
-		case EBADF:
-		case ENOTSOCK:
-			/* EBADF, ENOTSOCK: the descriptor is no longer our listener;
-			 * a signal handler closed it (a prefork worker whose master
-			 * died). The caller hears it from errno, not the log. */
-			return -1;
-		default:
-			/* ENOBUFS, ENOMEM, EPERM (firewall): this client is lost but the
-			 * next one may not be; say so and carry on. */
-			log_error("accept: %s", error_text(errno));
-			errno = EAGAIN;
-			return -1;
-		}
 	}
 }
 

@@ -35,6 +35,13 @@ int accept_or_signal(struct listener *l, struct signals *sig, struct peer *peer)
  * waiting (keep calling until -1 on every wake-up); -1 with errno EBADF or
  * ENOTSOCK too if l->fd was closed under it (by a signal handler). */
 int accept_nonblocking(struct listener *l, struct peer *peer);
+/* What accept_nonblocking does when accept4 fails with err, for a loop whose
+ * event library made the call (libevent's evconnlistener): running out of
+ * descriptors refuses the waiting client with the spare, an unexpected error
+ * is said on stderr. Returns true when accepting again may take a client at
+ * once; false when nothing (more) can be taken now (errno: EAGAIN, or EBADF,
+ * ENOTSOCK, EINTR as above). */
+bool accept_recover(struct listener *l, int err);
 /* Sleeps in accept() itself, no poll, on a listener made blocking
  * (listener_make_blocking) until a client comes, and returns its
  * descriptor; -1 once a stop is requested (run with the stop signals

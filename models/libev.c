@@ -22,7 +22,7 @@
 
 #include "log.h"
 #include "loop.h"
-#include "libev/mapped.h"
+#include "mapped.h"
 #include "server.h"
 #include "signals.h"
 
@@ -44,7 +44,7 @@ struct echo_loop {
 	ev_io signal_watcher;
 };
 
-/* libev's own memory, outside malloc's heap (models/libev/mapped.h says why).
+/* libev's own memory, outside malloc's heap (common/mapped.h says why).
  * Its arrays grow with the busiest moment so far and never shrink; from
  * malloc, one grown in the middle of a wave of connections pinned every page
  * below it: RSS with no client open ratcheted from 2 MB to 182 MB over 10

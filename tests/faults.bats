@@ -32,7 +32,8 @@ setup() {
 uses() {
 	local src=("$ECHOLAB_ROOT/models/$MODEL.c")
 	[ "$MODEL" != reuseport ] || src+=("$ECHOLAB_ROOT/models/epoll.c")
-	[ "$MODEL" != libev ] || [ "$1" != epoll_ctl ] || return 0 # libev's epoll backend
+	# an event library's epoll backend makes the epoll_ctl calls for it
+	case "$MODEL:$1" in libev:epoll_ctl | libevent:epoll_ctl) return 0 ;; esac
 	grep -q "\b$1(" "${src[@]}"
 }
 
@@ -107,7 +108,7 @@ sent_then_closed() {
 	EOF
 	assert_success
 	wait_until "$WAIT" file_has '^fault: epoll_ctl call 1 fails' "$SERVER_ERR"
-	closed_because "cannot watch it \\((epoll_ctl failed|libev: EV_ERROR)\\)"
+	closed_because "cannot watch it \\((epoll_ctl failed|libev: EV_ERROR|libevent: event_add failed)\\)"
 	back_to_rest
 }
 
@@ -123,7 +124,7 @@ sent_then_closed() {
 		send a b"backed up\n"
 		pause 60
 	EOF
-	closed_because "cannot watch it \\((epoll_ctl failed|libev: EV_ERROR)\\)"
+	closed_because "cannot watch it \\((epoll_ctl failed|libev: EV_ERROR|libevent: event_add failed)\\)"
 	back_to_rest
 }
 

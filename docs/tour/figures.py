@@ -29,6 +29,20 @@ class Missing(Exception):
     """The record has no such figure: the marker names something it lacks."""
 
 
+class Unmeasured(Missing):
+    """The record has no run of the model at all: a model added since the
+    record was made. Its figures render as UNMEASURED until `make record`."""
+
+
+UNMEASURED = "not in the record yet"
+
+
+def measured(rec, model):
+    """Raises Unmeasured if the record never ran the model."""
+    if not any(e["model"] == model for e in rec["results"]):
+        raise Unmeasured("no run of %s" % model)
+
+
 # ------------------------------------------------------------------ formats
 
 def kib(x):
@@ -44,9 +58,6 @@ def calls(x):
 
 
 # ------------------------------------------------------------------ lookups
-
-UNMEASURED = "not in the record yet"
-
 
 def entry(rec, model, cell):
     """The record's entry of a model in a cell. A model or a cell the record
@@ -99,6 +110,7 @@ def memory(rec, model, fmt):
 def table_row(rec, model):
     row = rec["models_table"]["models"].get(model)
     if row is None:
+        measured(rec, model)
         raise Missing("make models-table has no row for %s" % model)
     return row
 
@@ -383,6 +395,7 @@ def see(rec, model):
         return ["*%s: the capture of `make see MODEL=%s` is stored with the record "
                 "(make docs CAPTURE=1).*" % (UNMEASURED.capitalize(), model)]
     if not os.path.exists(path):
+        measured(rec, model)
         raise Missing("no capture %s (make docs CAPTURE=1)" % os.path.relpath(path, ROOT))
     with open(path) as f:
         return ["```"] + f.read().rstrip("\n").split("\n") + ["```"]

@@ -60,6 +60,9 @@ def call(table, name, args, rec, where):
                       % (where, name, ", ".join(sorted(table))))
     try:
         return table[name](rec, *args)
+    except figures.Unmeasured:
+        # a model newer than the record: said in words, as "noisy" is
+        return ["*(%s)*" % figures.UNMEASURED] if table is figures.BLOCKS else figures.UNMEASURED
     except figures.Missing as e:
         raise Trouble("%s: %s %s: %s" % (where, name, " ".join(args), e))
     except TypeError as e:

@@ -1,7 +1,8 @@
 /* mapped: memory outside malloc's heap, for arrays that only ever grow.
  *
  * An array that grows with the busiest moment so far and is never shrunk
- * (libev's per-descriptor watcher lists, its pending events) is reallocated
+ * (libev's per-descriptor watcher lists, its pending events; libevent's
+ * descriptor map and its epoll_wait array) is reallocated
  * in the middle of a burst, when malloc places it at the top of the heap,
  * above everything the burst allocated. A heap gives memory back only from
  * its top, so once the burst is over every freed page below the array stays
