@@ -27,6 +27,11 @@ class Missing(Exception):
     """The record has no such figure: the marker names something it lacks."""
 
 
+class NotMeasured(Missing):
+    """The record is older than the model: render_docs says so in its place
+    (until make record runs again) rather than failing."""
+
+
 # ------------------------------------------------------------------ formats
 
 def kib(x):
@@ -47,6 +52,8 @@ def entry(rec, model, cell):
     for e in rec["results"]:
         if e["model"] == model and e["cell"] == cell:
             return e
+    if model not in rec["servers"]:
+        raise NotMeasured(model)
     raise Missing("no %s entry in cell %s" % (model, cell))
 
 
@@ -332,6 +339,8 @@ def scaling(rec):
 def see(rec, model):
     """The stored capture of `make see MODEL=model` (make docs CAPTURE=1)."""
     path = os.path.join(CAPTURES, model + ".txt")
+    if not os.path.exists(path) and model not in rec["servers"]:
+        raise NotMeasured(model)
     if not os.path.exists(path):
         raise Missing("no capture %s (make docs CAPTURE=1)" % os.path.relpath(path, ROOT))
     with open(path) as f:

@@ -60,6 +60,12 @@ def call(table, name, args, rec, where):
                       % (where, name, ", ".join(sorted(table))))
     try:
         return table[name](rec, *args)
+    except figures.NotMeasured as e:
+        # A model newer than the record: a sentence now, figures after the
+        # next make record.
+        text = "not in the record of %s yet (make record measures %s)" % (
+            rec["meta"]["date"][:10], e)
+        return ["*%s%s.*" % (text[0].upper(), text[1:])] if table is figures.BLOCKS else text
     except figures.Missing as e:
         raise Trouble("%s: %s %s: %s" % (where, name, " ".join(args), e))
     except TypeError as e:
