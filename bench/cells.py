@@ -56,7 +56,7 @@ CELLS = [
 # is the hard descriptor limit less IDLE_SPARE_FDS), for these models.
 SCALE_CELL = dict(id="idlemax", label="10c +max idle", conns=10, size=64, depth=1, hold=None,
                   rate=IDLE_RATE, idle=True, scale=True)
-SCALE_MODELS = ["epoll", "uring", "libev", "reuseport"]
+SCALE_MODELS = ["epoll", "uring", "libev", "libuv", "reuseport"]
 # The noisy-neighbours cell: 50 light clients in open loop at 2,000 messages/s
 # in total (a light load any model carries), then the same beside 2
 # connections pipelining 64 KiB messages 16 deep as fast as the server goes.
@@ -77,6 +77,9 @@ TARGETS = [
     dict(model="reuseport", against="epoll", fig="msgs_per_sec", at_least=0.95,
          cells=["c1", "c10", "c100", "c1000", "d16", "k64"],
          what="reuseport messages/s at least 0.95 of epoll's"),
+    dict(model="libuv", against="epoll", fig="msgs_per_sec", at_least=0.9,
+         cells=["c10", "c100", "c1000"],
+         what="libuv messages/s at least 0.9 of epoll's"),
     dict(model="uring", against="epoll", fig="msgs_per_sec", at_least=0.9,
          cells=["k64", "k64d2", "k64d8"],
          what="uring messages/s at least 0.9 of epoll's"),
@@ -89,8 +92,8 @@ TARGETS = [
 # nowhere near busy; the figure is the summary's maxrss_kb.
 MEM_CONNS = 10000
 MEM_RATE = 10000
-MEM_SERVERS_DEFAULT = [BASELINE, "epoll", "libev", "poll", "threads", "reuseport", "uring"]
-MEM_SERVERS_QUICK = [BASELINE, "epoll", "libev", "reuseport", "uring"]
+MEM_SERVERS_DEFAULT = [BASELINE, "epoll", "libev", "libuv", "poll", "threads", "reuseport", "uring"]
+MEM_SERVERS_QUICK = [BASELINE, "epoll", "libev", "libuv", "reuseport", "uring"]
 MEM_TARGET_KB = 16 * 1024
 MEM_CELL = dict(id="mem10k", label=f"{MEM_CONNS // 1000}k conns @{MEM_RATE}/s",
                 conns=MEM_CONNS, size=64, depth=1)
