@@ -119,6 +119,15 @@ see_cost() {
 	}'
 }
 
+# need_strace: true if strace is there; if not, says so, for a demonstration
+# that counts system calls.
+need_strace() {
+	command -v strace >/dev/null && return 0
+	echo "see: this demonstration counts system calls with strace, which is not installed" >&2
+	echo "     (tests/deps.sh tour installs it)" >&2
+	return 1
+}
+
 # count_calls MODEL CONNS RATE: a fresh server, the load under strace -c -f
 # attached to it, then the server stopped: its summary counts the messages
 # that system calls were counted for. Prints the calls per message of the

@@ -1,11 +1,7 @@
 # make see MODEL=libuv: a completion-style library over the same epoll, against libev.
 SEE_TITLE="libuv against libev: system calls per message, then CPU per message, same load"
 see_demo() {
-	if ! command -v strace >/dev/null; then
-		echo "see: this demonstration counts system calls with strace, which is not installed" >&2
-		echo "     (tests/deps.sh tour installs it)" >&2
-		return 1
-	fi
+	need_strace || return 1
 	say "First each server under strace -c -f at 100 connections (5000 messages/s in
 total, open loop): the system calls of its loop per message. strace slows
 every call, so only the counts mean something there. About $(pick 6 3) s:"
@@ -27,8 +23,9 @@ $(pick 3 1) s, and its CPU per message from its summary line."
 	look "the same three system calls a message for both (a wait shared by the
          ready sockets, a read, a write: libuv's writev where libev.c sends):
          libuv makes them for us and calls back with the outcome. What it adds
-         is in user space: the echo is copied into the connection's buffer
-         (a uv_write owns its bytes until its callback), and its handle, stream
-         and request bookkeeping, so its CPU per message is the higher of the
-         two, by how much depends on the machine and the run."
+         is user-space work on every message: two callbacks instead of one,
+         and the echo copied into the connection's buffer (a uv_write owns its
+         bytes until its callback), where libev.c sends from the read buffer.
+         Compare the two CPU figures; on a busy machine the noise between runs
+         can be as large as the difference (docs/models/libuv.md: measured)."
 }

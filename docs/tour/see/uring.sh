@@ -2,11 +2,7 @@
 SEE_TITLE="io_uring batches system calls: counted at 1 and 100 connections, against epoll"
 
 see_demo() {
-	if ! command -v strace >/dev/null; then
-		echo "see: this demonstration counts system calls with strace, which is not installed" >&2
-		echo "     (tests/deps.sh tour installs it)" >&2
-		return 1
-	fi
+	need_strace || return 1
 	say "Each server at 1 connection (1000 messages/s) and at 100 (5000 messages/s in
 total), open loop, light load, a fresh server each time with strace -c -f
 attached to it: its system calls are counted, and its summary says how many
