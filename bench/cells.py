@@ -60,7 +60,7 @@ CELLS = [
 # is the hard descriptor limit less IDLE_SPARE_FDS), for these models.
 SCALE_CELL = dict(id="idlemax", label="10c +max idle", conns=10, size=64, depth=1, hold=None,
                   rate=IDLE_RATE, idle=True, scale=True)
-SCALE_MODELS = ["epoll", "uring", "libev", "libevent", "reuseport", "coro"]
+SCALE_MODELS = ["epoll", "uring", "libev", "libuv", "libevent", "reuseport", "coro"]
 # The noisy-neighbours cell: 50 light clients in open loop at 2,000 messages/s
 # in total (a light load any model carries), then the same beside 2
 # connections pipelining 64 KiB messages 16 deep as fast as the server goes.
@@ -86,6 +86,9 @@ TARGETS = [
     dict(model="reuseport", against="epoll", fig="msgs_per_sec", at_least=0.95,
          cells=["c1", "c10", "c100", "c1000", "d16", "k64"],
          what="reuseport messages/s at least 0.95 of epoll's"),
+    dict(model="libuv", against="epoll", fig="msgs_per_sec", at_least=0.9,
+         cells=["c10", "c100", "c1000"],
+         what="libuv messages/s at least 0.9 of epoll's"),
     dict(model="libevent", against="epoll", fig="msgs_per_sec", at_least=0.9,
          cells=["c10", "c100", "c1000"],
          what="libevent messages/s at least 0.9 of epoll's"),
@@ -103,8 +106,8 @@ TARGETS = [
 # nowhere near busy; the figure is the summary's maxrss_kb.
 MEM_CONNS = 10000
 MEM_RATE = 10000
-MEM_SERVERS_DEFAULT = [BASELINE, "epoll", "libev", "libevent", "poll", "threads", "coro", "reuseport", "uring"]
-MEM_SERVERS_QUICK = [BASELINE, "epoll", "libev", "libevent", "reuseport", "uring", "coro"]
+MEM_SERVERS_DEFAULT = [BASELINE, "epoll", "libev", "libuv", "libevent", "poll", "threads", "coro", "reuseport", "uring"]
+MEM_SERVERS_QUICK = [BASELINE, "epoll", "libev", "libuv", "libevent", "reuseport", "uring", "coro"]
 MEM_TARGET_KB = 16 * 1024
 MEM_CELL = dict(id="mem10k", label=f"{MEM_CONNS // 1000}k conns @{MEM_RATE}/s",
                 conns=MEM_CONNS, size=64, depth=1)

@@ -178,6 +178,13 @@ void loop_touch(struct loop *l, struct conn *c)
 	loop_mark_busy(l);
 }
 
+char *loop_read_buffer(struct loop *l)
+{
+	if (l->rbuf == NULL && (l->rbuf = malloc(PROTOCOL_READ_CHUNK)) == NULL)
+		die("out of memory for the read buffer");
+	return l->rbuf;
+}
+
 enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable,
                           unsigned reads, bool *drained)
 {
@@ -186,12 +193,10 @@ enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool wr
 	/* Any readiness is activity: the client sent something, or it read
 	 * enough of its echo to make room for more. */
 	loop_touch(l, c);
-	if (l->rbuf == NULL && (l->rbuf = malloc(PROTOCOL_READ_CHUNK)) == NULL)
-		die("out of memory for the read buffer");
 	if (drained != NULL)
 		*drained = false;
 	if (readable)
-		want = conn_on_readable(c, l->srv->stats, l->rbuf, PROTOCOL_READ_CHUNK, reads,
+		want = conn_on_readable(c, l->srv->stats, loop_read_buffer(l), PROTOCOL_READ_CHUNK, reads,
 		                        drained);
 	/* The read may already have written everything; only write again if
 	 * the connection still owes echo. */
@@ -200,13 +205,21 @@ enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool wr
 	return want;
 }
 
-void loop_close(struct loop *l, struct conn *c)
+void loop_release(struct loop *l, struct conn *c)
 {
 	loop_mark_busy(l);
 	idle_remove(&c->idle);
 	stats_worker_echoed(l->srv->stats, l->worker, c->messages);
-	conn_close(c, l->srv->opts.verbose);
+	conn_end(c, l->srv->opts.verbose);
 	let_go(l);
+}
+
+void loop_close(struct loop *l, struct conn *c)
+{
+	/* The descriptor goes before the place is given back (as with libuv,
+	 * whose uv_close closes it at once). */
+	close(c->fd);
+	loop_release(l, c);
 	free(c);
 }
 

@@ -122,7 +122,16 @@ void loop_touch(struct loop *l, struct conn *c);
 enum conn_want loop_serve(struct loop *l, struct conn *c, bool readable, bool writable,
                           unsigned reads, bool *drained);
 #define LOOP_READS_LEVEL 1
+/* The loop's one read buffer (PROTOCOL_READ_CHUNK bytes), allocated on first
+ * use: what loop_serve reads into, and what a library that reads for us
+ * (libuv's allocation callback) is handed to read into. */
+char *loop_read_buffer(struct loop *l);
 void loop_close(struct loop *l, struct conn *c);
+/* loop_close for a loop whose library owns the socket and the memory (libuv
+ * closes the descriptor with its handle, and the connection may be freed
+ * only once the handle's close callback has run): everything loop_close does
+ * but the close(2) and the free. */
+void loop_release(struct loop *l, struct conn *c);
 /* The connection that has been idle too long, if any (marked for the log). */
 struct conn *loop_next_expired(struct loop *l);
 /* Shutdown, one connection at a time: the quietest one still in the idle

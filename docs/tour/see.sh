@@ -119,6 +119,54 @@ see_cost() {
 	}'
 }
 
+# need_strace: true if strace is there; if not, says so, for a demonstration
+# that counts system calls.
+need_strace() {
+	command -v strace >/dev/null && return 0
+	echo "see: this demonstration counts system calls with strace, which is not installed" >&2
+	echo "     (tests/deps.sh tour installs it)" >&2
+	return 1
+}
+
+# count_calls MODEL CONNS RATE: a fresh server, the load under strace -c -f
+# attached to it, then the server stopped: its summary counts the messages
+# that system calls were counted for. Prints the calls per message of the
+# loop (its waits, reads, writes and interest changes; accept and close left
+# out) and the top three. Needs strace (tests/deps.sh tour installs it).
+count_calls() {
+	local m=$1 conns=$2 rate=$3 name=$1_$2 out=$tmp/strace-$1-$2 msgs pid port
+	see_server "$name" "$m" >/dev/null
+	pid=PID_$name port=PORT_$name
+	strace -c -f -q -p "${!pid}" -o "$out" 2>/dev/null &
+	BG_PID[strace]=$!
+	see_wait_for 10 grep -q 'TracerPid:[[:space:]]*[1-9]' "/proc/${!pid}/status" || return 1
+	printf '$ strace -c -f -p %s &   # bin/echo-%s, port %s\n$ bin/echo-client --host 127.0.0.1 --port %s --load --connections %s --rate %s --warmup 0 --duration %s\n' \
+		"${!pid}" "$m" "${!port}" "${!port}" "$conns" "$rate" "$(pick 2 0.5)"
+	bin/echo-client --host 127.0.0.1 --port "${!port}" --load --connections "$conns" \
+		--rate "$rate" --warmup 0 --duration "$(pick 2 0.5)" >/dev/null
+	kill -INT "${BG_PID[strace]}"
+	wait "${BG_PID[strace]}" 2>/dev/null
+	unset "BG_PID[strace]"
+	msgs=$(see_stop "$name" | sed -n 's/^summary:.* messages=\([0-9]*\).*/\1/p')
+	awk -v n="$m" -v c="$conns" -v m="${msgs:-0}" '
+		BEGIN { split("epoll_wait epoll_pwait epoll_ctl epoll_pwait2 poll ppoll pselect6 select recvfrom recvmsg read readv sendmsg sendto write writev io_uring_enter", l, " ")
+			for (i in l) loop[l[i]] = 1 }
+		$1 ~ /^[0-9.]+$/ && ($NF in loop) { calls[$NF] = $4; total += $4 }
+		END {
+			if (m == 0) { printf "%s, %d connection(s): no message counted\n", n, c; exit }
+			top = ""
+			for (k = 0; k < 3; k++) {
+				best = ""
+				for (s in calls) if (best == "" || calls[s] > calls[best]) best = s
+				if (best == "") break
+				top = top sprintf("%s%s %.2f", top == "" ? "" : ", ", best, calls[best] / m)
+				delete calls[best]
+			}
+			printf "%-6s %3d connection(s): %6d messages, %6d calls of the loop: %5.2f per message (%s)\n",
+				n, c, m, total, total / m, top
+		}' "$out"
+}
+
 see_run() {
 	printf '\n$ %s\n' "$*"
 	"$@" 2>&1

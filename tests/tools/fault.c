@@ -4,7 +4,8 @@
  *   LD_PRELOAD=build/tests/fault.so ECHOLAB_FAULT=SPEC[,SPEC...] PROGRAM...
  *
  * SPEC is CALL[:KEY=VALUE...]:
- *   CALL      accept4, epoll_ctl, malloc, send (send and sendmsg),
+ *   CALL      accept4, epoll_ctl, malloc, send (send, sendmsg, and write
+ *             and writev on a client's socket: libuv writes with those),
  *             io_uring_submit (io_uring_submit and
  *             io_uring_submit_and_wait_timeout), or sigpipe (see below)
  *   nth=N     the Nth matching call fails (default 1), once ...
@@ -48,6 +49,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 struct io_uring;
@@ -297,6 +299,22 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (send_fails(fd))
 		return -1;
 	return real(fd, msg, flags);
+}
+
+ssize_t write(int fd, const void *buf, size_t len)
+{
+	REAL(write);
+	if (send_fails(fd))
+		return -1;
+	return real(fd, buf, len);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int count)
+{
+	REAL(writev);
+	if (send_fails(fd))
+		return -1;
+	return real(fd, iov, count);
 }
 
 int io_uring_submit(struct io_uring *ring)
