@@ -19,11 +19,13 @@
  *   - read until EAGAIN: a connection reads up to READ_BUDGET times per
  *     wake-up (64 KiB each), and only a read that found the socket empty
  *     ("drained", conn.h) means the next bytes bring a new edge;
- *   - the budget keeps one fast sender from starving the rest; a connection
- *     that used it up, or whose reads backpressure stopped (too much echo
- *     owed to a client that does not read), still has input that no edge
- *     will announce: it goes on the ready list, and the next round serves
- *     it after the others, without waiting (epoll_wait with timeout 0);
+ *   - the budget keeps one fast sender from starving the rest: every byte
+ *     read is echoed in the same turn, so what one connection may read per
+ *     turn is how long the others wait. A connection that used it up, or
+ *     whose reads backpressure stopped (too much echo owed to a client
+ *     that does not read), still has input that no edge will announce: it
+ *     goes on the ready list, and the next round serves it after the
+ *     others, without waiting (epoll_wait with timeout 0);
  *   - re-arming: EPOLL_CTL_MOD makes the kernel look at the socket again,
  *     so interest added while the socket is already ready (EPOLLIN once the
  *     echo is out, EPOLLOUT once echo is owed) is reported at once, and a
@@ -53,7 +55,12 @@
 
 #define MAX_EVENTS 256
 #define WHY_UNWATCHED "cannot watch it (epoll_ctl failed)"
-#define READ_BUDGET 32 /* reads per wake-up, as libuv's uv__read */
+/* Reads per wake-up: the one level-triggered epoll makes (up to 64 KiB) and
+ * the one that finds EAGAIN. A wake-up that brought one buffer or less (a
+ * ping-pong client, most pipelined ones) is drained in one turn; a fast
+ * sender reads at most 128 KiB a turn and then waits its turn on the ready
+ * list. libuv's 32 reads let it hold the loop for 2 MiB a turn. */
+#define READ_BUDGET 2
 
 /* A place on the ready list (next NULL: not on it). */
 struct ready_link {
