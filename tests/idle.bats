@@ -63,7 +63,7 @@ cpu_ticks() {
 	# timeout) with a small receive buffer: the kernel holds at most 4 MB of
 	# the server's echo, so it is still writing seconds after the last byte
 	# it read. Its writes are the activity.
-	run "$PYTHON" -S - "$PORT" <<-'EOF'
+	run "$PYTHON" - "$PORT" <<-'EOF'
 		import socket, sys, time
 		size = 16 * 1000 * 1000
 		s = socket.socket()
