@@ -73,7 +73,7 @@ client() {
 
 @test "client: pipe mode passes the server's error line through and exits 0 when the server closes" {
 	start_server "$SERVER_MODEL" --max-line 16
-	"$PYTHON" -c 'import sys; sys.stdout.buffer.write(b"ok\n" + b"x" * 40 + b"\n" + b"more\n" * 20000)' >"$T/in"
+	"$PYTHON" -S -c 'import sys; sys.stdout.buffer.write(b"ok\n" + b"x" * 40 + b"\n" + b"more\n" * 20000)' >"$T/in"
 	client <"$T/in" >"$T/out"
 	printf 'ok\nERR line too long\n' >"$T/want"
 	cmp "$T/want" "$T/out"
@@ -191,7 +191,7 @@ client() {
 @test "client: --load --json reports a sane run with no errors" {
 	start_server "$SERVER_MODEL"
 	client --load --connections 4 --duration 1 --warmup 0.2 --json >"$T/report"
-	run "$PYTHON" - "$T/report" <<-'EOF'
+	run "$PYTHON" -S - "$T/report" <<-'EOF'
 		import json, sys
 		r = json.load(open(sys.argv[1]))
 		for key in ("connections", "size", "depth", "messages_per_sec", "mb_per_sec", "latency_us", "errors"):
@@ -219,7 +219,7 @@ client() {
 		>"$T/report" 2>"$T/err" || status=$?
 	[ "$status" -ne 0 ] || fail "exit status 0 although every message was refused: $(cat "$T/report")"
 	[ "$status" -ne 124 ] || fail "echo-client --load hung"
-	run "$PYTHON" -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["errors"] > 0, r' "$T/report"
+	run "$PYTHON" -S -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["errors"] > 0, r' "$T/report"
 	assert_success
 }
 
@@ -228,7 +228,7 @@ client() {
 	# what this machine manages right now, closed loop, as the yardstick
 	client --load --connections 4 --duration 1 --warmup 0.2 --json >"$T/closed"
 	client --load --connections 4 --rate 1000000000 --duration 1 --warmup 0.2 --json >"$T/report"
-	run "$PYTHON" - "$T/report" "$T/closed" <<-'EOF'
+	run "$PYTHON" -S - "$T/report" "$T/closed" <<-'EOF'
 		import json, sys
 		r = json.load(open(sys.argv[1]))
 		closed = json.load(open(sys.argv[2]))
@@ -254,7 +254,7 @@ client() {
 	start_server "$SERVER_MODEL"
 	client --load --connections 2 --rate 200 --duration 1 --warmup 0.2 --json >"$T/open"
 	client --load --connections 2 --duration 0.5 --warmup 0.1 --json >"$T/closed"
-	run "$PYTHON" - "$T/open" "$T/closed" <<-'EOF'
+	run "$PYTHON" -S - "$T/open" "$T/closed" <<-'EOF'
 		import json, sys
 		o = json.load(open(sys.argv[1]))
 		c = json.load(open(sys.argv[2]))

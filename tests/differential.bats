@@ -83,7 +83,7 @@ compare_all() {
 @test "every model stops at the same byte on an over-long message" {
 	start_all --max-line 64
 	# good messages, one of 65 bytes, then input the server must drain unechoed
-	"$PYTHON" -c '
+	"$PYTHON" -S -c '
 import sys
 sys.stdout.buffer.write(b"ok\n" * 100 + b"\x00\r\n" + b"y" * 63 + b"\n" + b"z" * 64 + b"\n" + b"never echoed\n" * 5000)
 ' >"$T/long"
@@ -109,7 +109,7 @@ sys.stdout.buffer.write(b"ok\n" * 100 + b"\x00\r\n" + b"y" * 63 + b"\n" + b"z" *
 			--connections "$conns" --depth 4 --size 300 --duration 0.5 --warmup 0.1 --json \
 			>"$T/load.$m" 2>"$T/load.$m.err" || status=$?
 		[ "$status" -eq 0 ] || fail "$m: echo-client --load exited $status: $(cat "$T/load.$m" "$T/load.$m.err")"
-		"$PYTHON" -c '
+		"$PYTHON" -S -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["errors"] == 0, "errors: %r" % r["errors"]

@@ -80,7 +80,7 @@ closed_because() {
 # sent_then_closed DATA: a client sends DATA (a Python bytes expression) and
 # the server closes the connection without a byte of echo (EOF or reset)
 sent_then_closed() {
-	run "$PYTHON" - "$PORT" "$1" <<-'EOF'
+	run "$PYTHON" -S - "$PORT" "$1" <<-'EOF'
 		import socket, sys
 		s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
 		try:

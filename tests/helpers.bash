@@ -220,26 +220,21 @@ proc_alive() {
 }
 
 # procs_where ppid|pgid N: "PID STATE COMM" for each process whose parent, or
-# process group, is N. One awk reads every /proc/PID/stat (with getline, so a
-# process that ends meanwhile is skipped, not an error); the command name may
-# hold spaces and parentheses, so the fields are counted from the last ")".
+# process group, is N. One cat reads every /proc/PID/stat and one awk picks
+# the lines: a process that ends meanwhile is a read error cat reports (to
+# /dev/null) and passes over, where awk's own getline (mawk) would stop
+# there. The command name may hold spaces and parentheses, so the fields
+# are counted from the last ")".
 procs_where() { local -; set +T; _procs_where "$@"; }
 _procs_where() {
-	awk -v key="$1" -v want="$2" 'BEGIN {
-		for (a = 1; a < ARGC; a++) {
-			if ((getline line < ARGV[a]) <= 0)
-				continue
-			close(ARGV[a])
-			s = line; p = 0
-			while ((i = index(s, ")")) > 0) { p += i; s = substr(s, i + 1) }
-			o = index(line, "(")
-			split(substr(line, p + 2), f, " ") # state ppid pgrp ...
-			if ((key == "ppid" ? f[2] : f[3]) == want) {
-				pid = ARGV[a]; sub("^/proc/", "", pid); sub("/stat$", "", pid)
-				print pid, f[1], substr(line, o + 1, p - o - 1)
-			}
-		}
-	}' /proc/[0-9]*/stat
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v key="$1" -v want="$2" '{
+		line = $0; s = line; p = 0
+		while ((i = index(s, ")")) > 0) { p += i; s = substr(s, i + 1) }
+		o = index(line, "(")
+		split(substr(line, p + 2), f, " ") # state ppid pgrp ...
+		if ((key == "ppid" ? f[2] : f[3]) == want)
+			print $1, f[1], substr(line, o + 1, p - o - 1)
+	}'
 }
 
 # "PID STATE COMM" of the processes whose parent is PID, from the kernel's

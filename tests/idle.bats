@@ -51,7 +51,7 @@ cpu_ticks() {
 		print("stalled", flush=True)
 		time.sleep(60)
 	EOF
-	"$PYTHON" "$BATS_TEST_TMPDIR/stuck.py" "$PORT" >"$BATS_TEST_TMPDIR/stuck.out" 2>&1 3>&- &
+	"$PYTHON" -S "$BATS_TEST_TMPDIR/stuck.py" "$PORT" >"$BATS_TEST_TMPDIR/stuck.out" 2>&1 3>&- &
 	BG_PIDS+=("$!")
 	wait_until "$WAIT" file_has '^close [^ ]+ \(idle timeout( \(client not reading\))?\)$' "$SERVER_ERR" ||
 		fail "a client that never reads was not closed: $(cat "$SERVER_ERR")"
@@ -95,7 +95,7 @@ cpu_ticks() {
 	start_server "$MODEL" --idle-timeout 2 --verbose
 	# the echo of 400 KB backs up (the server waits to write), then is read
 	# back; the connection then holds a partial line and is quiet
-	"$PYTHON" "$ECHOLAB_TESTS/tools/backlog_client.py" "$PORT" 400000 drain \
+	"$PYTHON" -S "$ECHOLAB_TESTS/tools/backlog_client.py" "$PORT" 400000 drain \
 		>"$BATS_TEST_TMPDIR/burst.out" 2>&1 3>&- &
 	BG_PIDS+=("$!")
 	wait_until "$WAIT" file_has drained "$BATS_TEST_TMPDIR/burst.out" || fail "$(cat "$BATS_TEST_TMPDIR/burst.out")"
@@ -115,7 +115,7 @@ cpu_ticks() {
 	event_driven "$MODEL" || skip "n/a: a blocking model's buffer is fixed per connection"
 	! sanitized_build "$MODEL" || skip "sanitizer build: its heap is not the server's RSS"
 	start_server "$MODEL" --max-clients 100
-	run "$PYTHON" - "$PORT" "$SERVER_PID" <<-'EOF'
+	run "$PYTHON" -S - "$PORT" "$SERVER_PID" <<-'EOF'
 		import select, socket, sys, time
 		port, pid = int(sys.argv[1]), sys.argv[2]
 		def rss_kb():

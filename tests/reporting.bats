@@ -21,7 +21,7 @@ setup_file() {
 	command -v strace >/dev/null || fail "no strace (tests/deps.sh test installs it)"
 	local trace=$BATS_TEST_TMPDIR/trace
 	ECHOLAB_SERVER_WRAPPER="strace -f -qq -e trace=listen,write -o $trace" start_server "$MODEL"
-	run "$PYTHON" - "$trace" <<-'PY'
+	run "$PYTHON" -S - "$trace" <<-'PY'
 		import re, sys
 		lines = open(sys.argv[1]).read().splitlines()
 		said = [i for i, l in enumerate(lines) if re.search(r'write\(1, "listening on ', l)]

@@ -174,6 +174,14 @@ run_dir=$(mktemp -d "${TMPDIR:-/tmp}/echolab-tests.XXXXXX")
 # helpers.bash notes every server it starts here, so that nothing survives
 # even a suite that is cut off before its teardown runs.
 export ECHOLAB_RUN_DIR=$run_dir
+# Everything else that starts "python3" by name (bin/echo-check's shebang,
+# the example servers the report card runs, check/grade.sh) gets the same
+# interpreter, not a launcher in front of it: a pyenv shim costs half a
+# second of CPU per start here, and check.bats alone starts dozens.
+if [ "$(command -v python3)" != "$ECHOLAB_PYTHON" ]; then
+	mkdir "$run_dir/bin" && ln -s "$ECHOLAB_PYTHON" "$run_dir/bin/python3" &&
+		export PATH="$run_dir/bin:$PATH"
+fi
 
 running=() # pids of the suites still running
 

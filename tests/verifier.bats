@@ -16,7 +16,7 @@ setup() {
 # start_bad MODE: bad_echo.py in the place of a model (start_server runs it
 # as the model's wrapper, so teardown ends it like any server)
 start_bad() {
-	ECHOLAB_SERVER_WRAPPER="$PYTHON $ECHOLAB_TESTS/tools/bad_echo.py $1" \
+	ECHOLAB_SERVER_WRAPPER="$PYTHON -S $ECHOLAB_TESTS/tools/bad_echo.py $1" \
 		start_server "$(any_concurrent_model)"
 }
 
@@ -50,7 +50,7 @@ load_against_bad() {
 	start_server "$(any_concurrent_model)"
 	load_run timeout 20 "$ECHO_CLIENT" --host 127.0.0.1 --port "$PORT" --load --connections 2 \
 		--duration 0.5 --warmup 0.5 --json >"$T/report"
-	run "$PYTHON" - "$T/report" <<-'PY'
+	run "$PYTHON" -S - "$T/report" <<-'PY'
 		import json, sys
 		r = json.load(open(sys.argv[1]))
 		assert r["errors"] == 0, r
