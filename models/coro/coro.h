@@ -34,12 +34,13 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <ucontext.h>
+
+#include "switch.h"
 
 struct coro_runtime;
 
 struct coro {
-	ucontext_t ctx; /* the coroutine's registers while it is parked */
+	struct coro_ctx ctx; /* the coroutine's registers while it is parked */
 	struct coro_runtime *rt;
 	void (*fn)(struct coro *);
 	char *map; /* the mapping: guard page, stack, then the caller's struct */
@@ -56,7 +57,7 @@ struct coro_runtime {
 	size_t stack_size;    /* of every coroutine's mapping, guard page included */
 	char *spare;          /* finished stacks kept for reuse, linked through their tops */
 	unsigned spares;
-	ucontext_t loop;      /* the loop's registers while a coroutine runs */
+	struct coro_ctx loop; /* the loop's registers while a coroutine runs */
 	struct coro *running; /* NULL while the loop runs */
 	size_t page;
 	char *altstack;       /* the SIGSEGV handler's stack */
