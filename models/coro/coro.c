@@ -1,3 +1,16 @@
+/* coro: see coro.h. The switch itself is switch.c's switch_to.
+ *
+ * Why a hand-written switch and not _setjmp/_longjmp, which also skip the
+ * signal mask: longjmp may only go back to a frame still live on the same
+ * stack. Jumping to another stack is undefined, and with _FORTIFY_SOURCE
+ * glibc checks it (__longjmp_chk): a jump to a stack pointer below the
+ * current one, off a signal stack, aborts with "longjmp causes
+ * uninitialized stack frame", which a jump between two stacks meets
+ * whenever the other one lies lower. A coroutine would still need
+ * makecontext for its first entry, too. switch.c does both jobs, the first
+ * entry and every switch, in a dozen instructions that say exactly what is
+ * saved: what the ABI makes a callee keep, nothing more.
+ */
 #include "coro.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* coro: coroutines on glibc's ucontext, for models/coro.c.
+/* coro: coroutines over one thread, for models/coro.c.
  *
  * A coroutine is a function running on a stack of its own. coro_resume
  * switches from the loop to it; inside, coro_park switches back, and the
@@ -6,12 +6,13 @@
  * variable as it was. That is all a goroutine is, minus Go's growable stacks
  * and its scheduler.
  *
- * The switch is swapcontext(3): it saves the callee-saved registers, the
- * stack pointer and the floating-point control words, and also the signal
- * mask, with an rt_sigprocmask system call, on every switch: two per
- * resume-and-park. Go's runtime switches goroutines (gogo, mcall) by saving
- * and loading a handful of registers in user space, with no system call: it
- * never gives a goroutine a signal mask of its own.
+ * The switch (switch.h) saves only what a called function must keep
+ * according to the ABI, the callee-saved registers, the stack pointer and
+ * the floating-point control words, in user space: no system call, as in
+ * Go's runtime (gogo, mcall), which never gives a goroutine a signal mask
+ * of its own. glibc's swapcontext(3), kept where that switch is not written
+ * (other than x86-64), also saves and restores the signal mask with an
+ * rt_sigprocmask system call on every switch: two per resume-and-park.
  *
  * The stack is an mmap of stack_size bytes whose lowest page is PROT_NONE,
  * the guard: a coroutine that runs past its stack touches the guard and

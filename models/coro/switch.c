@@ -61,8 +61,8 @@ void coro_enter(void);
 
 int switch_make(struct coro_ctx *ctx, char *stack, size_t size, void (*entry)(void *), void *arg)
 {
-	uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
-	uint64_t *sp = (uint64_t *)top;
+	char *top = stack + size - ((uintptr_t)(stack + size) & 15); /* 16-byte aligned */
+	uint64_t *sp = (uint64_t *)(void *)top;
 	uint32_t control[2] = {MXCSR_INITIAL, X87_CW_INITIAL};
 
 	/* After the first ret pops this, the stack pointer is `top`, aligned */
