@@ -41,7 +41,7 @@
 struct coro_runtime;
 
 struct coro {
-	struct coro_ctx ctx; /* the coroutine's registers while it is parked */
+	struct coro_ctx ctx; /* where its registers are while it is parked */
 	struct coro_runtime *rt;
 	void (*fn)(struct coro *);
 	char *map; /* the mapping: guard page, stack, then the caller's struct */
@@ -58,7 +58,7 @@ struct coro_runtime {
 	size_t stack_size;    /* of every coroutine's mapping, guard page included */
 	char *spare;          /* finished stacks kept for reuse, linked through their tops */
 	unsigned spares;
-	struct coro_ctx loop; /* the loop's registers while a coroutine runs */
+	struct coro_ctx loop; /* where the loop's are while a coroutine runs */
 	struct coro *running; /* NULL while the loop runs */
 	size_t page;
 	char *altstack;       /* the SIGSEGV handler's stack */

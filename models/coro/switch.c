@@ -67,7 +67,7 @@ int switch_make(struct coro_ctx *ctx, char *stack, size_t size, void (*entry)(vo
 
 	/* After the first ret pops this, the stack pointer is `top`, aligned */
 	*--sp = (uint64_t)(uintptr_t)coro_enter;
-	*--sp = 0;                               /* rbp */
+	*--sp = 0;                               /* rbp: 0 ends a backtrace's frame chain */
 	*--sp = 0;                               /* rbx */
 	*--sp = (uint64_t)(uintptr_t)entry;      /* r12 */
 	*--sp = (uint64_t)(uintptr_t)arg;        /* r13 */
