@@ -156,7 +156,7 @@ build/tests/%: build/tests/unit/%.o build/libechocommon.a
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(ECHO_LDLIBS)
 
 build/tests/test_load_histogram: build/client/histogram.o build/client/payload.o
-build/tests/test_coro: build/models/coro/coro.o
+build/tests/test_coro: build/models/coro/coro.o build/models/coro/switch.o
 build/tests/unit/test_coro.o: ECHO_CFLAGS += -Imodels/coro
 
 build/tests/without-io-uring: build/tests/tools/without_io_uring.o
@@ -279,10 +279,11 @@ gbench: build/bench/gbench | bench-deps
 	@cat bench/results/scaling.md
 
 # Linked with the archive, not every object: only what it uses (no io_uring).
-build/bench/gbench: $(wildcard bench/gbench/*.cc bench/gbench/*.h) build/libechocommon.a | deps bench-deps
+build/bench/gbench: $(wildcard bench/gbench/*.cc bench/gbench/*.h) build/models/coro/coro.o \
+                    build/models/coro/switch.o build/libechocommon.a | deps bench-deps
 	@mkdir -p $(@D)
-	$(CXX) $(CXXFLAGS) -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -o $@ \
-	  $(filter %.cc,$^) build/libechocommon.a -lbenchmark -pthread
+	$(CXX) $(CXXFLAGS) -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -Imodels/coro -o $@ \
+	  $(filter %.cc,$^) $(filter %.o,$^) build/libechocommon.a -lbenchmark -pthread
 
 # Fuzzing: clang's libFuzzer with ASan and UBSan, whatever CC and SANITIZE say
 # (the harnesses are built on their own, never linked into bin/).

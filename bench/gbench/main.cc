@@ -4,6 +4,7 @@
 //   readiness.cc  select / poll / epoll_wait cost versus registered descriptors
 //                 (Kerrisk, LCA 2006); kerrisk_table.sh turns it into a table
 //   roundtrip.cc  one 64-byte message echoed over loopback, per model
+//   coro_switch.cc  one coroutine switch there and back: coro's, swapcontext's
 //
 // A hand-written main instead of BENCHMARK_MAIN() because the round-trip
 // benchmarks are registered at run time, from models/models.list.

@@ -136,6 +136,16 @@ def ratio(rec, model, cell, key, against="baseline"):
     return "%.2f" % (a[key] / b[key])
 
 
+def gbench_cpu(rec, name):
+    """The CPU time of one iteration of a gbench benchmark (make gbench), or
+    the stand-in while the record predates the benchmark."""
+    for b in (rec.get("gbench") or {}).get("benchmarks", []):
+        if b.get("name") == name and b.get("run_type", "iteration") == "iteration":
+            scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
+            return "%.0f ns" % (b["cpu_time"] * scale)
+    return UNMEASURED
+
+
 # ------------------------------------------------------------------ spans
 
 SPANS = {
@@ -161,6 +171,7 @@ SPANS = {
     "calls-msg": lambda rec, m: calls(table_row(rec, m)["per_message"]["total"]),
     "calls-conn": lambda rec, m: calls(table_row(rec, m)["per_connection"]["total"]),
     "idle-kib": lambda rec, m: "%.1f KiB" % table_row(rec, m)["idle_memory_kib"],
+    "gbench-cpu": gbench_cpu,
 }
 
 

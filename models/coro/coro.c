@@ -1,10 +1,23 @@
+/* coro: see coro.h. The switch itself is switch.c's switch_to.
+ *
+ * Why a hand-written switch and not _setjmp/_longjmp, which also skip the
+ * signal mask: longjmp may only go back to a frame still live on the same
+ * stack. Jumping to another stack is undefined, and with _FORTIFY_SOURCE
+ * glibc checks it (__longjmp_chk): a jump to a stack pointer below the
+ * current one, off a signal stack, aborts with "longjmp causes
+ * uninitialized stack frame", which a jump between two stacks meets
+ * whenever the other one lies lower. A coroutine would still need
+ * makecontext for its first entry, too. switch.c does both jobs, the first
+ * entry and every switch, in a dozen instructions that say exactly what is
+ * saved: what the ABI makes a callee keep, nothing more.
+ */
 #include "coro.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -125,35 +138,29 @@ void coro_runtime_destroy(struct coro_runtime *rt)
 	free(rt->altstack);
 }
 
-/* Where every coroutine begins. makecontext passes int arguments only, so
- * the coroutine's address comes in two halves. */
-static void start(unsigned hi, unsigned lo)
+/* Where every coroutine begins, on its own stack. */
+static void start(void *arg)
 {
-	struct coro *co = (struct coro *)(((uintptr_t)hi << 32) | lo);
+	struct coro *co = arg;
 	struct coro_runtime *rt = co->rt;
 
 	switch_end(NULL, &rt->loop_stack, &rt->loop_stack_size);
 	co->fn(co);
 	co->done = true;
 	switch_begin(NULL, rt->loop_stack, rt->loop_stack_size); /* NULL: this stack is done */
-	setcontext(&rt->loop);
-	abort(); /* setcontext returns only on failure */
+	switch_to(&co->ctx, &rt->loop);
+	abort(); /* nothing switches back to a finished coroutine */
 }
 
-/* The context that starts at start(co) on the stack below co. getcontext
- * only fills it in (it "returns twice" only for setcontext on it, which
- * never happens: makecontext redirects it). */
-static int make_context(struct coro *co, size_t stack_bytes)
+/* The coroutine's stack: from above the guard page to below its struct. */
+static char *stack_bottom(const struct coro *co)
 {
-	uintptr_t self = (uintptr_t)co;
+	return co->map + co->rt->page;
+}
 
-	if (getcontext(&co->ctx) != 0)
-		return -1;
-	co->ctx.uc_stack.ss_sp = co->map + co->rt->page;
-	co->ctx.uc_stack.ss_size = stack_bytes;
-	co->ctx.uc_link = NULL; /* start() never returns */
-	makecontext(&co->ctx, (void (*)(void))start, 2, (unsigned)(self >> 32), (unsigned)self);
-	return 0;
+static size_t stack_bytes(const struct coro *co)
+{
+	return (size_t)((const char *)co - stack_bottom(co));
 }
 
 /* A spare stack, or a new mapping with its guard page. */
@@ -189,7 +196,7 @@ struct coro *coro_create(struct coro_runtime *rt, size_t size, void (*fn)(struct
 	co = (struct coro *)(map + rt->stack_size - top);
 	*co = (struct coro){.rt = rt, .fn = fn, .map = map, .map_size = rt->stack_size};
 	strncpy(co->label, label, sizeof co->label - 1);
-	if (make_context(co, rt->stack_size - rt->page - top) < 0) {
+	if (switch_make(&co->ctx, stack_bottom(co), stack_bytes(co), start, co) < 0) {
 		unmap(rt, map);
 		return NULL;
 	}
@@ -202,9 +209,8 @@ void coro_resume(struct coro *co)
 	void *fake = NULL;
 
 	rt->running = co;
-	switch_begin(&fake, co->ctx.uc_stack.ss_sp, co->ctx.uc_stack.ss_size);
-	if (swapcontext(&rt->loop, &co->ctx) != 0)
-		die("swapcontext: %s", error_text(errno));
+	switch_begin(&fake, stack_bottom(co), stack_bytes(co));
+	switch_to(&rt->loop, &co->ctx);
 	switch_end(fake, NULL, NULL);
 	rt->running = NULL;
 }
@@ -214,8 +220,7 @@ void coro_park(struct coro *co)
 	struct coro_runtime *rt = co->rt;
 
 	switch_begin(&co->fake_stack, rt->loop_stack, rt->loop_stack_size);
-	if (swapcontext(&co->ctx, &rt->loop) != 0)
-		die("swapcontext: %s", error_text(errno));
+	switch_to(&co->ctx, &rt->loop);
 	switch_end(co->fake_stack, &rt->loop_stack, &rt->loop_stack_size);
 }
 

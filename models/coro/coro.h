@@ -1,4 +1,4 @@
-/* coro: coroutines on glibc's ucontext, for models/coro.c.
+/* coro: coroutines over one thread, for models/coro.c.
  *
  * A coroutine is a function running on a stack of its own. coro_resume
  * switches from the loop to it; inside, coro_park switches back, and the
@@ -6,12 +6,13 @@
  * variable as it was. That is all a goroutine is, minus Go's growable stacks
  * and its scheduler.
  *
- * The switch is swapcontext(3): it saves the callee-saved registers, the
- * stack pointer and the floating-point control words, and also the signal
- * mask, with an rt_sigprocmask system call, on every switch: two per
- * resume-and-park. Go's runtime switches goroutines (gogo, mcall) by saving
- * and loading a handful of registers in user space, with no system call: it
- * never gives a goroutine a signal mask of its own.
+ * The switch (switch.h) saves only what a called function must keep
+ * according to the ABI, the callee-saved registers, the stack pointer and
+ * the floating-point control words, in user space: no system call, as in
+ * Go's runtime (gogo, mcall), which never gives a goroutine a signal mask
+ * of its own. glibc's swapcontext(3), kept where that switch is not written
+ * (other than x86-64), also saves and restores the signal mask with an
+ * rt_sigprocmask system call on every switch: two per resume-and-park.
  *
  * The stack is an mmap of stack_size bytes whose lowest page is PROT_NONE,
  * the guard: a coroutine that runs past its stack touches the guard and
@@ -34,12 +35,13 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <ucontext.h>
+
+#include "switch.h"
 
 struct coro_runtime;
 
 struct coro {
-	ucontext_t ctx; /* the coroutine's registers while it is parked */
+	struct coro_ctx ctx; /* where its registers are while it is parked */
 	struct coro_runtime *rt;
 	void (*fn)(struct coro *);
 	char *map; /* the mapping: guard page, stack, then the caller's struct */
@@ -56,7 +58,7 @@ struct coro_runtime {
 	size_t stack_size;    /* of every coroutine's mapping, guard page included */
 	char *spare;          /* finished stacks kept for reuse, linked through their tops */
 	unsigned spares;
-	ucontext_t loop;      /* the loop's registers while a coroutine runs */
+	struct coro_ctx loop; /* where the loop's are while a coroutine runs */
 	struct coro *running; /* NULL while the loop runs */
 	size_t page;
 	char *altstack;       /* the SIGSEGV handler's stack */

@@ -78,18 +78,17 @@ in total (the calls of opening and closing the 10 are counted too, a few per
 connection). strace slows every call, so only the counts mean anything:"
 	see_server c coro
 	switches c || return 1
-	look "rt_sigprocmask: two per message, one per swapcontext (into the coroutine
-         and back out): glibc saves and restores the signal mask on every switch,
-         with a system call. recvfrom and sendmsg: one each, as in epoll.c; the
-         read waits for readiness first, so no read fails with EAGAIN."
+	look "no rt_sigprocmask: the switch (models/coro/switch.c) saves a few
+         registers in user space and leaves the signal mask alone; glibc's
+         swapcontext would add one per switch, two per message. recvfrom and
+         sendmsg: one each, as in epoll.c; the read waits for readiness first,
+         so no read fails with EAGAIN."
 
 	say "And in CPU: the same 100 connections at ping-pong, as fast as each goes,
 coro against epoll (same loop underneath; the difference is the coroutines):"
 	cost c coro
 	cost e epoll
 	look "the two CPU-per-message lines: their difference is what the coroutines
-         cost per message: two switches, each a rt_sigprocmask system call plus the
-         registers saved and loaded, and a resume through the wait set. Go's
-         runtime switches goroutines without any system call (gogo and mcall save
-         a few registers in user space)."
+         cost per message: two switches, a few registers saved and loaded each
+         (as Go's gogo and mcall do), and a resume through the wait set."
 }
