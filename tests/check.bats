@@ -195,7 +195,8 @@ nothing_left() {
 	nothing_left "$marker"
 
 	# port 0 in place of {port}: it listens, but where the checker cannot know
-	card --start-timeout 1 --server "python3 docs/examples/echo_asyncio.py 0 {port} $marker"
+	# (3 s: Python and asyncio must have started and bound within it)
+	card --start-timeout 3 --server "python3 docs/examples/echo_asyncio.py 0 {port} $marker"
 	echo "$output"
 	[ "$status" -eq 2 ] && [ "$took" -lt 60 ]
 	[[ $output == *"it listens on port "*" instead (does the command put {port} where the server takes its port?)"* ]]
