@@ -414,7 +414,6 @@ def see(rec, model):
         return ["*%s: the capture of `make see MODEL=%s` is stored with the record "
                 "(make docs CAPTURE=1).*" % (UNMEASURED.capitalize(), model)]
     if not os.path.exists(path):
-        measured(rec, model)
         raise Missing("no capture %s (make docs CAPTURE=1)" % os.path.relpath(path, ROOT))
     with open(path) as f:
         return ["```"] + f.read().rstrip("\n").split("\n") + ["```"]
