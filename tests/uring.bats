@@ -13,7 +13,7 @@
 #      a sanitizer build, helpers' teardown fails the case on any report,
 #      leaks included)
 #
-# The 10,000-connection and 64 MiB cases are in scale.bats, which runs them
+# The 10,000-connection and 32 MiB cases are in scale.bats, which runs them
 # for every event model, uring included.
 
 load helpers

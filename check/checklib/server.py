@@ -55,8 +55,7 @@ def listening_ports(pids):
 
 def port_listening(port):
     """True if any socket of this machine listens on TCP port `port`."""
-    return any(local == port and state == "0A"
-               for local, _, state, _, _ in procfs.tcp_sockets())
+    return any(state == "0A" for _, _, state, _, _ in procfs.tcp_sockets(port))
 
 
 def wait_for(condition, seconds):

@@ -16,8 +16,8 @@ def unread_server_input(port, client_ports):
     local port `port`, remote port one of client_ports) and the input they
     hold unread."""
     count = unread = 0
-    for local, remote, state, rx_queue, _ in procfs.tcp_sockets():
-        if state == "01" and local == port and remote in client_ports:
+    for _, remote, state, rx_queue, _ in procfs.tcp_sockets(port):
+        if state == "01" and remote in client_ports:
             count += 1
             unread += rx_queue
     return count, unread
@@ -70,10 +70,15 @@ def check_open(conns):
 
 # ---------------------------------------------------------------- swarm
 
+PRINTABLE = bytes(range(33, 127))  # "!" to "~": 94 bytes, none of them LF
+
+
 def partial_message(i, j, n):
-    """A distinct message of n + 20 bytes whose first n bytes make no line."""
+    """A distinct message of n + 20 bytes whose first n bytes make no line:
+    its body runs through PRINTABLE from a place that depends on i and j."""
     head = ("c%05d-m%d:" % (i, j)).encode()
-    body = bytes((i * 7 + j * 13 + k) % 94 + 33 for k in range(n + 19 - len(head)))
+    start, size = (i * 7 + j * 13) % 94, n + 19 - len(head)
+    body = (PRINTABLE * ((start + size) // 94 + 1))[start:start + size]
     return head + body + b"\n"
 
 

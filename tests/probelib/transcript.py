@@ -152,7 +152,7 @@ class Script(FlowSteps, CrowdSteps):
         while True:
             # the server's side: its port local, ours remote (a socket no
             # process holds any more has inode 0)
-            side = [s for s in tcp_sockets() if s[0] == self.port and s[1] == port]
+            side = [s for s in tcp_sockets(self.port) if s[1] == port]
             if not side:
                 raise ProbeError("the server's side of the connection is gone (reset)")
             if side[0][4] == "0":

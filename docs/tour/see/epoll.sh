@@ -77,9 +77,9 @@ connected() {
 # samples to keep time, is said so, not reported.
 saturate() {
 	local name=$1 pid=$2 port=$3 warmup span before after
-	warmup=$(pick 1 0.5) span=$(pick 3 1)
+	warmup=$(pick 1 0.3) span=$(pick 3 0.5)
 	see_bg load taskset -c "$CLIENT_CPUS" bin/echo-client --host 127.0.0.1 --port "$port" --load \
-		--threads "$CLIENT_THREADS" --connections 100 --depth 64 --warmup "$warmup" --duration "$((span + $(pick 2 1)))"
+		--threads "$CLIENT_THREADS" --connections 100 --depth 64 --warmup "$warmup" --duration "$(pick 5 1.5)"
 	see_wait_for 10 connected "$port" 100 || return 1
 	sleep "$warmup"
 	before=$(sample "$pid" "${BG_PID[load]}")
@@ -105,10 +105,10 @@ see_demo() {
 	say "Now as fast as it goes: 100 connections, each keeping 64 messages in flight
 and sending the next as soon as an echo returns. The client runs alone on
 CPU $CLIENT_CPUS (taskset), so it does not take the server's core. Two samples of
-/proc, after the client's warm-up and $(pick 3 1) s later, say what each server
+/proc, after the client's warm-up and $(pick 3 0.5) s later, say what each server
 thread did with the time between: ran on a CPU, was ready but waiting for one
 (someone else had it), or slept in epoll_wait because nothing was ready.
-'Wanted' is the first two, 'got' the first. About $(pick 6 3) s:"
+'Wanted' is the first two, 'got' the first. About $(pick 6 2) s:"
 	saturate epoll "$PID_e" "$PORT_e" || return 1
 	see_stop e
 	say "The same load against reuseport: the same epoll loop in 2 worker threads,
