@@ -19,17 +19,12 @@ load conformance
 	cmp "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/got"
 }
 
-@test "${MODEL}: 5000 messages in one write come back byte for byte" {
+@test "${MODEL}: 5000 messages in one write, and 3000 in random-sized pieces, come back byte for byte" {
 	start_server "$MODEL"
 	local t=$BATS_TEST_TMPDIR
 	# --verify: the echo is what `probe expected` computes for the input
 	probe roundtrip "$t/in" "$t/got" --generate lines --count 5000 --longest 300 --gen-seed 5000 --verify
 	cmp "$t/in" "$t/got" # all are allowed messages: the echo is the input
-}
-
-@test "${MODEL}: the same stream in random-sized pieces gives the same echo" {
-	start_server "$MODEL"
-	local t=$BATS_TEST_TMPDIR
 	probe roundtrip "$t/in" "$t/got" --generate lines --count 3000 --longest 600 --gen-seed 77 \
 		--seed 77 --max-chunk 700 --verify
 	cmp "$t/in" "$t/got"
@@ -50,15 +45,11 @@ load conformance
 	assert_success
 }
 
-@test "${MODEL}: every byte value is data; only LF ends a message" {
+@test "${MODEL}: every byte value is data, CR and NUL are kept, empty messages are echoed; only LF ends a message" {
 	start_server "$MODEL"
 	local t=$BATS_TEST_TMPDIR
 	probe roundtrip "$t/in" "$t/got" --generate allbytes --count 64 --seed 256 --max-chunk 300 --verify
 	cmp "$t/in" "$t/got"
-}
-
-@test "${MODEL}: CR and NUL are kept as they are" {
-	start_server "$MODEL"
 	run probe script <<-'EOF'
 		connect a
 		send a b"crlf\r\n"
@@ -67,14 +58,6 @@ load conformance
 		expect a b"\r\n\r\r\n\x00\n"
 		send a b"a\x00b\rc\n"
 		expect a b"a\x00b\rc\n"
-	EOF
-	assert_success
-}
-
-@test "${MODEL}: empty messages are echoed" {
-	start_server "$MODEL"
-	run probe script <<-'EOF'
-		connect a
 		send a b"\n"
 		expect a b"\n"
 		send a b"\n\n\n"
@@ -85,7 +68,7 @@ load conformance
 	assert_success
 }
 
-@test "${MODEL}: a message of exactly max-line bytes is echoed (4096 default, 16, 1)" {
+@test "${MODEL}: a message of max-line bytes is echoed, one of max-line+1 bytes gets 'ERR line too long' (4096 default, 16, 1)" {
 	start_server "$MODEL"
 	run probe script <<-'EOF'
 		connect a
@@ -96,6 +79,11 @@ load conformance
 		send a b"b" * 2095
 		send a b"\n"
 		expect a b"b" * 4095 + b"\n"
+		close a
+		connect b
+		send b b"a" * 4096 + b"\n"
+		expect b b"ERR line too long\n"
+		expect_eof b
 	EOF
 	assert_success
 
@@ -107,6 +95,19 @@ load conformance
 		send a b"1234567"
 		send a b"89abcdef\n"
 		expect a b"123456789abcdef\n"
+		close a
+		connect b
+		send b b"ok\n" + b"d" * 16 + b"\n"
+		expect b b"ok\nERR line too long\n"
+		expect_eof b
+		close b
+		# grown across writes, no LF: the 16th byte breaks the limit
+		connect c
+		send c b"e" * 15
+		quiet c 0.1
+		send c b"e"
+		expect c b"ERR line too long\n"
+		expect_eof c
 	EOF
 	assert_success
 
@@ -115,43 +116,11 @@ load conformance
 		connect a
 		send a b"\n\n"
 		expect a b"\n\n"
-	EOF
-	assert_success
-}
-
-@test "${MODEL}: a message of max-line+1 bytes gets 'ERR line too long' (4096 default, 16, 1)" {
-	start_server "$MODEL"
-	run probe script <<-'EOF'
-		connect a
-		send a b"a" * 4096 + b"\n"
-		expect a b"ERR line too long\n"
-		expect_eof a
-	EOF
-	assert_success
-
-	start_server "$MODEL" --max-line 16
-	run probe script <<-'EOF'
-		connect a
-		send a b"ok\n" + b"d" * 16 + b"\n"
-		expect a b"ok\nERR line too long\n"
-		expect_eof a
 		close a
-		# grown across writes, no LF: the 16th byte breaks the limit
 		connect b
-		send b b"e" * 15
-		quiet b 0.1
-		send b b"e"
-		expect b b"ERR line too long\n"
+		send b b"\nx"
+		expect b b"\nERR line too long\n"
 		expect_eof b
-	EOF
-	assert_success
-
-	start_server "$MODEL" --max-line 1
-	run probe script <<-'EOF'
-		connect a
-		send a b"\nx"
-		expect a b"\nERR line too long\n"
-		expect_eof a
 	EOF
 	assert_success
 }

@@ -23,7 +23,7 @@ load conformance
 	assert_success
 }
 
-@test "${MODEL}: --host ::1 prints 'listening on [::1]:PORT' and serves over IPv6" {
+@test "${MODEL}: --host ::1, and [::1] (the form it prints), serve over IPv6; echo-client takes [::1] too" {
 	has_ipv6 || skip "no IPv6 loopback on this machine"
 	start_server "$MODEL" --host ::1
 	assert_equal "$(cat "$SERVER_OUT")" "listening on [::1]:$PORT"
@@ -33,10 +33,6 @@ load conformance
 		expect a b"over ipv6\n"
 	EOF
 	assert_success
-}
-
-@test "${MODEL}: --host [::1], the form it prints, is accepted, and echo-client takes it too" {
-	has_ipv6 || skip "no IPv6 loopback on this machine"
 	start_server "$MODEL" --host '[::1]'
 	assert_equal "$(cat "$SERVER_OUT")" "listening on [::1]:$PORT"
 	run bash -c 'printf "bracketed\n" | "$0" --host "[::1]" --port "$1"' "$ECHO_CLIENT" "$PORT"
@@ -65,7 +61,7 @@ load conformance
 	assert_success
 }
 
-@test "${MODEL}: --help names the model and lists every option that applies" {
+@test "${MODEL}: --help names the model and lists every option that applies; --workers is taken exactly when it is listed" {
 	run timeout "$WAIT" "$SERVER_BIN" --help
 	assert_success
 	assert_line --index 0 --regexp "^echo-$MODEL: .+"
@@ -74,11 +70,6 @@ load conformance
 		assert_output --partial -- "$opt"
 	done
 	refute_output --partial "listening on"
-}
-
-@test "${MODEL}: --workers is taken exactly when --help lists it" {
-	run timeout "$WAIT" "$SERVER_BIN" --help
-	assert_success
 	if [[ "$output" == *--workers* ]]; then
 		start_server "$MODEL" --workers 2
 		run probe script <<-'EOF'
@@ -148,18 +139,15 @@ load conformance
 	assert_success
 }
 
-@test "${MODEL}: port in use: exit 1 and 'address already in use'" {
+@test "${MODEL}: cannot listen: exit 1, 'address already in use' for a port in use, the reason lower-case mid-sentence" {
 	run probe port-in-use -- "$SERVER_BIN" --host 127.0.0.1 --port '{port}'
-	[ "$status" -eq 1 ] || fail "exit status $status, expected 1; output: $output"
+	[ "$status" -eq 1 ] || fail "port in use: exit status $status, expected 1; output: $output"
 	assert_output --partial "address already in use"
 	refute_output --partial "listening on"
-}
-
-@test "${MODEL}: an address not on this machine: exit 1, the reason lower-case mid-sentence" {
 	# 192.0.2.1 is reserved for documentation (RFC 5737): never local, and
 	# bind() fails without a packet being sent
 	run "$SERVER_BIN" --host 192.0.2.1 --port 0
-	[ "$status" -eq 1 ] || fail "exit status $status, expected 1; output: $output"
+	[ "$status" -eq 1 ] || fail "an address not here: exit status $status, expected 1; output: $output"
 	assert_output "echo-$MODEL: cannot listen on 192.0.2.1 port 0: cannot assign requested address"
 }
 
@@ -194,7 +182,7 @@ load conformance
 	assert_equal "$(cat "$SERVER_OUT")" "listening on 127.0.0.1:$PORT"
 }
 
-@test "${MODEL}: SIGINT: exit 0 with a summary" {
+@test "${MODEL}: SIGINT: exit 0 with a summary; SIGTERM with no client ever connected too" {
 	start_server "$MODEL"
 	run probe script <<-'EOF'
 		connect a
@@ -207,9 +195,6 @@ load conformance
 	stop_server INT
 	run grep '^summary: ' "$SERVER_ERR"
 	assert_output --regexp "^summary: model=$MODEL connections=1 refused=0 messages=1 bytes=3 user=[0-9.]+s sys=[0-9.]+s maxrss_kb=[0-9]+${SPREAD}$"
-}
-
-@test "${MODEL}: SIGTERM with no client ever connected" {
 	start_server "$MODEL"
 	stop_server TERM
 	run grep '^summary: ' "$SERVER_ERR"
@@ -270,11 +255,8 @@ stop_while_streaming() {
 	assert_output --regexp "^summary: model=$MODEL connections=1 refused=0 messages=[1-9][0-9]* "
 }
 
-@test "${MODEL}: SIGTERM while a client streams both ways: exit 0 with the summary within 2 s" {
+@test "${MODEL}: SIGTERM, and SIGINT, while a client streams both ways: exit 0 with the summary within 2 s" {
 	stop_while_streaming TERM
-}
-
-@test "${MODEL}: SIGINT while a client streams both ways: exit 0 with the summary within 2 s" {
 	stop_while_streaming INT
 }
 
