@@ -63,10 +63,11 @@ report() {
 		}' <(echo "$2") <(echo "$3")
 }
 
-# connected PORT N: at least N connections to PORT established
-# (/proc/net/tcp: state 01, the local port in hex; the server's side only)
+# connected PID N: server PID has accepted N clients: it holds more than N
+# sockets, its listening one besides (/proc/PID/fd; /proc/net/tcp would be
+# every socket of the machine, tens of thousands after a test run)
 connected() {
-	[ "$(awk -v port="$(printf ':%04X' "$1")" '$4 == "01" && substr($2, length($2) - 4) == port' /proc/net/tcp | wc -l)" -ge "$2" ]
+	[ "$(find "/proc/$1/fd" -lname 'socket:*' 2>/dev/null | wc -l)" -gt "$2" ]
 }
 
 # saturate NAME PID PORT: a closed-loop load as fast as the server answers,
@@ -79,8 +80,8 @@ saturate() {
 	local name=$1 pid=$2 port=$3 warmup span before after
 	warmup=$(pick 1 0.3) span=$(pick 3 0.5)
 	see_bg load taskset -c "$CLIENT_CPUS" bin/echo-client --host 127.0.0.1 --port "$port" --load \
-		--threads "$CLIENT_THREADS" --connections 100 --depth 64 --warmup "$warmup" --duration "$(pick 5 1.5)"
-	see_wait_for 10 connected "$port" 100 || return 1
+		--threads "$CLIENT_THREADS" --connections 100 --depth 64 --warmup "$warmup" --duration "$(pick 5 2)"
+	see_wait_for 10 connected "$pid" 100 || return 1
 	sleep "$warmup"
 	before=$(sample "$pid" "${BG_PID[load]}")
 	sleep "$span"
