@@ -95,8 +95,9 @@ sent_then_closed() {
 
 # ----------------------------------------------------------------- epoll_ctl
 
-@test "${MODEL}: epoll_ctl ADD fails for one client: it alone is closed, with the reason" {
+@test "${MODEL}: epoll_ctl ADD fails for one client, epoll_ctl MOD when backpressure starts: that client alone is closed, with the reason" {
 	uses epoll_ctl || skip "n/a: $MODEL does not use epoll"
+	local reason="cannot watch it \\((epoll_ctl failed|libev: EV_ERROR|libevent: event_add failed)\\)"
 	start_faulty epoll_ctl:op=ADD:errno=ENOMEM
 	run probe script <<-'EOF'
 		connect a
@@ -108,12 +109,9 @@ sent_then_closed() {
 	EOF
 	assert_success
 	wait_until "$WAIT" file_has '^fault: epoll_ctl call 1 fails' "$SERVER_ERR"
-	closed_because "cannot watch it \\((epoll_ctl failed|libev: EV_ERROR|libevent: event_add failed)\\)"
+	closed_because "$reason"
 	back_to_rest
-}
 
-@test "${MODEL}: epoll_ctl MOD fails when backpressure starts: that client alone is closed, with the reason" {
-	uses epoll_ctl || skip "n/a: $MODEL does not use epoll"
 	# The echo's first send fails with EAGAIN (as if the client's window were
 	# full): the server asks to be told when it may write (MOD), which fails.
 	# The client then sends nothing more, so only the failure itself can
@@ -124,13 +122,13 @@ sent_then_closed() {
 		send a b"backed up\n"
 		pause 60
 	EOF
-	closed_because "cannot watch it \\((epoll_ctl failed|libev: EV_ERROR|libevent: event_add failed)\\)"
+	closed_because "$reason"
 	back_to_rest
 }
 
 # ----------------------------------------------------------------- accept4
 
-@test "${MODEL}: accept4 fails with ENOBUFS once: said on stderr, the client is served on the next try" {
+@test "${MODEL}: accept4 fails with ENOBUFS once: said, the client served on the next try; with EMFILE once: the waiting client gets 'ERR server busy', no descriptor is lost" {
 	! uses io_uring_submit_and_wait_timeout || skip "n/a: $MODEL accepts through io_uring"
 	start_faulty accept4:errno=ENOBUFS
 	run probe script <<-'EOF'
@@ -143,10 +141,7 @@ sent_then_closed() {
 	file_has '^fault: accept4 call 1 fails with ENOBUFS' "$SERVER_ERR"
 	file_has "^echo-$MODEL: accept: no buffer space available" "$SERVER_ERR"
 	back_to_rest
-}
 
-@test "${MODEL}: accept4 fails with EMFILE once: the waiting client gets 'ERR server busy', no descriptor is lost" {
-	! uses io_uring_submit_and_wait_timeout || skip "n/a: $MODEL accepts through io_uring"
 	# A pool's workers all race to accept: the failing call could land in
 	# one worker while another takes the client normally. One worker makes
 	# the failing accept the one that meets the client.
@@ -165,7 +160,7 @@ sent_then_closed() {
 
 # ----------------------------------------------------------------- malloc
 
-@test "${MODEL}: malloc fails for one connection's buffer: it alone is closed (out of memory)" {
+@test "${MODEL}: malloc fails for one connection's buffer, or for a blocking loop's read buffer: that client alone is closed (out of memory)" {
 	# --max-line 4 MiB: the connection core (every model's) grows the buffer
 	# of an unfinished line past 1 MiB as the client sends it. Nothing else
 	# asks for 1 MiB at once.
@@ -173,10 +168,8 @@ sent_then_closed() {
 	sent_then_closed 'b"x" * 3000000' # unfinished: no LF
 	closed_because "out of memory"
 	back_to_rest
-}
 
-@test "${MODEL}: malloc fails for a blocking loop's read buffer: that client alone is closed (out of memory)" {
-	uses echo_blocking || skip "n/a: $MODEL runs no blocking loop (no read buffer per client)"
+	uses echo_blocking || return 0 # no blocking loop: no read buffer per client
 	# A blocking loop takes its 64 KiB read buffer as its client connects:
 	# the first request of that size; nothing before it asks for as much.
 	start_faulty malloc:min=65536

@@ -233,7 +233,7 @@ trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
 unit_name() {
 	local model=${1%%|*} file=${1#*|}
 	if [ -n "$model" ]; then
-		echo "$model (${#model_files[@]} per-model files)"
+		echo "per-model [$model]"
 	else
 		basename "$file" .bats
 	fi
