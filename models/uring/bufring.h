@@ -21,8 +21,8 @@
  *
  * A connection that cannot take bytes yet (it owes too much, or a send in
  * flight reads its buffer) keeps them where they arrived: it parks the
- * buffer, in order, and hands it over later. The ring's memory is allocated
- * once and stays resident, so parking costs nothing, where taking the bytes
+ * buffer, in order, and hands it over later. The rings' memory is allocated
+ * once and stays, so parking costs nothing, where taking the bytes
  * would move the connection's buffer to a larger, freshly faulted one. Its
  * recv runs on meanwhile, up to BUFRING_PARK_LIMIT parked bytes.
  */
@@ -72,7 +72,7 @@ struct bufring_held {
 	unsigned parked;               /* bytes parked */
 };
 
-/* Registers the ring and hands the kernel every buffer. 0, or -errno. */
+/* Registers the rings and hands the kernel every buffer. 0, or -errno. */
 int bufring_open(struct bufring *b, struct io_uring *ring);
 /* After io_uring_queue_exit (the kernel has let go of the buffers). */
 void bufring_close(struct bufring *b);
@@ -87,7 +87,6 @@ void bufring_give_back(struct bufring *b, int bid);
  * a heavy sender gets one buffer per round (as a readiness loop reads once
  * per wake-up) where a multishot recv would fill dozens before anyone
  * else's turn. True for the multishot one. */
-struct io_uring_sqe;
 bool bufring_prep_recv(struct io_uring_sqe *sqe, int fd, const struct bufring_held *h);
 /* After a recv completion of n bytes in buffer bid (n < 0: an error): true
  * if the connection now wants the other group, its recv to be re-armed
