@@ -193,10 +193,19 @@ static bool hand_over(struct bufring *b, struct conn *c, struct bufring_held *h,
 	return ok;
 }
 
+/* Whether n bytes in buffer bid can be handed to the core now. Not while
+ * it has no room; nor, for a large buffer, while a loan is out: the core
+ * would copy them (it sends in place only when it holds nothing), where
+ * waiting for the loan to end lets them go out in place too. */
+static bool can_take(const struct conn *c, const struct bufring_held *h, int bid, size_t n)
+{
+	return conn_has_room(c, n) && !(h->lending && is_large(bid));
+}
+
 bool bufring_take_or_park(struct bufring *b, struct conn *c, struct bufring_held *h, int bid,
                           size_t n)
 {
-	if (h->count == 0 && (n == 0 || conn_has_room(c, n)))
+	if (h->count == 0 && (n == 0 || can_take(c, h, bid, n)))
 		return hand_over(b, c, h, bid, n);
 	if (n == 0)
 		h->eof = true;
@@ -207,7 +216,7 @@ bool bufring_take_or_park(struct bufring *b, struct conn *c, struct bufring_held
 
 bool bufring_take_parked(struct bufring *b, struct conn *c, struct bufring_held *h)
 {
-	while (h->count > 0 && conn_has_room(c, bufring_parked_len(b, h))) {
+	while (h->count > 0 && can_take(c, h, h->head, bufring_parked_len(b, h))) {
 		size_t len = bufring_parked_len(b, h);
 
 		if (!hand_over(b, c, h, bufring_unpark(b, h), len))
