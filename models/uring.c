@@ -198,9 +198,9 @@ static void progress(struct uring_loop *ul, struct uconn *u)
 		start_send(ul, u);
 	if (bufring_parked_full(&u->held))
 		stop_recv(ul, u);
-	else if (((want & CONN_WANT_READ) || u->c.phase == CONN_ECHOING) && !u->held.eof &&
-	         !u->recv_armed)
-		arm_recv(ul, u);
+	else if (!u->recv_armed && !u->held.eof && ((want & CONN_WANT_READ) ||
+	         u->c.phase == CONN_ECHOING || u->c.phase == CONN_REJECTING))
+		arm_recv(ul, u); /* past the owed limit, or discarding: still read */
 }
 
 /* ---------------------------------------------------------------- completions */

@@ -194,12 +194,13 @@ static bool hand_over(struct bufring *b, struct conn *c, struct bufring_held *h,
 }
 
 /* Whether n bytes in buffer bid can be handed to the core now. Not while
- * it has no room; nor, for a large buffer, while a loan is out: the core
- * would copy them (it sends in place only when it holds nothing), where
- * waiting for the loan to end lets them go out in place too. */
+ * it has no room; nor, for a large buffer of a connection still echoing,
+ * while a loan is out: the core would copy them (it sends in place only
+ * when it holds nothing), where waiting for the loan to end lets them go
+ * out in place too. (Input to discard is always taken at once.) */
 static bool can_take(const struct conn *c, const struct bufring_held *h, int bid, size_t n)
 {
-	return conn_has_room(c, n) && !(h->lending && is_large(bid));
+	return conn_has_room(c, n) && !(h->lending && is_large(bid) && c->phase == CONN_ECHOING);
 }
 
 bool bufring_take_or_park(struct bufring *b, struct conn *c, struct bufring_held *h, int bid,
