@@ -93,7 +93,7 @@ BARE       := bin/bare-server bin/bare-client bin/bare-select
 UNIT_TESTS := build/tests/test_framer build/tests/test_idle build/tests/test_load_histogram \
               build/tests/test_stats build/tests/test_mapped \
               build/tests/test_conn build/tests/test_echo_blocking build/tests/test_coro
-TEST_TOOLS := build/tests/without-io-uring build/tests/fault.so
+TEST_TOOLS := build/tests/without-io-uring build/tests/fault.so build/tests/count.so
 # The checker (check/): a Python program, linked into bin/ beside the servers.
 CHECKER    := bin/echo-check
 # docs/examples/: the Go one is built only where go is installed.
@@ -187,6 +187,11 @@ build/man/%.1: bin/% | man-deps
 build/tests/fault.so: tests/tools/fault.c $(FLAGS_STAMP) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
+
+# The allocation and copy counter of bench/copies.sh, preloaded by a test too.
+build/tests/count.so: bench/copies/count.c $(FLAGS_STAMP) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
 $(BASELINE): build/bench/baseline.o
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^

@@ -11,9 +11,10 @@
  * Three requests serve everything:
  *   - one multishot accept on the listening socket: one request, a completion
  *     per new client, for as long as the server runs;
- *   - one multishot recv per connection, with no buffer of its own: the kernel
- *     picks a buffer from a ring of provided buffers we registered (the buffer
- *     ring) when bytes arrive, and names it in the completion (its buffer id);
+ *   - one recv per connection, with no buffer of its own: the kernel picks a
+ *     buffer from a ring of provided buffers we registered (the buffer ring)
+ *     when bytes arrive, and names it in the completion (its buffer id):
+ *     multishot on small buffers, one at a time on large ones (long messages);
  *   - at most one send per connection, carrying every complete message owed.
  *
  * The rules that make it correct (the pitfalls are in docs/models/uring.md):
@@ -25,8 +26,7 @@
  *     models/uring/bufring.h) is done. A zero-byte recv is the EOF.
  *   - bytes the connection cannot take yet (it owes too much, or its send in
  *     flight leaves no room) stay in their buffer, parked in order, until it
- *     can: a pipelining client never makes its buffer move, and the recv is
- *     stopped while anything is parked.
+ *     can; past BUFRING_PARK_LIMIT parked bytes the recv stops.
  *   - ENOBUFS (the ring ran dry) is no error: the recv ended, arm it again.
  *     Any completion without IORING_CQE_F_MORE means its request ended.
  *   - a connection is freed only when none of its requests is in flight:
@@ -55,7 +55,7 @@ enum op { OP_ACCEPT = 1, OP_LISTEN_POLL, OP_SIGNALS, OP_RECV, OP_SEND, OP_CANCEL
 
 struct uconn {
 	struct conn c; /* first: common/loop.c sees a struct conn */
-	bool recv_armed, send_busy, closing, recv_stopping; /* stopping: a backpressure cancel */
+	bool recv_armed, recv_multishot, send_busy, closing, recv_stopping; /* stopping: cancelled */
 	unsigned cancels;             /* cancel requests in flight */
 	struct bufring_held held;     /* buffers parked or lent to a send (uring/bufring.h) */
 };
@@ -108,10 +108,8 @@ static void arm_recv(struct uring_loop *ul, struct uconn *u)
 {
 	struct io_uring_sqe *sqe = ring_sqe(&ul->ring);
 
-	/* No buffer and length 0: the kernel picks one from the group. */
-	io_uring_prep_recv_multishot(sqe, u->c.fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = BUFRING_GROUP;
+	/* No buffer of its own: the kernel picks one when bytes arrive. */
+	u->recv_multishot = bufring_prep_recv(sqe, u->c.fd, &u->held);
 	ring_set_tag(sqe, u, OP_RECV);
 	u->recv_armed = true;
 }
@@ -148,10 +146,7 @@ static void free_if_done(struct uring_loop *ul, struct uconn *u)
  * kernel finds in a hash (a cancel by descriptor scans every request). */
 static void cancel(struct uring_loop *ul, struct uconn *u, enum op op)
 {
-	struct io_uring_sqe *sqe = ring_sqe(&ul->ring);
-
-	io_uring_prep_cancel64(sqe, ring_user_data(u, op), 0);
-	ring_set_tag(sqe, u, OP_CANCEL);
+	ring_cancel(&ul->ring, ring_user_data(u, op), ring_user_data(u, OP_CANCEL));
 	u->cancels++;
 }
 
@@ -172,34 +167,40 @@ static void begin_close(struct uring_loop *ul, struct uconn *u)
 	free_if_done(ul, u);
 }
 
+/* A multishot recv cannot be paused: it is cancelled, and re-armed later
+ * (a single recv needs no cancel: it is just not armed again). */
+static void stop_recv(struct uring_loop *ul, struct uconn *u)
+{
+	if (u->recv_armed && u->recv_multishot && !u->recv_stopping && !u->closing) {
+		cancel(ul, u, OP_RECV);
+		u->recv_stopping = true;
+	}
+}
+
 /* After any event: take parked input, then send, read or close as the
- * connection wants. The recv runs only while nothing waits parked. */
+ * connection wants. Input the core cannot take yet (past the owed limit) is
+ * parked, and the recv runs on until too much is: then it stops, the
+ * client's further bytes wait in the kernel and TCP throttles it. */
 static void progress(struct uring_loop *ul, struct uconn *u)
 {
 	enum conn_want want;
-	bool reading;
 
 	if (!bufring_take_parked(&ul->bufs, &u->c, &u->held)) {
 		begin_close(ul, u); /* out of memory: the core marked it */
 		return;
 	}
 	want = conn_wants(&u->c);
-	reading = (want & CONN_WANT_READ) && u->held.count == 0 && !u->held.eof;
 	if (want == CONN_CLOSE && !u->send_busy) {
 		begin_close(ul, u);
 		return;
 	}
 	if (want & CONN_WANT_WRITE)
 		start_send(ul, u);
-	if (reading && !u->recv_armed) {
-		arm_recv(ul, u);
-	} else if (!reading && u->recv_armed && !u->recv_stopping &&
-	           u->c.phase == CONN_ECHOING) {
-		/* Backpressure: too much echo owed. Stop the recv; the client's
-		 * further bytes wait in the kernel and TCP throttles it. */
-		cancel(ul, u, OP_RECV);
-		u->recv_stopping = true;
-	}
+	if (bufring_parked_full(&u->held))
+		stop_recv(ul, u);
+	else if (!u->recv_armed && !u->held.eof && ((want & CONN_WANT_READ) ||
+	         u->c.phase == CONN_ECHOING || u->c.phase == CONN_REJECTING))
+		arm_recv(ul, u); /* past the owed limit, or discarding: still read */
 }
 
 /* ---------------------------------------------------------------- completions */
@@ -221,7 +222,7 @@ static void start_client(struct uring_loop *ul, int fd, struct peer *peer)
 	if (c == NULL)
 		return; /* refused: over --max-clients */
 	u = container_of(c, struct uconn, c);
-	u->recv_armed = u->recv_stopping = u->send_busy = u->closing = false;
+	u->recv_armed = u->recv_multishot = u->recv_stopping = u->send_busy = u->closing = false;
 	u->cancels = 0;
 	u->held = (struct bufring_held){0};
 	arm_recv(ul, u);
@@ -260,6 +261,8 @@ static void on_recv(struct uring_loop *ul, struct uconn *u, int res, unsigned fl
 		u->recv_armed = u->recv_stopping = false;
 	if (res > 0 && bid < 0)
 		die("io_uring: a recv completion without its buffer");
+	if (bufring_regroup(&u->held, bid, res))
+		stop_recv(ul, u); /* re-armed on the other buffers */
 	/* free_if_done and begin_close may free u: nothing touches it after. */
 	if (u->closing) {
 		if (bid >= 0) /* lent, and nobody will take the bytes */
@@ -384,12 +387,8 @@ int main(int argc, char **argv)
 	/* Stop: cancel the accept and every connection's requests, and wait
 	 * for them all to come back. */
 	ul.stopping = true;
-	if (ul.accept_armed) {
-		struct io_uring_sqe *sqe = ring_sqe(&ul.ring);
-
-		io_uring_prep_cancel_fd(sqe, srv.listener.fd, IORING_ASYNC_CANCEL_ALL);
-		ring_set_tag(sqe, NULL, OP_CANCEL);
-	}
+	if (ul.accept_armed)
+		ring_cancel_fd(&ul.ring, srv.listener.fd, ring_user_data(NULL, OP_CANCEL));
 	while ((c = loop_next_to_stop(&ul.loop)) != NULL)
 		begin_close(&ul, container_of(c, struct uconn, c));
 	while (atomic_load(&srv.stats->open) > 0)

@@ -12,6 +12,9 @@
 #   4. repeated SIGTERM under load: exit 0 with a summary, every time (under
 #      a sanitizer build, helpers' teardown fails the case on any report,
 #      leaks included)
+#   5. 64 KiB messages, two in flight, go back out from the provided buffer
+#      they arrived in: no allocation or copy per message (counted by the
+#      preloaded build/tests/count.so, bench/copies/count.c)
 #
 # The 10,000-connection and 32 MiB cases are in scale.bats, which runs them
 # for every event model, uring included.
@@ -162,4 +165,28 @@ server_sockets_at_least() {
 	local n
 	count_sockets n "$SERVER_PID"
 	[ "$n" -ge "$1" ]
+}
+
+# ---------------------------------------------------------------- 5. long messages
+
+@test "uring: 64 KiB messages, two in flight, are echoed from the buffer they arrived in: no malloc or memcpy per message" {
+	local shim=$ECHOLAB_ROOT/build/tests/count.so counts=$BATS_TEST_TMPDIR/counts
+	[ -f "$shim" ] || fail "no $shim: make test builds it (make build/tests/count.so)"
+	! sanitized_build uring || skip "sanitizer build: its allocator is not the one counted"
+	ECHOLAB_SERVER_WRAPPER="env LD_PRELOAD=$shim COUNT_OUT=$counts" \
+		start_server uring --max-line 65536
+	run "$ECHOLAB_BIN/echo-client" --load --host 127.0.0.1 --port "$PORT" --connections 1 \
+		--size 65536 --depth 2 --duration 1 --warmup 0.1
+	assert_success
+	stop_server
+	local malloc memcpy messages
+	read -r _ malloc _ _ _ _ _ _ _ memcpy _ <"$counts"
+	messages=$(summary_field messages)
+	echo "# $messages messages: $malloc mallocs, $memcpy memcpys" >&3
+	# Taken in 4 KiB pieces, the core assembled each message in its own
+	# buffer: 5 mallocs and 20 memcpys a message. The counts include the
+	# server's start-up and its connection, spread over the messages.
+	[ "$messages" -ge 200 ] || fail "only $messages messages echoed"
+	[ $((malloc * 4)) -lt "$messages" ] || fail "$malloc mallocs for $messages messages"
+	[ $((memcpy * 4)) -lt "$messages" ] || fail "$memcpy memcpys for $messages messages"
 }

@@ -1,7 +1,7 @@
 /* bufring: io_uring's provided buffers, lent to connections and given back.
  *
- * One ring of BUFRING_COUNT buffers of BUFRING_SIZE bytes, registered with
- * the kernel as buffer group BUFRING_GROUP. A multishot recv with
+ * Rings of buffers registered with the kernel as buffer groups (below: small
+ * ones for everyone, large ones for long messages). A multishot recv with
  * IOSQE_BUFFER_SELECT has no buffer of its own: when bytes arrive the kernel
  * takes the buffer at the ring's head and names it (its id) in the
  * completion. From then on the buffer is lent to us, and it must come back
@@ -21,9 +21,10 @@
  *
  * A connection that cannot take bytes yet (it owes too much, or a send in
  * flight reads its buffer) keeps them where they arrived: it parks the
- * buffer, in order, and hands it over later. The ring's memory is allocated
- * once and stays resident, so parking costs nothing, where taking the bytes
- * would move the connection's buffer to a larger, freshly faulted one.
+ * buffer, in order, and hands it over later. The rings' memory is allocated
+ * once and stays, so parking costs nothing, where taking the bytes
+ * would move the connection's buffer to a larger, freshly faulted one. Its
+ * recv runs on meanwhile, up to BUFRING_PARK_LIMIT parked bytes.
  */
 #ifndef ECHOLAB_BUFRING_H
 #define ECHOLAB_BUFRING_H
@@ -33,31 +34,45 @@
 #include <stddef.h>
 #include <sys/uio.h>
 
+/* Two groups of buffers, one id space (a ring entry's id is ours to choose):
+ * small ones, ids 0..BUFRING_COUNT-1, resident from the start, for every
+ * connection; large ones, ids from BUFRING_COUNT on, touched only by
+ * connections that send long messages (bufring_prep_recv, bufring_regroup). */
 #define BUFRING_COUNT 1024 /* a power of two */
 #define BUFRING_SIZE 4096
 #define BUFRING_GROUP 0
+#define BUFRING_LARGE_COUNT 8 /* a power of two */
+#define BUFRING_LARGE_SIZE 65536
+#define BUFRING_LARGE_GROUP 1
+#define BUFRING_IDS (BUFRING_COUNT + BUFRING_LARGE_COUNT)
+/* A connection's recv runs on while it parks fewer bytes than this: a
+ * pipelining client's next messages wait in buffers, not behind a cancel
+ * and a re-arm of the recv per send. */
+#define BUFRING_PARK_LIMIT (64 * 1024)
 
 struct bufring {
-	struct io_uring_buf_ring *br; /* shared with the kernel */
-	char *mem;                    /* BUFRING_COUNT * BUFRING_SIZE bytes */
-	int returned;                 /* given back since the last publish */
-	unsigned short next[BUFRING_COUNT]; /* a parked buffer's successor */
-	unsigned short len[BUFRING_COUNT];  /* a parked buffer's byte count */
+	struct io_uring_buf_ring *br, *large_br; /* shared with the kernel */
+	char *mem, *large_mem;        /* COUNT * SIZE bytes; LARGE_COUNT * LARGE_SIZE */
+	int returned, large_returned; /* given back since the last publish */
+	unsigned short next[BUFRING_IDS]; /* a parked buffer's successor */
+	unsigned len[BUFRING_IDS];        /* a parked buffer's byte count */
 };
 
 /* The buffers one connection holds on to: the parked ones, oldest first, a
  * queue linked through the ring's per-buffer `next`, so it costs the
- * connection a few bytes however long it grows (a multishot recv that is
- * being cancelled can still land a few dozen buffers; the queue takes them
- * all); and at most one loan, a buffer whose bytes a send reads in place. */
+ * connection a few bytes however long it grows; and at most one loan, a
+ * buffer whose bytes a send reads in place. */
 struct bufring_held {
 	unsigned short head, tail, count;
 	bool eof;                      /* the client's EOF came after them */
 	bool lending;                  /* loan_bid's bytes are owed, sent from it */
-	unsigned short loan_bid, loan_off, loan_len; /* what is left to send */
+	bool large;                    /* the recv should take large buffers */
+	unsigned short loan_bid;
+	unsigned loan_off, loan_len;   /* what is left of the loan to send */
+	unsigned parked;               /* bytes parked */
 };
 
-/* Registers the ring and hands the kernel every buffer. 0, or -errno. */
+/* Registers the rings and hands the kernel every buffer. 0, or -errno. */
 int bufring_open(struct bufring *b, struct io_uring *ring);
 /* After io_uring_queue_exit (the kernel has let go of the buffers). */
 void bufring_close(struct bufring *b);
@@ -66,6 +81,21 @@ void bufring_publish(struct bufring *b);
 const char *bufring_data(const struct bufring *b, int bid);
 /* Buffer bid's bytes have been handed over: back to the ring. */
 void bufring_give_back(struct bufring *b, int bid);
+/* Prepares sqe as the connection's recv, with no buffer of its own: the
+ * kernel picks one from the connection's group when bytes arrive. On the
+ * small buffers a multishot recv; on the large ones one recv at a time, so
+ * a heavy sender gets one buffer per round (as a readiness loop reads once
+ * per wake-up) where a multishot recv would fill dozens before anyone
+ * else's turn. True for the multishot one. */
+bool bufring_prep_recv(struct io_uring_sqe *sqe, int fd, const struct bufring_held *h);
+/* After a recv completion of n bytes in buffer bid (n < 0: an error): true
+ * if the connection now wants the other group, its recv to be re-armed
+ * there. A full small buffer means a long message is coming: large buffers
+ * carry it in one piece (one completion, no copy where it arrives whole);
+ * an ENOBUFS on the large ones (all busy) means back to the small. */
+bool bufring_regroup(struct bufring_held *h, int bid, int n);
+/* The connection parks as much as it may: stop its recv. */
+bool bufring_parked_full(const struct bufring_held *h);
 
 /* Parks buffer bid, holding len > 0 bytes, behind the others. */
 void bufring_park(struct bufring *b, struct bufring_held *h, int bid, size_t len);

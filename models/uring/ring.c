@@ -79,3 +79,19 @@ struct io_uring_sqe *ring_sqe(struct io_uring *ring)
 	}
 	return sqe;
 }
+
+void ring_cancel_fd(struct io_uring *ring, int fd, uint64_t user_data)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+
+	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, user_data);
+}
+
+void ring_cancel(struct io_uring *ring, uint64_t target, uint64_t user_data)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+
+	io_uring_prep_cancel64(sqe, target, 0);
+	io_uring_sqe_set_data64(sqe, user_data);
+}

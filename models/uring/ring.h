@@ -29,6 +29,13 @@ void ring_teardown(struct io_uring *ring, struct bufring *bufs);
  * submitted first to make room. */
 struct io_uring_sqe *ring_sqe(struct io_uring *ring);
 
+/* Queues the cancel of the request whose user_data is `target` (found in a
+ * hash); the cancel's own completion carries `user_data`. */
+void ring_cancel(struct io_uring *ring, uint64_t target, uint64_t user_data);
+/* The same for every request on descriptor fd (a scan of all that are in
+ * flight: for the listener at shutdown, not per connection). */
+void ring_cancel_fd(struct io_uring *ring, int fd, uint64_t user_data);
+
 /* user_data names what a completion belongs to without any table: the
  * address of its owner (8-byte aligned, so its low 3 bits are free) plus a
  * tag of what the request was. Set after the prep helper, which may reset it. */
