@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""bench/against.py COMMIT [--cells c100,c1000] [--models a,b] [--pairs N] [--callgrind]
-                   [--extra MODEL=PATH]
+"""bench/against.py COMMIT [--cells c100,c1000] [--models a,b] [--pairs N] [--duration S]
+                   [--callgrind] [--extra MODEL=PATH]
 
 CPU per message of today's models against another commit's build of the
 same models: the question "did this change make any model cost more?"
@@ -40,8 +40,9 @@ a build of MODEL from before a change to it), as a row "MODEL/DIR", DIR
 the directory that holds the binary's bin/.
 
 Prints, per cell, each model's median CPU per message now and old, the
-median ratio and its quartiles, marking a median outside 0.97-1.03; writes
-every run to bench/results/against.json."""
+median ratio and its quartiles, marking a median outside 0.97-1.03, and
+the median ratio of user time alone; writes every run to
+bench/results/against.json."""
 import argparse
 import json
 import os
@@ -167,11 +168,12 @@ def figures(srv, client, cell, files):
     echoed = s["bytes"] / cell["size"]
     if echoed < r["messages"]:
         return None, f"echoed {echoed:.0f} messages, fewer than the {r['messages']} verified"
-    return dict(cpu_us_per_msg=(s["user_s"] + s["sys_s"]) / echoed * 1e6, echoed=echoed,
+    return dict(cpu_us_per_msg=(s["user_s"] + s["sys_s"]) / echoed * 1e6,
+                user_us_per_msg=s["user_s"] / echoed * 1e6, echoed=echoed,
                 msgs_per_sec=r["messages_per_sec"]), None
 
 
-def paired(cell, rows, pairs, cpus, tmp):
+def paired(cell, rows, pairs, cpus, tmp, duration):
     """{row: [(old run, new run)]}: pair k of every row in round k, the
     old and new servers side by side, the first started swapped from one
     round to the next."""
@@ -179,7 +181,8 @@ def paired(cell, rows, pairs, cpus, tmp):
     for k in range(pairs):
         for row, _, cmds in rows:
             order = ("old", "new") if k % 2 == 0 else ("new", "old")
-            got = together({side: cmds[side] for side in order}, cell, cpus, tmp)
+            got = together({side: cmds[side] for side in order}, cell, cpus, tmp,
+                           duration=duration)
             why = "; ".join(f"{side}: {w}" for side, (_, w) in got.items() if w)
             if why:
                 log(f"{cell['id']} pair {k + 1}/{pairs} {row}: {why}")
@@ -241,8 +244,8 @@ def quartiles(xs):
 def report(cell, runs, cg):
     print(f"\n{cell['label']} ({cell['id']}): server CPU µs per message (user+sys), "
           "medians of the pairs")
-    print(f"{'model':22} {'pairs':>5} {'now':>7} {'old':>7} {'now/old':>8} {'quartiles':>13}"
-          + ("  callgrind Ir/msg now old ratio" if cg else ""))
+    print(f"{'model':22} {'pairs':>5} {'now':>7} {'old':>7} {'now/old':>8} {'quartiles':>13} "
+          f"{'user':>6}" + ("  callgrind Ir/msg now old ratio" if cg else ""))
     for row, pairs in runs.items():
         if not pairs:
             print(f"{row:22} no pair completed")
@@ -251,8 +254,14 @@ def report(cell, runs, cg):
         med, (q1, q3) = statistics.median(ratios), quartiles(ratios)
         now = statistics.median(n["cpu_us_per_msg"] for _, n in pairs)
         old = statistics.median(o["cpu_us_per_msg"] for o, _ in pairs)
+        # the user-space share alone, where a copy or an allocation costs
+        # (user and sys are split by sampling: read it over many pairs)
+        users = [n["user_us_per_msg"] / o["user_us_per_msg"] for o, n in pairs
+                 if o["user_us_per_msg"] > 0]
+        user = statistics.median(users) if users else float("nan")
         flag = "" if abs(med - 1) <= TOLERANCE else "  outside ±3 %"
-        line = f"{row:22} {len(pairs):5} {now:7.2f} {old:7.2f} {med:8.3f} {q1:6.3f}-{q3:6.3f}"
+        line = (f"{row:22} {len(pairs):5} {now:7.2f} {old:7.2f} {med:8.3f} {q1:6.3f}-{q3:6.3f} "
+                f"{user:6.3f}")
         print(line + (callgrind_column(cg.get(row)) if cg else "") + flag)
 
 
@@ -275,6 +284,10 @@ def main():
     ap.add_argument("--cells", default="c100,c1000")
     ap.add_argument("--models", help="comma-separated (default: every model both builds have)")
     ap.add_argument("--pairs", type=int, default=10, help="paired runs per model and cell (10)")
+    ap.add_argument("--duration", type=float, default=DURATION,
+                    help=f"measured seconds of each run ({DURATION:g}, as make bench); longer "
+                         "runs spread a model's start-up (a process or thread per client) "
+                         "over more messages")
     ap.add_argument("--callgrind", action="store_true",
                     help="also instructions per message under callgrind, once per build")
     ap.add_argument("--extra", action="append", default=[], metavar="MODEL=PATH")
@@ -283,8 +296,8 @@ def main():
     bad = [c for c in args.cells.split(",") if c not in by_id]
     if bad:
         ap.error(f"unknown cell(s) {','.join(bad)}: choose from {','.join(by_id)}")
-    if args.pairs < 1:
-        ap.error("--pairs must be at least 1")
+    if args.pairs < 1 or args.duration <= 0:
+        ap.error("--pairs must be at least 1 and --duration above 0")
     names = [m["name"] for m in read_models()]
     wanted = args.models.split(",") if args.models else names
     unknown = [n for n in wanted if n not in names]
@@ -302,12 +315,12 @@ def main():
     catch_stop_signals()
     tmp = tempfile.mkdtemp(prefix="echolab-against.")
     record = dict(commit=args.commit, tree=os.path.relpath(tree, ROOT), pairs=args.pairs,
-                  warmup_s=WARMUP, duration_s=DURATION, cells={})
+                  warmup_s=WARMUP, duration_s=args.duration, cells={})
     try:
         for cid in args.cells.split(","):
             cell = by_id[cid]
             rows = sides(cell, tree, wanted, extra, workers)
-            runs = paired(cell, rows, args.pairs, cpus, tmp)
+            runs = paired(cell, rows, args.pairs, cpus, tmp, args.duration)
             cg = callgrind(cell, rows, cpus, tmp) if args.callgrind else {}
             report(cell, runs, cg)
             record["cells"][cid] = dict(callgrind=cg, pairs={
