@@ -22,12 +22,13 @@ runs pair k of every model, so a burst spoils one pair of each, not every
 pair of one. The figure is the median of a model's ratios, with their
 quartiles.
 
---callgrind adds a cross-check that load cannot move: the instructions a
+--callgrind adds a cross-check that load hardly moves: the instructions a
 server executes in user space per message, counted by valgrind
 --tool=callgrind (threads and children too) under the cell's own closed
 loop. Under valgrind the server is always the slower side, so every
 wake-up finds about as many clients ready whatever the machine does, and
-repeated counts agree to a per cent or two. Each build runs twice, a short
+repeated counts agree to a per cent or two (uring's to about ten: how
+many completions one io_uring_enter reaps still depends on timing). Each build runs twice, a short
 and a long client run on fresh servers; the difference of their totals
 over the difference of their messages leaves out what does not grow with
 messages (start-up, connecting, exit). Instructions are not time (a
