@@ -35,7 +35,7 @@ switches() {
 	see_wait_for 10 grep -q 'TracerPid:[[:space:]]*[1-9]' "/proc/$pid/status" || return 1
 	printf '\n$ strace -c -p %s &\n' "$pid"
 	see_run bin/echo-client --host 127.0.0.1 --port "$port" --load --connections 10 \
-		--rate 500 --warmup 0 --duration "$(pick 3 1)" | grep -E '^ +messages'
+		--rate 500 --warmup 0 --duration "$(pick 3 0.5)" | grep -E '^ +messages'
 	kill -INT "${BG_PID[strace]}"
 	wait "${BG_PID[strace]}" 2>/dev/null
 	unset "BG_PID[strace]"
@@ -50,7 +50,7 @@ cost() {
 	see_server "$1" "$2"
 	local port=PORT_$1
 	see_run bin/echo-client --host 127.0.0.1 --port "${!port}" --load --connections 100 \
-		--warmup 0.3 --duration "$(pick 2 0.5)" | grep -E '^ +messages'
+		--warmup "$(pick 0.3 0.1)" --duration "$(pick 2 0.3)" | grep -E '^ +messages'
 	see_stop "$1" >/dev/null
 	see_cost "$1"
 }

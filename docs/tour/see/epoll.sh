@@ -80,7 +80,7 @@ saturate() {
 	local name=$1 pid=$2 port=$3 warmup span before after
 	warmup=$(pick 1 0.3) span=$(pick 3 0.5)
 	see_bg load taskset -c "$CLIENT_CPUS" bin/echo-client --host 127.0.0.1 --port "$port" --load \
-		--threads "$CLIENT_THREADS" --connections 100 --depth 64 --warmup "$warmup" --duration "$(pick 5 2)"
+		--threads "$CLIENT_THREADS" --connections 100 --depth 64 --warmup "$warmup" --duration "$(pick 5 1.2)"
 	see_wait_for 10 connected "$pid" 100 || return 1
 	sleep "$warmup"
 	before=$(sample "$pid" "${BG_PID[load]}")

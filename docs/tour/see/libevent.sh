@@ -11,7 +11,7 @@ messages is what the loop costs per message. Same system calls in all three
 		see_server "$m" "$m"
 		port=PORT_$m
 		see_run bin/echo-client --host 127.0.0.1 --port "${!port}" --load --connections 100 \
-			--rate "$rate" --warmup 0.5 --duration "$(pick 3 1)"
+			--rate "$rate" --warmup "$(pick 0.5 0.2)" --duration "$(pick 3 0.5)"
 		see_stop "$m"
 		see_cost "$m"
 	done

@@ -11,12 +11,12 @@ every call, so only the counts mean something there. About $(pick 6 3) s:"
 		count_calls "$m" 100 5000 || return 1
 	done
 	say "Then each at full speed, no strace: 100 connections in ping-pong for
-$(pick 3 0.5) s, and its CPU per message from its summary line."
+$(pick 3 0.3) s, and its CPU per message from its summary line."
 	for m in libev libuv; do
 		see_server "$m" "$m"
 		local port=PORT_$m
 		see_run bin/echo-client --host 127.0.0.1 --port "${!port}" --load --connections 100 \
-			--warmup "$(pick 0.5 0.2)" --duration "$(pick 3 0.5)"
+			--warmup "$(pick 0.5 0.1)" --duration "$(pick 3 0.3)"
 		see_stop "$m" >/dev/null
 		see_cost "$m"
 	done
