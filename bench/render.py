@@ -40,6 +40,27 @@ def ratio(v, b):
     return None if v is None or not b else v / b
 
 
+# A run's own value of the figures a target may compare run by run
+RUN_FIGURES = {"msgs_per_sec": lambda r: r["messages_per_sec"],
+               "light_p99_us": lambda r: r["latency_us"]["p99"]}
+
+
+def paired_ratio(e, a, fig):
+    """The median of run k's figure over run k's, for two entries of one cell:
+    a cell runs every model's first run, then every model's second, so run k
+    of each met the machine at the same pace, which swings by a third within
+    minutes on two shared cores. None when the runs cannot be paired."""
+    runs_e, runs_a, value = e.get("runs"), a.get("runs"), RUN_FIGURES.get(fig)
+    if value is None or not runs_e or not runs_a or len(runs_e) != len(runs_a):
+        return None
+    try:
+        pairs = sorted(value(x) / value(y) for x, y in zip(runs_e, runs_a))
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+    mid = len(pairs) // 2
+    return pairs[mid] if len(pairs) % 2 else (pairs[mid - 1] + pairs[mid]) / 2
+
+
 def by_key(results):
     """{(model, cell id): entry}"""
     return {(e["model"], e["cell"]): e for e in results}
@@ -180,7 +201,8 @@ def targets_table(out, by, cells):
             if e["status"] != "ok" or a["status"] != "ok":
                 rows.append(f"| {t['what']} | {where} | - | {e['status']}/{a['status']} |")
                 continue
-            r = ratio(e.get(t["fig"]), a.get(t["fig"]))
+            paired = paired_ratio(e, a, t["fig"]) if acid == cid else None
+            r = paired if paired is not None else ratio(e.get(t["fig"]), a.get(t["fig"]))
             if r is None:
                 continue
             if "at_least" in t:
@@ -197,9 +219,11 @@ def targets_table(out, by, cells):
         return
     out.append("## Targets")
     out.append("")
-    out.append("Ratios in the same cell of the same run, or of the same model in two cells "
-               "(cell / against), ± the two figures' half-spreads added (docs/BENCHMARKS.md "
-               "says what a missed one pays for). " + noise.NOTE)
+    out.append("Ratios in the same cell of the same run (the median of run k over run k: "
+               "the runs of a cell are interleaved, so each pair met the machine at one "
+               "pace), or of the same model in two cells (cell / against, their medians), "
+               "± the two figures' half-spreads added (docs/BENCHMARKS.md says what a missed "
+               "one pays for). " + noise.NOTE)
     out.append("")
     out.append("| target | cell | ratio | met |")
     out.append("|---|---|---:|---|")
