@@ -3,6 +3,7 @@ on stdout), results.csv, results.json and the gnuplot plots."""
 import json
 import os
 import shutil
+import statistics
 import subprocess
 
 from cells import (BASELINE, CELLS, MEM_CONNS, MEM_RATE, MEM_TARGET_KB, PLOT_CELLS, ROOT,
@@ -54,11 +55,9 @@ def paired_ratio(e, a, fig):
     if value is None or not runs_e or not runs_a or len(runs_e) != len(runs_a):
         return None
     try:
-        pairs = sorted(value(x) / value(y) for x, y in zip(runs_e, runs_a))
+        return statistics.median(value(x) / value(y) for x, y in zip(runs_e, runs_a))
     except (KeyError, TypeError, ZeroDivisionError):
         return None
-    mid = len(pairs) // 2
-    return pairs[mid] if len(pairs) % 2 else (pairs[mid - 1] + pairs[mid]) / 2
 
 
 def by_key(results):
